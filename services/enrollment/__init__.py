@@ -1,0 +1,1 @@
+"""Enrollment service: creates TOTP secrets and the QR payloads that carry them."""

@@ -1,0 +1,48 @@
+"""Wiring for the enrollment service: the one place that builds clients."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from faststream import FastStream
+from faststream.redis import RedisRouter
+
+from services.enrollment.handlers import EnrollmentHandlers
+from services.enrollment.settings import EnrollmentSettings
+from services.enrollment.store import CredentialStore
+from shared import streams
+from shared.clock import Clock, SystemClock
+from shared.crypto import SecretBox
+from shared.events import AuthenticatorResetApplied, CredentialRegistered, EnrollmentIssued
+from shared.messaging import StreamWiring, build_broker
+from shared.mongo import connect, service_database
+from shared.service import stream_app
+
+
+def create_app(
+    settings: EnrollmentSettings | None = None, clock: Clock | None = None
+) -> FastStream:
+    settings = settings or EnrollmentSettings()
+    clock = clock or SystemClock(settings.clock_offset_file)
+    broker = build_broker(settings, clock)
+    router = RedisRouter(prefix=settings.stream_prefix)
+    wiring = StreamWiring(settings, router, streams.ENROLLMENT_GROUP)
+    mongo = connect(settings)
+    store = CredentialStore(service_database(mongo, settings))
+    handlers = EnrollmentHandlers(
+        store=store,
+        box=SecretBox(settings.keyring),
+        clock=clock,
+        issuer=settings.issuer,
+        offer_ttl=timedelta(seconds=settings.offer_ttl_seconds),
+        issued=wiring.publisher(streams.ENROLLMENT_ISSUED, EnrollmentIssued),
+        registered=wiring.publisher(streams.CREDENTIAL_REGISTERED, CredentialRegistered),
+        reset_applied=wiring.publisher(
+            streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied
+        ),
+    )
+    wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
+    wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
+    wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
+    broker.include_router(router)
+    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)

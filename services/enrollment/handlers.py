@@ -1,0 +1,154 @@
+"""Event handlers: parse, call the domain, store, emit. Nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
+
+from services.enrollment.domain import (
+    Credential,
+    Next,
+    new_credential,
+    new_secret,
+    next_step,
+    otpauth_uri,
+)
+from services.enrollment.store import CredentialStore
+from shared import streams
+from shared.clock import Clock
+from shared.crypto import Sealed, SecretBox, credential_context, enrollment_context
+from shared.events import (
+    AuthenticatorReset,
+    AuthenticatorResetApplied,
+    CodeVerified,
+    CredentialRegistered,
+    EnrollmentIssued,
+    LoginDecided,
+)
+from shared.messaging import Publisher
+
+log = structlog.get_logger("mfa.enrollment")
+
+
+class LostRace(Exception):
+    """Another login of the same user stored a credential first; look again."""
+
+
+@dataclass(frozen=True)
+class EnrollmentHandlers:
+    store: CredentialStore
+    box: SecretBox
+    clock: Clock
+    issuer: str
+    offer_ttl: timedelta
+    issued: Publisher
+    registered: Publisher
+    reset_applied: Publisher
+
+    async def on_login_decided(self, event: LoginDecided) -> None:
+        if not event.mfa_required:
+            return
+        credential, secret = await self._credential_for(event)
+        await self.issued.publish(
+            self._issued(event, credential, secret), correlation_id=event.correlation_id
+        )
+        log.info(
+            "enrollment_issued",
+            login_id=event.login_id,
+            stream=streams.LOGIN_DECIDED,
+            outcome="pending" if secret else "enrolled",
+        )
+
+    async def on_code_verified(self, event: CodeVerified) -> None:
+        if event.purpose != "enrollment":
+            return
+        confirmed = await self.store.confirm(event.user_id, event.credential_id, self.clock.now())
+        log.info(
+            "credential_confirmed",
+            login_id=event.login_id,
+            stream=streams.CODE_VERIFIED,
+            outcome="confirmed" if confirmed else "already_confirmed_or_replaced",
+        )
+
+    async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
+        await self.store.forget(event.user_id)
+        await self.reset_applied.publish(
+            AuthenticatorResetApplied(
+                occurred_at=self.clock.now(),
+                correlation_id=event.correlation_id,
+                user_id=event.user_id,
+                service="enrollment",
+            ),
+            correlation_id=event.correlation_id,
+        )
+        log.info(
+            "authenticator_forgotten",
+            operation_id=event.correlation_id,
+            stream=streams.AUTHENTICATOR_RESET,
+            outcome="reset",
+        )
+
+    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(5), reraise=True)
+    async def _credential_for(self, event: LoginDecided) -> tuple[Credential, str | None]:
+        """The user's credential, and its secret in clear while it is still to be confirmed."""
+        now = self.clock.now()
+        found = await self.store.get(event.user_id)
+        current = found[0] if found else None
+        step = next_step(current, now)
+        if found and step is Next.ASK_FOR_CODE:
+            return found[0], None
+        if found and step is Next.SHOW_PENDING:
+            credential, sealed = found
+            secret = self.box.open(
+                sealed, credential_context(credential.user_id, credential.credential_id)
+            )
+            # Published again so verification has it even if a crash lost the first one.
+            await self._register(credential, sealed, event.correlation_id)
+            return credential, secret
+        credential = new_credential(event.user_id, event.email, now, self.offer_ttl)
+        secret = new_secret()
+        sealed = self.box.seal(
+            secret, credential_context(credential.user_id, credential.credential_id)
+        )
+        if not await self.store.put_new(credential, sealed, replacing=current):
+            raise LostRace
+        await self._register(credential, sealed, event.correlation_id)
+        return credential, secret
+
+    async def _register(self, credential: Credential, sealed: Sealed, correlation_id: str) -> None:
+        await self.registered.publish(
+            CredentialRegistered(
+                occurred_at=self.clock.now(),
+                correlation_id=correlation_id,
+                user_id=credential.user_id,
+                credential_id=credential.credential_id,
+                secret=sealed,
+                created_at=credential.created_at,
+            ),
+            correlation_id=correlation_id,
+        )
+
+    def _issued(
+        self, event: LoginDecided, credential: Credential, secret: str | None
+    ) -> EnrollmentIssued:
+        uri = None
+        if secret is not None:
+            uri = self.box.seal(
+                otpauth_uri(secret, self.issuer, credential.account),
+                enrollment_context(event.login_id),
+            )
+        return EnrollmentIssued(
+            occurred_at=self.clock.now(),
+            correlation_id=event.correlation_id,
+            login_id=event.login_id,
+            user_id=event.user_id,
+            credential_id=credential.credential_id,
+            state="pending" if secret is not None else "enrolled",
+            otpauth_uri=uri,
+            expires_at=None if secret is None else credential.offer_expires_at,
+            credential_created_at=credential.created_at,
+            confirmed_at=credential.confirmed_at,
+        )

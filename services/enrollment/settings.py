@@ -1,0 +1,19 @@
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class EnrollmentSettings(ServiceSettings):
+    service_name: ClassVar[str] = "enrollment"
+
+    issuer: str = Field(
+        default="Imageshop",
+        min_length=1,
+        max_length=64,
+        description="Shown by the authenticator app above the account",
+    )
+    offer_ttl_seconds: int = Field(
+        default=600, ge=60, description="How long an unconfirmed QR is offered again"
+    )

@@ -1,0 +1,79 @@
+"""The enrollment service's database: one credential per user, secret sealed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.enrollment.domain import Credential
+from shared.crypto import Sealed
+from shared.mongo import Document
+
+
+def _to_document(credential: Credential, secret: Sealed) -> Document:
+    return {
+        "_id": credential.user_id,
+        "credential_id": credential.credential_id,
+        "account": credential.account,
+        "secret": secret.model_dump(),
+        "created_at": credential.created_at,
+        "offer_expires_at": credential.offer_expires_at,
+        "confirmed_at": credential.confirmed_at,
+    }
+
+
+def _from_document(doc: Document) -> tuple[Credential, Sealed]:
+    credential = Credential(
+        user_id=doc["_id"],
+        credential_id=doc["credential_id"],
+        account=doc["account"],
+        created_at=doc["created_at"],
+        offer_expires_at=doc["offer_expires_at"],
+        confirmed_at=doc.get("confirmed_at"),
+    )
+    return credential, Sealed.model_validate(doc["secret"])
+
+
+class CredentialStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._credentials = db["credentials"]
+
+    async def ensure_indexes(self) -> None:
+        """Keyed by user id (_id): nothing more to index."""
+
+    async def get(self, user_id: str) -> tuple[Credential, Sealed] | None:
+        doc = await self._credentials.find_one({"_id": user_id})
+        return None if doc is None else _from_document(doc)
+
+    async def put_new(
+        self, credential: Credential, secret: Sealed, replacing: Credential | None
+    ) -> bool:
+        """Store a new credential unless another login got there first (then False)."""
+        doc = _to_document(credential, secret)
+        if replacing is None:
+            try:
+                await self._credentials.insert_one(doc)
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self._credentials.replace_one(
+            {
+                "_id": credential.user_id,
+                "credential_id": replacing.credential_id,
+                "confirmed_at": None,
+            },
+            doc,
+        )
+        return result.matched_count == 1
+
+    async def confirm(self, user_id: str, credential_id: str, now: datetime) -> bool:
+        result = await self._credentials.update_one(
+            {"_id": user_id, "credential_id": credential_id, "confirmed_at": None},
+            {"$set": {"confirmed_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def forget(self, user_id: str) -> None:
+        await self._credentials.delete_one({"_id": user_id})

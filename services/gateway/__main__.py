@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.settings import DEV_ADMIN_KEY, DEV_CLIENT_KEY, GatewaySettings
+from shared.logging import configure_logging
+from shared.service import load_settings
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    configure_logging(
+        settings.service_name,
+        settings.log_format,
+        settings.log_level,
+        production=settings.env == "production",
+    )
+    print(f"MFA gateway on http://{settings.host}:{settings.port}", file=sys.stderr)
+    keys = {k.get_secret_value() for k in (*settings.client_api_keys, *settings.admin_api_keys)}
+    if {DEV_CLIENT_KEY, DEV_ADMIN_KEY} & keys:
+        print(
+            f"  development API keys: client={DEV_CLIENT_KEY} admin={DEV_ADMIN_KEY}",
+            file=sys.stderr,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The JSON API: HTTP in, a flow call, HTTP out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from services.gateway.auth import Caller, require
+from services.gateway.domain import Login
+from services.gateway.flows import AdminFlow, CodeResult, LoginFlow
+from services.gateway.schemas import (
+    AuthenticatorState,
+    CodeError,
+    CodeRefused,
+    CodeRequest,
+    LoginRequest,
+    LoginState,
+    PolicyRequest,
+    PolicyState,
+    ResetDone,
+    login_state,
+)
+from shared.clock import Clock
+from shared.crypto import SecretBox
+
+router = APIRouter()
+
+ClientCaller = Annotated[Caller, Depends(require("client"))]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+def _logins(request: Request) -> LoginFlow:
+    return request.app.state.login_flow  # type: ignore[no-any-return]
+
+
+def _admin(request: Request) -> AdminFlow:
+    return request.app.state.admin_flow  # type: ignore[no-any-return]
+
+
+class Presenter:
+    def __init__(self, clock: Clock, box: SecretBox) -> None:
+        self.clock = clock
+        self.box = box
+
+    def state(self, login: Login) -> LoginState:
+        return login_state(login, self.clock.now(), self.box)
+
+
+def _presenter(request: Request) -> Presenter:
+    return request.app.state.presenter  # type: ignore[no-any-return]
+
+
+Logins = Annotated[LoginFlow, Depends(_logins)]
+Admin = Annotated[AdminFlow, Depends(_admin)]
+Present = Annotated[Presenter, Depends(_presenter)]
+
+REFUSALS: dict[str, tuple[str, str]] = {
+    "invalid": (
+        "invalid_code",
+        "That code is not right. Use the code your authenticator app "
+        "shows for this account and try again.",
+    ),
+    "expired": (
+        "expired_code",
+        "That code has expired. Wait for the next code in your authenticator app, then try again.",
+    ),
+    "reused": (
+        "reused_code",
+        "That code has already been used. Wait for the next code, then try again.",
+    ),
+}
+
+
+def locked_message(until: datetime | None) -> str:
+    when = until.strftime("%H:%M UTC") if until else "later"
+    return f"Too many failed attempts. You can try again after {when}."
+
+
+@router.post("/v1/logins", status_code=status.HTTP_201_CREATED, tags=["logins"])
+async def start_login(
+    body: LoginRequest, caller: ClientCaller, flow: Logins, present: Present
+) -> LoginState:
+    login = await flow.start(caller.fingerprint, body.user_id, str(body.email), body.user_type)
+    return present.state(login)
+
+
+@router.get("/v1/logins/{login_id}", tags=["logins"])
+async def get_login(
+    login_id: str,
+    caller: ClientCaller,
+    flow: Logins,
+    present: Present,
+    wait: Annotated[float, Query(ge=0, le=30)] = 0,
+) -> LoginState:
+    return present.state(await flow.wait(login_id, caller.fingerprint, wait))
+
+
+@router.post(
+    "/v1/logins/{login_id}/code",
+    tags=["logins"],
+    responses={
+        400: {"model": CodeRefused},
+        423: {"model": CodeRefused},
+        504: {"model": CodeRefused},
+    },
+)
+async def submit_code(
+    login_id: str, body: CodeRequest, caller: ClientCaller, flow: Logins, present: Present
+) -> LoginState:
+    result = await flow.submit_code(login_id, caller.fingerprint, body.code)
+    if result.outcome is not None and result.outcome.accepted:
+        return present.state(result.login)
+    raise CodeRefusal(*refusal(result, present))
+
+
+class CodeRefusal(Exception):
+    def __init__(self, http_status: int, body: CodeRefused) -> None:
+        self.http_status = http_status
+        self.body = body
+
+
+def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
+    state = present.state(result.login).model_dump()
+    outcome = result.outcome
+    if outcome is None:
+        error = CodeError(
+            code="verification_timeout",
+            message="Checking the code took too long. Try again in a moment.",
+        )
+        return status.HTTP_504_GATEWAY_TIMEOUT, CodeRefused(**state, error=error)
+    if outcome.reason == "locked":
+        error = CodeError(
+            code="locked", message=locked_message(outcome.locked_until), attempts_left=0
+        )
+        return status.HTTP_423_LOCKED, CodeRefused(
+            **state, error=error, locked_until=outcome.locked_until
+        )
+    code, message = REFUSALS[outcome.reason or "invalid"]
+    error = CodeError(
+        code=code,
+        message=message,
+        attempts_left=outcome.attempts_left,
+    )
+    return status.HTTP_400_BAD_REQUEST, CodeRefused(**state, error=error)
+
+
+@router.get("/v1/admin/policy", tags=["admin"])
+async def get_policy(_: AdminCaller, admin: Admin) -> PolicyState:
+    return PolicyState.model_validate(await admin.policy())
+
+
+@router.put("/v1/admin/policy", tags=["admin"])
+async def put_policy(body: PolicyRequest, caller: AdminCaller, admin: Admin) -> PolicyState:
+    return PolicyState.model_validate(await admin.replace_policy(body, caller.fingerprint))
+
+
+@router.post("/v1/admin/users/{user_id}/authenticator/reset", tags=["admin"])
+async def reset_authenticator(user_id: UserIdPath, caller: AdminCaller, admin: Admin) -> ResetDone:
+    await admin.reset_authenticator(user_id, caller.fingerprint)
+    return ResetDone(user_id=user_id)
+
+
+@router.get("/v1/admin/users/{user_id}/authenticator", tags=["admin"])
+async def get_authenticator(
+    user_id: UserIdPath, _: AdminCaller, admin: Admin
+) -> AuthenticatorState:
+    doc = await admin.authenticator(user_id) or {}
+    return AuthenticatorState(
+        user_id=user_id,
+        enrolled=bool(doc),
+        confirmed=doc.get("confirmed_at") is not None,
+        created_at=doc.get("created_at"),
+        confirmed_at=doc.get("confirmed_at"),
+        locked_until=doc.get("locked_until"),
+    )
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+async def readyz(request: Request) -> JSONResponse:
+    checks = await request.app.state.readiness.check()
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )

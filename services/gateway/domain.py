@@ -1,0 +1,70 @@
+"""What a login looks like to a client: pure rules over the stored record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from shared.crypto import Sealed
+
+Status = Literal[
+    "pending", "authenticated", "enrollment_required", "code_required", "locked", "expired"
+]
+WAITING_FOR_CODE: tuple[Status, ...] = ("enrollment_required", "code_required")
+
+
+@dataclass(frozen=True)
+class PendingEnrollment:
+    otpauth_uri: Sealed
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Login:
+    login_id: str
+    client: str  # fingerprint of the API key that created it: only that client sees it
+    user_id: str
+    email: str
+    user_type: str
+    status: Status  # as stored; see visible_status for what a client is shown
+    created_at: datetime
+    expires_at: datetime
+    mfa_required: bool | None = None
+    credential_id: str | None = None
+    enrollment: PendingEnrollment | None = None
+    locked_until: datetime | None = None
+
+    @property
+    def purpose(self) -> Literal["enrollment", "login"]:
+        return "enrollment" if self.status == "enrollment_required" else "login"
+
+
+def visible_status(login: Login, now: datetime) -> Status:
+    if login.status == "authenticated":
+        return "authenticated"
+    if login.status == "expired" or now >= login.expires_at:
+        return "expired"
+    if login.status in WAITING_FOR_CODE and login.locked_until and now < login.locked_until:
+        return "locked"
+    return login.status
+
+
+class CodeGate(Enum):
+    OPEN = "open"
+    EXPIRED = "expired"
+    NOT_WAITING = "not_waiting"
+
+
+def may_submit_code(login: Login, now: datetime) -> CodeGate:
+    """A code goes to verification only for a live login that asked for one.
+
+    A locked login still forwards it: verification owns the lock and answers.
+    """
+    status = visible_status(login, now)
+    if status == "expired":
+        return CodeGate.EXPIRED
+    if status in (*WAITING_FOR_CODE, "locked"):
+        return CodeGate.OPEN
+    return CodeGate.NOT_WAITING

@@ -1,0 +1,85 @@
+"""Every refusal answers ``{"error": {"code", "message", ...}}`` and names what was wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+from services.gateway.api import CodeRefusal
+from services.gateway.flows import LoginExpired, LoginNotFound, NotAppliedInTime, NotWaitingForCode
+
+log = structlog.get_logger("mfa.gateway")
+
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def _error(http_status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=http_status
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                "message": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return _error(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_request", message, fields=fields
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        response = _error(
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
+        )
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(CodeRefusal)
+    async def code_refused(_: Request, exc: CodeRefusal) -> JSONResponse:
+        return JSONResponse(exc.body.model_dump(mode="json"), status_code=exc.http_status)
+
+    @app.exception_handler(LoginNotFound)
+    async def login_not_found(_: Request, __: LoginNotFound) -> JSONResponse:
+        return _error(404, "login_not_found", "No such login.")
+
+    @app.exception_handler(LoginExpired)
+    async def login_expired(_: Request, __: LoginExpired) -> JSONResponse:
+        return _error(410, "login_expired", "This login has expired. Start a new login.")
+
+    @app.exception_handler(NotWaitingForCode)
+    async def not_waiting(_: Request, exc: NotWaitingForCode) -> JSONResponse:
+        return _error(
+            409,
+            "not_waiting_for_code",
+            f"This login is {exc.status} and is not waiting for a code.",
+            status=exc.status,
+        )
+
+    @app.exception_handler(NotAppliedInTime)
+    async def not_applied(_: Request, exc: NotAppliedInTime) -> JSONResponse:
+        return _error(
+            504,
+            "not_applied_in_time",
+            "The change was accepted but not yet confirmed by: "
+            f"{', '.join(sorted(exc.waiting_for))}. It will apply when they recover.",
+            waiting_for=sorted(exc.waiting_for),
+        )
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.error("redis_unavailable", error=type(exc).__name__)
+        return _error(503, "unavailable", "The event bus is unavailable. Try again shortly.")

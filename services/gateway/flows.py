@@ -1,0 +1,207 @@
+"""The gateway's use cases, shared by the JSON API and the browser pages."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel
+
+from services.gateway.changes import ChangeFeed
+from services.gateway.domain import CodeGate, Login, may_submit_code, visible_status
+from services.gateway.read_models import AuthenticatorView, PolicyView
+from services.gateway.store import CodeOutcome, LoginStore, OperationStore
+from shared.clock import Clock
+from shared.crypto import SecretBox, code_context
+from shared.events import (
+    AuthenticatorReset,
+    CodeSubmitted,
+    LoginAttempted,
+    PolicyRules,
+    PolicyUpdated,
+)
+from shared.mongo import Document
+
+Publish = Callable[[BaseModel], Awaitable[object]]
+
+
+class LoginNotFound(Exception):
+    pass
+
+
+class LoginExpired(Exception):
+    pass
+
+
+class NotWaitingForCode(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class NotAppliedInTime(Exception):
+    """An admin change was published but not every owning service confirmed it yet."""
+
+    def __init__(self, waiting_for: set[str]) -> None:
+        super().__init__(", ".join(sorted(waiting_for)))
+        self.waiting_for = waiting_for
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    login: Login
+    outcome: CodeOutcome | None  # None: verification did not answer in time
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@dataclass(frozen=True)
+class LoginFlow:
+    logins: LoginStore
+    feed: ChangeFeed
+    clock: Clock
+    box: SecretBox
+    publish_attempt: Publish
+    publish_code: Publish
+    login_ttl: timedelta
+    code_timeout: float
+
+    async def start(self, client: str, user_id: str, email: str, user_type: str) -> Login:
+        now = self.clock.now()
+        login = Login(
+            login_id=new_id(),
+            client=client,
+            user_id=user_id,
+            email=email,
+            user_type=user_type,
+            status="pending",
+            created_at=now,
+            expires_at=now + self.login_ttl,
+        )
+        await self.logins.create(login)
+        try:
+            await self.publish_attempt(
+                LoginAttempted(
+                    occurred_at=now,
+                    correlation_id=login.login_id,
+                    login_id=login.login_id,
+                    user_id=user_id,
+                    email=email,
+                    user_type=user_type,
+                )
+            )
+        except Exception:
+            await self.logins.expire(login.login_id)  # never leave it pending for nothing
+            raise
+        return login
+
+    async def find(self, login_id: str, client: str) -> Login:
+        login = await self.logins.get(login_id)
+        if login is None or login.client != client:
+            raise LoginNotFound(login_id)
+        return login
+
+    async def wait(self, login_id: str, client: str, seconds: float) -> Login:
+        """The login once it is no longer pending, or as it is when ``seconds`` run out."""
+        login = await self.find(login_id, client)
+        if seconds <= 0:
+            return login
+
+        async def decided() -> Login | None:
+            current = await self.logins.get(login_id)
+            if current and visible_status(current, self.clock.now()) != "pending":
+                return current
+            return None
+
+        return await self.feed.wait_for(login_id, decided, within=seconds) or await self.find(
+            login_id, client
+        )
+
+    async def submit_code(self, login_id: str, client: str, code: str) -> CodeResult:
+        login = await self.find(login_id, client)
+        gate = may_submit_code(login, self.clock.now())
+        if gate is CodeGate.EXPIRED:
+            raise LoginExpired(login_id)
+        if gate is CodeGate.NOT_WAITING or login.credential_id is None:
+            raise NotWaitingForCode(visible_status(login, self.clock.now()))
+        submission_id = new_id()
+        await self.publish_code(
+            CodeSubmitted(
+                occurred_at=self.clock.now(),
+                correlation_id=login_id,
+                login_id=login_id,
+                submission_id=submission_id,
+                user_id=login.user_id,
+                credential_id=login.credential_id,
+                purpose=login.purpose,
+                code=self.box.seal(code, code_context(login_id, submission_id)),
+            )
+        )
+        outcome = await self.feed.wait_for(
+            login_id, lambda: self.logins.outcome(submission_id), within=self.code_timeout
+        )
+        return CodeResult(await self.find(login_id, client), outcome)
+
+
+@dataclass(frozen=True)
+class AdminFlow:
+    logins: LoginStore
+    operations: OperationStore
+    policy_view: PolicyView
+    authenticators: AuthenticatorView
+    feed: ChangeFeed
+    clock: Clock
+    publish_policy: Publish
+    publish_reset: Publish
+    timeout: float
+
+    async def policy(self) -> Document:
+        return await self.policy_view.current()
+
+    async def replace_policy(self, rules: PolicyRules, requested_by: str) -> Document:
+        operation_id = new_id()
+        await self.operations.start(
+            operation_id, "policy", self.clock.now(), requested_by=requested_by
+        )
+        await self.publish_policy(
+            PolicyUpdated(
+                occurred_at=self.clock.now(),
+                correlation_id=operation_id,
+                policy=rules,
+                requested_by=requested_by,
+            )
+        )
+        await self._until_applied(operation_id, {"policy"})
+        return await self.policy_view.current()
+
+    async def reset_authenticator(self, user_id: str, requested_by: str) -> None:
+        operation_id = new_id()
+        await self.operations.start(
+            operation_id, "reset", self.clock.now(), user_id=user_id, requested_by=requested_by
+        )
+        # Logins in flight were shown the old QR or asked for the old code: end them.
+        await self.logins.expire_open_logins_of(user_id)
+        await self.authenticators.forget(user_id)
+        await self.publish_reset(
+            AuthenticatorReset(
+                occurred_at=self.clock.now(),
+                correlation_id=operation_id,
+                user_id=user_id,
+                requested_by=requested_by,
+            )
+        )
+        await self._until_applied(operation_id, {"enrollment", "verification"})
+
+    async def authenticator(self, user_id: str) -> Document | None:
+        return await self.authenticators.get(user_id)
+
+    async def _until_applied(self, operation_id: str, owners: set[str]) -> None:
+        async def all_applied() -> bool | None:
+            return True if owners <= await self.operations.applied_by(operation_id) else None
+
+        if not await self.feed.wait_for(operation_id, all_applied, within=self.timeout):
+            raise NotAppliedInTime(owners - await self.operations.applied_by(operation_id))

@@ -1,0 +1,131 @@
+"""What the gateway does with the events it consumes: update its store, wake waiters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from services.gateway.changes import ChangeFeed
+from services.gateway.domain import PendingEnrollment
+from services.gateway.read_models import AuthenticatorView, PolicyView
+from services.gateway.store import CodeOutcome, LoginStore, OperationStore
+from shared import streams
+from shared.clock import Clock
+from shared.events import (
+    AuthenticatorResetApplied,
+    CodeRejected,
+    CodeVerified,
+    EnrollmentIssued,
+    LoginDecided,
+    PolicyApplied,
+)
+
+log = structlog.get_logger("mfa.gateway")
+
+
+@dataclass(frozen=True)
+class GatewayHandlers:
+    logins: LoginStore
+    operations: OperationStore
+    policy: PolicyView
+    authenticators: AuthenticatorView
+    feed: ChangeFeed
+    clock: Clock
+    announce: Callable[[str], Awaitable[None]]  # tells every replica that a key changed
+
+    async def on_login_decided(self, event: LoginDecided) -> None:
+        await self.logins.decided(event.login_id, event.mfa_required)
+        await self._changed(event.login_id)
+        log.info(
+            "login_decided",
+            login_id=event.login_id,
+            stream=streams.LOGIN_DECIDED,
+            outcome=event.reason,
+        )
+
+    async def on_enrollment_issued(self, event: EnrollmentIssued) -> None:
+        pending = None
+        if event.state == "pending" and event.otpauth_uri and event.expires_at:
+            pending = PendingEnrollment(event.otpauth_uri, event.expires_at)
+        await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
+        await self.authenticators.issued(
+            event.user_id, event.credential_id, event.credential_created_at, event.confirmed_at
+        )
+        await self._changed(event.login_id)
+        log.info(
+            "code_requested",
+            login_id=event.login_id,
+            stream=streams.ENROLLMENT_ISSUED,
+            outcome=event.state,
+        )
+
+    async def on_code_verified(self, event: CodeVerified) -> None:
+        await self.logins.authenticated(event.login_id)
+        await self.logins.record_outcome(
+            CodeOutcome(event.submission_id, accepted=True), self.clock.now()
+        )
+        if event.purpose == "enrollment":
+            await self.authenticators.confirmed(
+                event.user_id, event.credential_id, event.occurred_at
+            )
+        await self.authenticators.lock_changed(event.user_id, None)
+        await self._changed(event.login_id)
+        log.info(
+            "login_authenticated",
+            login_id=event.login_id,
+            stream=streams.CODE_VERIFIED,
+            outcome="authenticated",
+            purpose=event.purpose,
+        )
+
+    async def on_code_rejected(self, event: CodeRejected) -> None:
+        if event.locked_until:
+            await self.logins.locked(event.login_id, event.locked_until)
+            await self.authenticators.lock_changed(event.user_id, event.locked_until)
+        await self.logins.record_outcome(
+            CodeOutcome(
+                event.submission_id, False, event.reason, event.attempts_left, event.locked_until
+            ),
+            self.clock.now(),
+        )
+        await self._changed(event.login_id)
+        log.info(
+            "code_rejected",
+            login_id=event.login_id,
+            stream=streams.CODE_REJECTED,
+            outcome=event.reason,
+            attempts_left=event.attempts_left,
+        )
+
+    async def on_policy_applied(self, event: PolicyApplied) -> None:
+        await self.policy.apply(event)
+        await self.operations.applied(
+            event.correlation_id, "policy", self.clock.now(), version=event.version
+        )
+        await self._changed(event.correlation_id)
+        log.info(
+            "policy_applied",
+            operation_id=event.correlation_id,
+            stream=streams.POLICY_APPLIED,
+            outcome="applied",
+            version=event.version,
+        )
+
+    async def on_reset_applied(self, event: AuthenticatorResetApplied) -> None:
+        await self.operations.applied(event.correlation_id, event.service, self.clock.now())
+        await self._changed(event.correlation_id)
+        log.info(
+            "reset_applied",
+            operation_id=event.correlation_id,
+            stream=streams.AUTHENTICATOR_RESET_APPLIED,
+            outcome=event.service,
+        )
+
+    async def on_changed(self, key: str) -> None:
+        self.feed.notify(key)
+
+    async def _changed(self, key: str) -> None:
+        self.feed.notify(key)
+        await self.announce(key)

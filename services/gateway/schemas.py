@@ -1,0 +1,115 @@
+"""HTTP bodies: what clients send and what they get back."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Literal
+from urllib.parse import parse_qs, urlparse
+
+import segno
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from services.gateway.domain import Login, Status, visible_status
+from shared.crypto import SecretBox, enrollment_context
+from shared.events import Identifier, PolicyRules, UserType
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Identifier
+    email: EmailStr = Field(max_length=254)
+    user_type: UserType
+
+
+class CodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The six digits the app shows")
+
+
+class PolicyRequest(PolicyRules):
+    """The whole policy; absent fields mean off / empty."""
+
+
+class EnrollmentView(BaseModel):
+    otpauth_uri: str
+    secret: str
+    qr_svg: str
+    expires_at: datetime
+
+
+class LoginState(BaseModel):
+    login_id: str
+    user_id: str
+    status: Status
+    mfa_required: bool | None
+    enrollment: EnrollmentView | None
+    expires_at: datetime
+
+
+ErrorCode = Literal["invalid_code", "expired_code", "reused_code", "locked", "verification_timeout"]
+
+
+class CodeError(BaseModel):
+    code: ErrorCode
+    message: str
+    attempts_left: int | None = None
+
+
+class CodeRefused(LoginState):
+    error: CodeError
+    locked_until: datetime | None = None
+
+
+class PolicyState(PolicyRules):
+    version: int
+    updated_at: AwareDatetime | None
+
+
+class AuthenticatorState(BaseModel):
+    user_id: str
+    enrolled: bool
+    confirmed: bool
+    created_at: datetime | None
+    confirmed_at: datetime | None
+    locked_until: datetime | None
+
+
+class ResetDone(BaseModel):
+    user_id: str
+    reset: Literal[True] = True
+
+
+def qr_svg(uri: str) -> str:
+    out = io.BytesIO()
+    segno.make(uri, error="m", micro=False).save(
+        out, kind="svg", scale=5, border=4, title="Authenticator QR code"
+    )
+    return out.getvalue().decode()
+
+
+def secret_of(uri: str) -> str:
+    return parse_qs(urlparse(uri).query)["secret"][0]
+
+
+def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
+    status = visible_status(login, now)
+    enrollment = None
+    if status == "enrollment_required" and login.enrollment is not None:
+        uri = box.open(login.enrollment.otpauth_uri, enrollment_context(login.login_id))
+        enrollment = EnrollmentView(
+            otpauth_uri=uri,
+            secret=secret_of(uri),
+            qr_svg=qr_svg(uri),
+            expires_at=login.enrollment.expires_at,
+        )
+    return LoginState(
+        login_id=login.login_id,
+        user_id=login.user_id,
+        status=status,
+        mfa_required=login.mfa_required,
+        enrollment=enrollment,
+        expires_at=login.expires_at,
+    )

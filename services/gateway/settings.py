@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import ServiceSettings
+
+DEV_CLIENT_KEY = "dev-client-key"
+DEV_ADMIN_KEY = "dev-admin-key"
+MIN_PRODUCTION_KEY_LENGTH = 32
+
+ApiKeys = Annotated[tuple[SecretStr, ...], NoDecode]
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: ClassVar[str] = "gateway"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    client_api_keys: ApiKeys = Field(default=(SecretStr(DEV_CLIENT_KEY),), min_length=1)
+    admin_api_keys: ApiKeys = Field(default=(SecretStr(DEV_ADMIN_KEY),), min_length=1)
+    login_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_wait_seconds: float = Field(default=30.0, gt=0, le=60)
+
+    @field_validator("client_api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(SecretStr(k.strip()) for k in value.split(",") if k.strip())
+        return value
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        for name, keys in (
+            ("MFA_CLIENT_API_KEYS", self.client_api_keys),
+            ("MFA_ADMIN_API_KEYS", self.admin_api_keys),
+        ):
+            values = [k.get_secret_value() for k in keys]
+            if DEV_CLIENT_KEY in values or DEV_ADMIN_KEY in values:
+                problems.append(f"{name} still holds a development key")
+            if any(len(v) < MIN_PRODUCTION_KEY_LENGTH for v in values):
+                problems.append(
+                    f"{name}: keys must be at least {MIN_PRODUCTION_KEY_LENGTH} characters"
+                )
+        return problems

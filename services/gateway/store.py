@@ -1,0 +1,187 @@
+"""The gateway's own database: logins, code outcomes and admin operations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.gateway.domain import WAITING_FOR_CODE, Login, PendingEnrollment
+from shared.crypto import Sealed
+from shared.mongo import Document
+
+
+@dataclass(frozen=True)
+class CodeOutcome:
+    submission_id: str
+    accepted: bool
+    reason: str | None = None
+    attempts_left: int | None = None
+    locked_until: datetime | None = None
+
+
+def _login_from_document(doc: Document) -> Login:
+    enrollment = doc.get("enrollment")
+    return Login(
+        login_id=doc["_id"],
+        client=doc["client"],
+        user_id=doc["user_id"],
+        email=doc["email"],
+        user_type=doc["user_type"],
+        status=doc["status"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        mfa_required=doc.get("mfa_required"),
+        credential_id=doc.get("credential_id"),
+        enrollment=PendingEnrollment(
+            Sealed.model_validate(enrollment["otpauth_uri"]), enrollment["expires_at"]
+        )
+        if enrollment
+        else None,
+        locked_until=doc.get("locked_until"),
+    )
+
+
+class LoginStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._logins = db["logins"]
+        self._outcomes = db["code_outcomes"]
+
+    async def ensure_indexes(self) -> None:
+        await self._logins.create_index([("user_id", ASCENDING), ("status", ASCENDING)])
+        # Real MongoDB drops finished logins and outcomes after a day.
+        await self._logins.create_index("created_at", expireAfterSeconds=86_400)
+        await self._outcomes.create_index("at", expireAfterSeconds=86_400)
+
+    async def create(self, login: Login) -> None:
+        await self._logins.insert_one(
+            {
+                "_id": login.login_id,
+                "client": login.client,
+                "user_id": login.user_id,
+                "email": login.email,
+                "user_type": login.user_type,
+                "status": login.status,
+                "created_at": login.created_at,
+                "expires_at": login.expires_at,
+            }
+        )
+
+    async def get(self, login_id: str) -> Login | None:
+        doc = await self._logins.find_one({"_id": login_id})
+        return None if doc is None else _login_from_document(doc)
+
+    async def decided(self, login_id: str, mfa_required: bool) -> None:
+        if mfa_required:  # the status moves when enrollment answers, whichever comes first
+            await self._logins.update_one({"_id": login_id}, {"$set": {"mfa_required": True}})
+        else:
+            await self._logins.update_one(
+                {"_id": login_id, "status": "pending"},
+                {"$set": {"status": "authenticated", "mfa_required": False}},
+            )
+
+    async def ask_for_code(
+        self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
+    ) -> None:
+        status = "enrollment_required" if enrollment else "code_required"
+        stored = (
+            {
+                "otpauth_uri": enrollment.otpauth_uri.model_dump(),
+                "expires_at": enrollment.expires_at,
+            }
+            if enrollment
+            else None
+        )
+        await self._logins.update_one(
+            {"_id": login_id, "status": "pending"},
+            {
+                "$set": {
+                    "status": status,
+                    "mfa_required": True,
+                    "credential_id": credential_id,
+                    "enrollment": stored,
+                }
+            },
+        )
+
+    async def authenticated(self, login_id: str) -> None:
+        await self._logins.update_one(
+            {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}},
+            {"$set": {"status": "authenticated", "enrollment": None, "locked_until": None}},
+        )
+
+    async def locked(self, login_id: str, until: datetime) -> None:
+        await self._logins.update_one({"_id": login_id}, {"$set": {"locked_until": until}})
+
+    async def expire(self, login_id: str) -> None:
+        await self._logins.update_one(
+            {"_id": login_id, "status": {"$ne": "authenticated"}},
+            {"$set": {"status": "expired", "enrollment": None}},
+        )
+
+    async def expire_open_logins_of(self, user_id: str) -> None:
+        await self._logins.update_many(
+            {"user_id": user_id, "status": {"$in": ["pending", *WAITING_FOR_CODE]}},
+            {"$set": {"status": "expired", "enrollment": None}},
+        )
+
+    async def record_outcome(self, outcome: CodeOutcome, at: datetime) -> bool:
+        """Keep what verification said of a submission; False for a redelivered answer."""
+        try:
+            await self._outcomes.insert_one(
+                {
+                    "_id": outcome.submission_id,
+                    "accepted": outcome.accepted,
+                    "reason": outcome.reason,
+                    "attempts_left": outcome.attempts_left,
+                    "locked_until": outcome.locked_until,
+                    "at": at,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def outcome(self, submission_id: str) -> CodeOutcome | None:
+        doc = await self._outcomes.find_one({"_id": submission_id})
+        if doc is None:
+            return None
+        return CodeOutcome(
+            submission_id,
+            doc["accepted"],
+            doc.get("reason"),
+            doc.get("attempts_left"),
+            doc.get("locked_until"),
+        )
+
+
+class OperationStore:
+    """Admin operations awaiting confirmation from the services that own the data."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._operations = db["operations"]
+
+    async def ensure_indexes(self) -> None:
+        await self._operations.create_index("created_at", expireAfterSeconds=7 * 86_400)
+
+    async def start(self, operation_id: str, kind: str, now: datetime, **details: Any) -> None:
+        await self._operations.update_one(
+            {"_id": operation_id},
+            {"$set": {"kind": kind, "created_at": now, **details}},
+            upsert=True,
+        )
+
+    async def applied(self, operation_id: str, by: str, now: datetime, **result: Any) -> None:
+        await self._operations.update_one(
+            {"_id": operation_id},
+            {"$set": {f"applied.{by}": now, **result}, "$setOnInsert": {"created_at": now}},
+            upsert=True,
+        )
+
+    async def applied_by(self, operation_id: str) -> set[str]:
+        doc = await self._operations.find_one({"_id": operation_id}, projection={"applied": 1})
+        return set((doc or {}).get("applied", {}))

@@ -1,0 +1,1 @@
+"""Policy service: decides whether a login needs MFA."""

@@ -1,0 +1,36 @@
+"""Wiring for the policy service: the one place that builds clients."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+from faststream.redis import RedisRouter
+
+from services.policy.handlers import PolicyHandlers
+from services.policy.settings import PolicySettings
+from services.policy.store import PolicyStore
+from shared import streams
+from shared.clock import Clock, SystemClock
+from shared.events import LoginDecided, PolicyApplied
+from shared.messaging import StreamWiring, build_broker
+from shared.mongo import connect, service_database
+from shared.service import stream_app
+
+
+def create_app(settings: PolicySettings | None = None, clock: Clock | None = None) -> FastStream:
+    settings = settings or PolicySettings()
+    clock = clock or SystemClock(settings.clock_offset_file)
+    broker = build_broker(settings, clock)
+    router = RedisRouter(prefix=settings.stream_prefix)
+    wiring = StreamWiring(settings, router, streams.POLICY_GROUP)
+    mongo = connect(settings)
+    store = PolicyStore(service_database(mongo, settings))
+    handlers = PolicyHandlers(
+        store=store,
+        clock=clock,
+        decided=wiring.publisher(streams.LOGIN_DECIDED, LoginDecided),
+        applied=wiring.publisher(streams.POLICY_APPLIED, PolicyApplied),
+    )
+    wiring.consumer(streams.LOGIN_ATTEMPTED)(handlers.on_login_attempted)
+    wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)
+    broker.include_router(router)
+    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)

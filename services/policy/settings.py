@@ -1,0 +1,7 @@
+from typing import ClassVar
+
+from shared.settings import ServiceSettings
+
+
+class PolicySettings(ServiceSettings):
+    service_name: ClassVar[str] = "policy"

@@ -1,0 +1,1 @@
+"""Verification service: checks TOTP codes, refuses replays, locks out guessers."""

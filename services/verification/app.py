@@ -1,0 +1,47 @@
+"""Wiring for the verification service: the one place that builds clients."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+from faststream.redis import RedisRouter
+
+from services.verification.handlers import VerificationHandlers
+from services.verification.settings import VerificationSettings
+from services.verification.store import AuthenticatorStore
+from shared import streams
+from shared.clock import Clock, SystemClock
+from shared.crypto import SecretBox
+from shared.events import AuthenticatorResetApplied, CodeRejected, CodeVerified
+from shared.messaging import StreamWiring, build_broker
+from shared.mongo import connect, service_database
+from shared.service import stream_app
+
+
+def create_app(
+    settings: VerificationSettings | None = None, clock: Clock | None = None
+) -> FastStream:
+    settings = settings or VerificationSettings()
+    clock = clock or SystemClock(settings.clock_offset_file)
+    broker = build_broker(settings, clock)
+    router = RedisRouter(prefix=settings.stream_prefix)
+    wiring = StreamWiring(settings, router, streams.VERIFICATION_GROUP)
+    mongo = connect(settings)
+    store = AuthenticatorStore(service_database(mongo, settings))
+    handlers = VerificationHandlers(
+        store=store,
+        box=SecretBox(settings.keyring),
+        clock=clock,
+        totp=settings.totp_rules(),
+        lockout=settings.lockout_rules(),
+        credential_wait_seconds=settings.credential_wait_seconds,
+        verified=wiring.publisher(streams.CODE_VERIFIED, CodeVerified),
+        rejected=wiring.publisher(streams.CODE_REJECTED, CodeRejected),
+        reset_applied=wiring.publisher(
+            streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied
+        ),
+    )
+    wiring.consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
+    wiring.consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
+    wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
+    broker.include_router(router)
+    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)

@@ -1,0 +1,129 @@
+"""TOTP checking, replay and lockout: pure rules, time passed in.
+
+A code is checked against the time steps around now. One that matches a step in
+the acceptance window and newer than the last accepted step is accepted; one in
+the window but not newer is a replay; one that matches an older step was typed
+too late ("expired"); anything else is invalid. Every rejection counts toward the
+lockout, so no kind of guess is free.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+import pyotp
+
+RejectReason = Literal["invalid", "expired", "reused", "locked"]
+
+
+@dataclass(frozen=True)
+class TotpRules:
+    period: int = 30
+    digits: int = 6
+    # RFC 6238 section 5.2: allow at most one step back for transmission delay;
+    # one step forward tolerates a phone clock a little ahead.
+    accept_past_steps: int = 1
+    accept_future_steps: int = 1
+    # How far back a matching code is still reported as expired, not invalid.
+    expired_lookback_steps: int = 10
+
+
+@dataclass(frozen=True)
+class LockoutRules:
+    max_failures: int = 5
+    duration: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """What verification keeps per user between codes."""
+
+    last_step: int = -1  # the newest time step ever accepted: older or equal is a replay
+    failures: int = 0  # consecutive rejections since the last success or lock
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    step: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: RejectReason
+    attempts_left: int
+    locked_until: datetime | None = None
+
+
+Outcome = Accepted | Rejected
+
+
+@dataclass(frozen=True)
+class StepMatch:
+    step: int
+    in_window: bool
+
+
+def time_step(now: datetime, period: int) -> int:
+    return int(now.timestamp()) // period
+
+
+def code_for_step(secret: str, step: int, rules: TotpRules) -> str:
+    return pyotp.TOTP(secret, digits=rules.digits, interval=rules.period).generate_otp(step)
+
+
+def match_step(secret: str, code: str, now: datetime, rules: TotpRules) -> StepMatch | None:
+    """The newest step whose code equals ``code``, comparing in constant time."""
+    if len(code) != rules.digits or not code.isdigit():
+        return None
+    otp = pyotp.TOTP(secret, digits=rules.digits, interval=rules.period)
+    current = time_step(now, rules.period)
+    oldest_in_window = current - rules.accept_past_steps
+    newest = current + rules.accept_future_steps
+    oldest = oldest_in_window - rules.expired_lookback_steps
+    found: StepMatch | None = None
+    for step in range(oldest, newest + 1):  # no early exit: every step costs the same
+        if hmac.compare_digest(otp.generate_otp(step), code):
+            found = StepMatch(step, in_window=step >= oldest_in_window)
+    return found
+
+
+def check_code(
+    state: GuardState,
+    secret: str,
+    code: str,
+    now: datetime,
+    totp: TotpRules,
+    lockout: LockoutRules,
+) -> tuple[GuardState, Outcome]:
+    if is_locked(state, now):
+        return state, Rejected("locked", 0, state.locked_until)
+    match = match_step(secret, code, now, totp)
+    if match is None:
+        return count_failure(state, "invalid", now, lockout)
+    if not match.in_window:
+        return count_failure(state, "expired", now, lockout)
+    if match.step <= state.last_step:
+        return count_failure(state, "reused", now, lockout)
+    return GuardState(last_step=match.step), Accepted(match.step)
+
+
+def is_locked(state: GuardState, now: datetime) -> bool:
+    return state.locked_until is not None and now < state.locked_until
+
+
+def count_failure(
+    state: GuardState, reason: RejectReason, now: datetime, lockout: LockoutRules
+) -> tuple[GuardState, Rejected]:
+    failures = state.failures + 1
+    if failures >= lockout.max_failures:
+        until = now + lockout.duration
+        return replace(state, failures=0, locked_until=until), Rejected("locked", 0, until)
+    return replace(state, failures=failures), Rejected(reason, lockout.max_failures - failures)
+
+
+def attempts_left(state: GuardState, now: datetime, lockout: LockoutRules) -> int:
+    return 0 if is_locked(state, now) else lockout.max_failures - state.failures

@@ -1,0 +1,30 @@
+from datetime import timedelta
+from typing import ClassVar
+
+from pydantic import Field
+
+from services.verification.domain import LockoutRules, TotpRules
+from shared.settings import ServiceSettings
+
+
+class VerificationSettings(ServiceSettings):
+    service_name: ClassVar[str] = "verification"
+
+    max_failures: int = Field(default=5, ge=1, le=100)
+    lockout_seconds: int = Field(default=900, ge=1)
+    accept_past_steps: int = Field(default=1, ge=0, le=2)
+    accept_future_steps: int = Field(default=1, ge=0, le=2)
+    expired_lookback_steps: int = Field(default=10, ge=0, le=120)
+    credential_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+
+    def totp_rules(self) -> TotpRules:
+        return TotpRules(
+            accept_past_steps=self.accept_past_steps,
+            accept_future_steps=self.accept_future_steps,
+            expired_lookback_steps=self.expired_lookback_steps,
+        )
+
+    def lockout_rules(self) -> LockoutRules:
+        return LockoutRules(
+            max_failures=self.max_failures, duration=timedelta(seconds=self.lockout_seconds)
+        )

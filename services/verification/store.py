@@ -1,0 +1,119 @@
+"""The verification service's database: one guarded authenticator per user.
+
+Replay and lockout state change only by compare-and-set on ``version``, so any
+number of replicas can check codes for the same user at once: the loser of a
+race reloads and checks again (and then sees the replay or the lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.verification.domain import Accepted, GuardState, Outcome, Rejected
+from shared.crypto import Sealed
+from shared.mongo import Document
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    user_id: str
+    credential_id: str
+    secret: Sealed
+    state: GuardState
+    version: int
+    last_event_id: str | None = None
+    last_outcome: Outcome | None = None  # what last_event_id got, for redeliveries
+
+
+def _outcome_to_document(outcome: Outcome) -> Document:
+    if isinstance(outcome, Accepted):
+        return {"accepted": True, "step": outcome.step}
+    return {
+        "accepted": False,
+        "reason": outcome.reason,
+        "attempts_left": outcome.attempts_left,
+        "locked_until": outcome.locked_until,
+    }
+
+
+def _outcome_from_document(doc: Document | None) -> Outcome | None:
+    if doc is None:
+        return None
+    if doc["accepted"]:
+        return Accepted(doc["step"])
+    return Rejected(doc["reason"], doc["attempts_left"], doc.get("locked_until"))
+
+
+def _from_document(doc: Document) -> Authenticator:
+    return Authenticator(
+        user_id=doc["_id"],
+        credential_id=doc["credential_id"],
+        secret=Sealed.model_validate(doc["secret"]),
+        state=GuardState(doc["last_step"], doc["failures"], doc.get("locked_until")),
+        version=doc["version"],
+        last_event_id=doc.get("last_event_id"),
+        last_outcome=_outcome_from_document(doc.get("last_outcome")),
+    )
+
+
+class AuthenticatorStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._authenticators = db["authenticators"]
+
+    async def ensure_indexes(self) -> None:
+        """Keyed by user id (_id): every query is a point lookup."""
+
+    async def get(self, user_id: str) -> Authenticator | None:
+        doc = await self._authenticators.find_one({"_id": user_id})
+        return None if doc is None else _from_document(doc)
+
+    async def register(
+        self, user_id: str, credential_id: str, secret: Sealed, created_at: datetime
+    ) -> bool:
+        """Adopt a new credential; the lockout state carries over. False if already known."""
+        try:
+            await self._authenticators.update_one(
+                {"_id": user_id, "credential_id": {"$ne": credential_id}},
+                {
+                    "$set": {
+                        "credential_id": credential_id,
+                        "secret": secret.model_dump(),
+                        "created_at": created_at,
+                        "last_step": -1,
+                        "last_event_id": None,
+                        "last_outcome": None,
+                    },
+                    "$setOnInsert": {"failures": 0, "locked_until": None},
+                    "$inc": {"version": 1},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:  # the filter missed because this credential is stored
+            return False
+        return True
+
+    async def save(
+        self, current: Authenticator, state: GuardState, event_id: str, outcome: Outcome
+    ) -> bool:
+        """Write the new state if nobody else changed the authenticator since it was read."""
+        result = await self._authenticators.update_one(
+            {"_id": current.user_id, "version": current.version},
+            {
+                "$set": {
+                    "last_step": state.last_step,
+                    "failures": state.failures,
+                    "locked_until": state.locked_until,
+                    "version": current.version + 1,
+                    "last_event_id": event_id,
+                    "last_outcome": _outcome_to_document(outcome),
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def forget(self, user_id: str) -> None:
+        await self._authenticators.delete_one({"_id": user_id})

@@ -1,0 +1,200 @@
+"""Redis-streams wiring shared by the four services.
+
+Each consumed stream gets two subscribers in the service's consumer group:
+a live one (XREADGROUP) and a reclaimer (XAUTOCLAIM) that takes over entries a
+crashed or stuck replica left unacknowledged for ``reclaim_idle_ms``. Groups are
+created at id 0 before the subscribers start, so events published while a
+service was down or not yet deployed are still delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import structlog
+from faststream.middlewares import BaseMiddleware
+from faststream.redis import RedisBroker, RedisRouter, StreamSub
+from faststream.redis.message import RedisStreamMessage
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError, ResponseError
+
+from shared import streams
+from shared.clock import Clock
+from shared.events import DeadLettered
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from shared.settings import ServiceSettings
+
+log = structlog.get_logger("mfa.messaging")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class Publisher(Protocol):
+    """What handlers need of a FastStream publisher (and what test fakes provide)."""
+
+    async def publish(self, message: Any, *, correlation_id: str | None = None) -> Any: ...
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Name the fields that were wrong, never the values (they may be secrets)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+class DeadLetterMiddleware(BaseMiddleware):
+    """Park entries that can never succeed on ``mfa.deadletter`` and acknowledge them.
+
+    A payload that fails validation is dead-lettered at once; any other error
+    leaves the entry pending for the reclaimer until it has been delivered
+    ``max_deliveries`` times.
+    """
+
+    def __init__(
+        self, msg: Any, /, *, context: Any, settings: ServiceSettings, clock: Clock
+    ) -> None:
+        super().__init__(msg, context=context)
+        self.settings = settings
+        self.clock = clock
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        try:
+            return await call_next(msg)
+        except ValidationError as exc:
+            await self._dead_letter(msg, "invalid payload: " + describe_validation_error(exc))
+            return None
+        except Exception as exc:
+            if not isinstance(msg, RedisStreamMessage):
+                raise
+            if await msg.get_delivery_count() < self.settings.max_deliveries:
+                raise
+            await self._dead_letter(
+                msg,
+                f"gave up after {self.settings.max_deliveries} deliveries: {type(exc).__name__}",
+            )
+            return None
+
+    async def _dead_letter(self, msg: Any, error: str) -> None:
+        raw = msg.raw_message
+        stream = str(raw.get("channel", "?"))
+        entry_ids = tuple(
+            i.decode() if isinstance(i, bytes) else str(i) for i in raw.get("message_ids", ())
+        )
+        body = msg.body.decode("utf-8", "replace") if isinstance(msg.body, bytes) else str(msg.body)
+        letter = DeadLettered(
+            occurred_at=self.clock.now(),
+            correlation_id=(msg.correlation_id or (entry_ids[0] if entry_ids else "unknown"))[:128],
+            stream=stream,
+            entry_ids=entry_ids,
+            group=getattr(msg, "group", None),
+            error=error[:2000],
+            payload=body[:4000],
+        )
+        broker: RedisBroker = self.context.get("broker")
+        await broker.publish(
+            letter,
+            stream=self.settings.stream(streams.DEAD_LETTER),
+            maxlen=self.settings.stream_maxlen,
+        )
+        if isinstance(msg, RedisStreamMessage):
+            await msg.ack()
+        log.error("event_dead_lettered", stream=stream, entry_ids=entry_ids, error=error)
+
+
+def build_broker(settings: ServiceSettings, clock: Clock) -> RedisBroker:
+    return RedisBroker(
+        settings.redis_url.get_secret_value(),
+        middlewares=[partial(DeadLetterMiddleware, settings=settings, clock=clock)],
+        logger=logging.getLogger(f"mfa.{settings.service_name}.broker"),
+        # FastStream's per-message "Received/Processed" lines go to DEBUG:
+        # handlers log one structured line per event themselves.
+        log_level=logging.DEBUG,
+        graceful_timeout=10.0,
+    )
+
+
+class StreamWiring:
+    """Declares a service's subscribers and publishers on its router."""
+
+    def __init__(self, settings: ServiceSettings, router: RedisRouter, group: str) -> None:
+        self.settings = settings
+        self.router = router
+        self.group = group
+        self.consumed: list[str] = []
+
+    def consumer(self, stream: str) -> Callable[[Handler], Handler]:
+        """Subscribe a handler to ``stream`` with live and reclaiming consumers."""
+        self.consumed.append(stream)
+        name = self.settings.consumer_name
+        live = self.router.subscriber(
+            stream=StreamSub(stream, group=self.group, consumer=name),
+            max_workers=self.settings.concurrency,
+        )
+        reclaim = self.router.subscriber(
+            stream=StreamSub(
+                stream,
+                group=self.group,
+                consumer=f"{name}.reclaim",
+                min_idle_time=self.settings.reclaim_idle_ms,
+                polling_interval=1000,
+            ),
+            include_in_schema=False,
+        )
+
+        def register(handler: Handler) -> Handler:
+            reclaim(handler)
+            live(handler)
+            return handler
+
+        return register
+
+    def publisher(self, stream: str, schema: type[BaseModel]) -> Publisher:
+        return self.router.publisher(
+            stream=StreamSub(stream, maxlen=self.settings.stream_maxlen), schema=schema
+        )
+
+    async def create_groups(self, redis: Redis) -> None:
+        for stream in self.consumed:
+            try:
+                await redis.xgroup_create(
+                    self.settings.stream(stream), self.group, id="0", mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+
+def heartbeat_key(settings: ServiceSettings, service: str) -> str:
+    return settings.stream(f"mfa.heartbeat.{service}")
+
+
+async def beat(redis: Redis, settings: ServiceSettings) -> None:
+    """Record that this replica is alive (a sorted set of consumer -> last beat)."""
+    key = heartbeat_key(settings, settings.service_name)
+    now = time.time()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(key, {settings.consumer_name: now})
+        pipe.zremrangebyscore(key, "-inf", now - 60)
+        await pipe.execute()
+
+
+async def keep_beating(redis: Redis, settings: ServiceSettings) -> None:
+    while True:
+        try:
+            await beat(redis, settings)
+        except RedisError as exc:
+            log.warning("heartbeat_failed", error=type(exc).__name__)
+        await asyncio.sleep(settings.heartbeat_seconds)
+
+
+async def live_replicas(redis: Redis, settings: ServiceSettings, service: str) -> int:
+    fresh_since = time.time() - 3 * settings.heartbeat_seconds
+    return int(await redis.zcount(heartbeat_key(settings, service), fresh_since, "+inf"))

@@ -1,0 +1,85 @@
+"""What every stream service does at start and stop, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import structlog
+from faststream import FastStream
+from faststream.redis import RedisBroker
+from faststream.specification import AsyncAPI
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
+
+from shared.logging import configure_logging
+from shared.messaging import StreamWiring, describe_validation_error, keep_beating
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger("mfa.service")
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def stream_app(
+    settings: ServiceSettings,
+    broker: RedisBroker,
+    wiring: StreamWiring,
+    mongo: AsyncMongoClient[Any],
+    prepare: Callable[[], Awaitable[None]],
+) -> FastStream:
+    """A FastStream app whose lifespan creates groups and indexes before consuming."""
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        redis = await broker.connect()
+        await wiring.create_groups(redis)
+        await prepare()
+        beating = asyncio.create_task(keep_beating(redis, settings))
+        log.info(
+            "service_started",
+            consumer=settings.consumer_name,
+            streams=[settings.stream(s) for s in wiring.consumed],
+        )
+        try:
+            yield
+        finally:
+            beating.cancel()
+            await mongo.close()
+            log.info("service_stopped", consumer=settings.consumer_name)
+
+    return FastStream(
+        broker,
+        lifespan=lifespan,
+        logger=logging.getLogger(f"mfa.{settings.service_name}.app"),
+        specification=AsyncAPI(
+            broker,
+            title=f"Imageshop MFA - {settings.service_name} service",
+            version="1.0.0",
+            description=f"Streams the {settings.service_name} service consumes and produces.",
+        ),
+    )
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment, or exit saying what is wrong."""
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        print(f"configuration error: {describe_validation_error(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastStream]) -> None:
+    settings = load_settings(settings_cls)
+    configure_logging(
+        settings.service_name,
+        settings.log_format,
+        settings.log_level,
+        production=settings.env == "production",
+    )
+    asyncio.run(create_app(settings).run())

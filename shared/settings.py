@@ -1,0 +1,85 @@
+"""Settings every service reads (environment variables prefixed ``MFA_``)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.crypto import Keyring, KeyringError
+
+# A fixed, public key so a development stack works with no configuration.
+# Production refuses it (see ``_refuse_weak_defaults``).
+DEV_ENCRYPTION_KEYS = "dev:" + base64.b64encode(b"imageshop-mfa-dev-key-not-secret").decode()
+
+
+def _default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MFA_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    service_name: ClassVar[str]
+
+    env: Literal["development", "production"] = "development"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    mongodb_url: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:27017"),
+        validation_alias=AliasChoices("MFA_MONGODB_URL", "MONGODB_URL"),
+    )
+    database_prefix: str = Field(default="mfa_", pattern=r"^[A-Za-z0-9_]{1,40}$")
+    stream_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.:-]{0,64}$")
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
+    concurrency: int = Field(default=8, ge=1, le=256, description="messages in flight per stream")
+    reclaim_idle_ms: int = Field(default=30_000, ge=1000)
+    max_deliveries: int = Field(default=5, ge=1)
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)
+    clock_offset_file: Path | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def database(self) -> str:
+        return f"{self.database_prefix}{self.service_name}"
+
+    @property
+    def keyring(self) -> Keyring:
+        return Keyring.parse(self.encryption_keys.get_secret_value())
+
+    def stream(self, name: str) -> str:
+        return f"{self.stream_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _check_keyring(self) -> ServiceSettings:
+        try:
+            self.keyring  # noqa: B018 - parsing is the check
+        except KeyringError as exc:
+            raise ValueError(f"MFA_ENCRYPTION_KEYS: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_defaults(self) -> ServiceSettings:
+        if self.env != "production":
+            return self
+        problems = self.production_problems()
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        problems = []
+        if "dev" in self.keyring.keys:
+            problems.append("MFA_ENCRYPTION_KEYS still holds the development key")
+        if self.clock_offset_file is not None:
+            problems.append("MFA_CLOCK_OFFSET_FILE is a test seam")
+        return problems
