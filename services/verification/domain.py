@@ -77,7 +77,7 @@ def code_for_step(secret: str, step: int, rules: TotpRules) -> str:
 
 def match_step(secret: str, code: str, now: datetime, rules: TotpRules) -> StepMatch | None:
     """The newest step whose code equals ``code``, comparing in constant time."""
-    if len(code) != rules.digits or not code.isdigit():
+    if len(code) != rules.digits or not (code.isascii() and code.isdigit()):
         return None
     otp = pyotp.TOTP(secret, digits=rules.digits, interval=rules.period)
     current = time_step(now, rules.period)

@@ -1,0 +1,69 @@
+"""Fixtures every tier shares: a real Redis, a MongoDB wire server, unique namespaces.
+
+Each test gets its own stream prefix and database prefix, so runs (and tests)
+never see each other's events or documents, and nothing needs dropping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.localstack import LocalStack, redis_answers
+
+RUN = uuid.uuid4().hex[:8]
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("MFA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not redis_answers(url):
+        pytest.fail(f"Redis does not answer at {url}: start it (see README) or set "
+                    "MFA_TEST_REDIS_URL")
+    return url
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """MONGODB_URL when set (a real MongoDB), else a jongodb wire server for the session."""
+    if os.environ.get("MONGODB_URL"):
+        yield os.environ["MONGODB_URL"]
+        return
+    stack = LocalStack(env={}, log_dir=tmp_path_factory.mktemp("mongodb"))
+    stack.ensure_mongodb()
+    try:
+        yield stack.env["MFA_MONGODB_URL"]
+    finally:
+        stack.stop()
+
+
+@dataclass(frozen=True)
+class Namespace:
+    stream_prefix: str
+    database_prefix: str
+
+    def stream(self, name: str) -> str:
+        return f"{self.stream_prefix}{name}"
+
+
+@pytest.fixture
+def namespace() -> Namespace:
+    n = next(_counter)
+    return Namespace(stream_prefix=f"t{RUN}.{n}:", database_prefix=f"t{RUN}_{n}_")
+
+
+@pytest.fixture
+def service_env(redis_url: str, mongodb_url: str, namespace: Namespace,
+                tmp_path: Path) -> dict[str, str]:
+    """Settings for a service under test, as keyword arguments."""
+    return {"redis_url": redis_url, "mongodb_url": mongodb_url,
+            "stream_prefix": namespace.stream_prefix,
+            "database_prefix": namespace.database_prefix,
+            "consumer_name": f"test-{RUN}", "log_format": "json"}

@@ -1,0 +1,91 @@
+"""Stream wiring against the real Redis: dead letters, crash recovery, late starters."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from faststream.redis import BinaryMessageFormatV1, TestApp
+
+from services.policy.app import create_app
+from services.policy.settings import PolicySettings
+from shared import streams
+from shared.events import LoginAttempted, LoginDecided
+from tests.conftest import Namespace
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    client = aioredis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def attempt(login_id: str) -> bytes:
+    event = LoginAttempted(occurred_at=NOW, correlation_id=login_id, login_id=login_id,
+                           user_id="u1", email="a@b.c", user_type="editor")
+    return event.model_dump_json().encode()
+
+
+async def entries(redis: Any, stream: str, count: int, timeout: float = 10) -> list[dict]:
+    """Wait until ``stream`` holds ``count`` entries; return their decoded bodies."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        raw = await redis.xrange(stream)
+        if len(raw) >= count or asyncio.get_running_loop().time() > deadline:
+            return [_body(fields) for _, fields in raw]
+        await asyncio.sleep(0.05)
+
+
+def _body(fields: dict[bytes, bytes]) -> dict:
+    body, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+    return json.loads(body)
+
+
+def settings(service_env: dict[str, Any], **overrides: Any) -> PolicySettings:
+    return PolicySettings(**{**service_env, **overrides})
+
+
+async def test_an_unreadable_event_is_dead_lettered_and_the_next_one_still_served(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    async with TestApp(create_app(settings(service_env))):
+        source = namespace.stream(streams.LOGIN_ATTEMPTED)
+        await redis.xadd(source, {"__data__": b'{"login_id": 5, "code": "123456"}'})
+        await redis.xadd(source, {"__data__": attempt("good")})
+        [decided] = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1)
+        [letter] = await entries(redis, namespace.stream(streams.DEAD_LETTER), 1)
+    assert LoginDecided.model_validate(decided).login_id == "good"
+    assert letter["stream"] == source
+    assert "login_id: Input should be a valid string" in letter["error"]
+    assert "occurred_at: Field required" in letter["error"]
+    assert "123456" not in letter["error"]
+    assert (await redis.xpending(source, streams.POLICY_GROUP))["pending"] == 0
+
+
+async def test_events_published_before_the_service_first_started_are_served(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    await redis.xadd(namespace.stream(streams.LOGIN_ATTEMPTED), {"__data__": attempt("early")})
+    async with TestApp(create_app(settings(service_env))):
+        [decided] = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1)
+    assert decided["login_id"] == "early"
+
+
+async def test_work_a_crashed_replica_left_unacknowledged_is_reclaimed(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    source = namespace.stream(streams.LOGIN_ATTEMPTED)
+    await redis.xgroup_create(source, streams.POLICY_GROUP, id="0", mkstream=True)
+    await redis.xadd(source, {"__data__": attempt("orphan")})
+    # A replica reads the entry and dies before acknowledging it.
+    await redis.xreadgroup(streams.POLICY_GROUP, "crashed-replica", {source: ">"}, count=1)
+    async with TestApp(create_app(settings(service_env, reclaim_idle_ms=1000))):
+        [decided] = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1)
+    assert decided["login_id"] == "orphan"
+    assert (await redis.xpending(source, streams.POLICY_GROUP))["pending"] == 0
