@@ -15,19 +15,28 @@ from pathlib import Path
 
 import pytest
 
-from deploy.localstack import LocalStack, redis_answers
+from deploy.localstack import LocalStack, free_port, redis_answers
 
 RUN = uuid.uuid4().hex[:8]
 _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's Redis (or MFA_TEST_REDIS_URL); failing that, a private redis-server."""
     url = os.environ.get("MFA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    if not redis_answers(url):
-        pytest.fail(f"Redis does not answer at {url}: start it (see README) or set "
-                    "MFA_TEST_REDIS_URL")
-    return url
+    if redis_answers(url):
+        yield url
+        return
+    stack = LocalStack(
+        env={"MFA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        log_dir=tmp_path_factory.mktemp("redis"),
+    )
+    stack.ensure_redis()
+    try:
+        yield stack.env["MFA_REDIS_URL"]
+    finally:
+        stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -60,10 +69,15 @@ def namespace() -> Namespace:
 
 
 @pytest.fixture
-def service_env(redis_url: str, mongodb_url: str, namespace: Namespace,
-                tmp_path: Path) -> dict[str, str]:
+def service_env(
+    redis_url: str, mongodb_url: str, namespace: Namespace, tmp_path: Path
+) -> dict[str, str]:
     """Settings for a service under test, as keyword arguments."""
-    return {"redis_url": redis_url, "mongodb_url": mongodb_url,
-            "stream_prefix": namespace.stream_prefix,
-            "database_prefix": namespace.database_prefix,
-            "consumer_name": f"test-{RUN}", "log_format": "json"}
+    return {
+        "redis_url": redis_url,
+        "mongodb_url": mongodb_url,
+        "stream_prefix": namespace.stream_prefix,
+        "database_prefix": namespace.database_prefix,
+        "consumer_name": f"test-{RUN}",
+        "log_format": "json",
+    }

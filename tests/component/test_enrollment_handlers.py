@@ -29,8 +29,9 @@ def settings(service_env: dict[str, Any]) -> EnrollmentSettings:
 
 
 @pytest.fixture
-async def enrollment(settings: EnrollmentSettings, namespace: Namespace,
-                     clock: FixedClock) -> AsyncIterator[tuple[Any, Recorder]]:
+async def enrollment(
+    settings: EnrollmentSettings, namespace: Namespace, clock: FixedClock
+) -> AsyncIterator[tuple[Any, Recorder]]:
     app = create_app(settings, clock)
     recorder = Recorder(app.broker, namespace)
     recorder.watch(streams.ENROLLMENT_ISSUED, EnrollmentIssued)
@@ -46,24 +47,43 @@ class Driver:
 
     async def decided(self, login_id: str, required: bool = True, user_id: str = "u1") -> None:
         await self.broker.publish(
-            LoginDecided(occurred_at=self.clock.now(), correlation_id=login_id,
-                         login_id=login_id, user_id=user_id, email="ada@example.com",
-                         mfa_required=required, reason="user_type" if required
-                         else "not_applicable", policy_version=1),
-            stream=self.namespace.stream(streams.LOGIN_DECIDED))
+            LoginDecided(
+                occurred_at=self.clock.now(),
+                correlation_id=login_id,
+                login_id=login_id,
+                user_id=user_id,
+                email="ada@example.com",
+                mfa_required=required,
+                reason="user_type" if required else "not_applicable",
+                policy_version=1,
+            ),
+            stream=self.namespace.stream(streams.LOGIN_DECIDED),
+        )
 
     async def verified(self, credential_id: str, purpose: str = "enrollment") -> None:
         await self.broker.publish(
-            CodeVerified(occurred_at=self.clock.now(), correlation_id="l", login_id="l",
-                         submission_id="s", user_id="u1", credential_id=credential_id,
-                         purpose=purpose),  # type: ignore[arg-type]
-            stream=self.namespace.stream(streams.CODE_VERIFIED))
+            CodeVerified(
+                occurred_at=self.clock.now(),
+                correlation_id="l",
+                login_id="l",
+                submission_id="s",
+                user_id="u1",
+                credential_id=credential_id,
+                purpose=purpose,
+            ),  # type: ignore[arg-type]
+            stream=self.namespace.stream(streams.CODE_VERIFIED),
+        )
 
     async def reset(self) -> None:
         await self.broker.publish(
-            AuthenticatorReset(occurred_at=self.clock.now(), correlation_id="op",
-                               user_id="u1", requested_by="admin"),
-            stream=self.namespace.stream(streams.AUTHENTICATOR_RESET))
+            AuthenticatorReset(
+                occurred_at=self.clock.now(),
+                correlation_id="op",
+                user_id="u1",
+                requested_by="admin",
+            ),
+            stream=self.namespace.stream(streams.AUTHENTICATOR_RESET),
+        )
 
 
 @pytest.fixture
@@ -99,7 +119,8 @@ async def test_a_second_login_before_confirming_shows_the_same_secret(
     box = SecretBox(settings.keyring)
     assert first.credential_id == second.credential_id
     assert box.open(first.otpauth_uri, enrollment_context("login-1")) == box.open(
-        second.otpauth_uri, enrollment_context("login-2"))
+        second.otpauth_uri, enrollment_context("login-2")
+    )
 
 
 async def test_an_unconfirmed_offer_is_replaced_once_it_expires(
@@ -124,7 +145,10 @@ async def test_after_confirmation_logins_ask_for_the_code_only(
     await drive.decided("login-2")
     later = recorder.of(streams.ENROLLMENT_ISSUED)[1]
     assert (later.state, later.otpauth_uri, later.credential_id) == (
-        "enrolled", None, credential_id)
+        "enrolled",
+        None,
+        credential_id,
+    )
     assert later.confirmed_at is not None
     assert len(recorder.of(streams.CREDENTIAL_REGISTERED)) == 1
 
@@ -154,8 +178,7 @@ async def test_a_reset_forgets_the_authenticator_and_registration_starts_over(
     await drive.verified(old)
     await drive.reset()
     [applied] = recorder.of(streams.AUTHENTICATOR_RESET_APPLIED)
-    assert (applied.service, applied.correlation_id, applied.user_id) == (
-        "enrollment", "op", "u1")
+    assert (applied.service, applied.correlation_id, applied.user_id) == ("enrollment", "op", "u1")
     await drive.decided("login-2")
     after = recorder.of(streams.ENROLLMENT_ISSUED)[1]
     assert after.state == "pending"

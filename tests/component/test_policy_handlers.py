@@ -14,8 +14,9 @@ from tests.conftest import Namespace
 
 
 @pytest.fixture
-async def policy(service_env: dict[str, Any], namespace: Namespace,
-                 clock: FixedClock) -> AsyncIterator[tuple[Any, Recorder]]:
+async def policy(
+    service_env: dict[str, Any], namespace: Namespace, clock: FixedClock
+) -> AsyncIterator[tuple[Any, Recorder]]:
     app = create_app(PolicySettings(**service_env), clock)
     recorder = Recorder(app.broker, namespace)
     recorder.watch(streams.LOGIN_DECIDED, LoginDecided)
@@ -24,28 +25,45 @@ async def policy(service_env: dict[str, Any], namespace: Namespace,
         yield broker, recorder
 
 
-async def update_policy(broker: Any, namespace: Namespace, clock: FixedClock,
-                        **rules: Any) -> None:
-    await broker.publish(PolicyUpdated(occurred_at=clock.now(), correlation_id="op",
-                                       policy=PolicyRules(**rules), requested_by="admin"),
-                         stream=namespace.stream(streams.POLICY_UPDATED))
+async def update_policy(broker: Any, namespace: Namespace, clock: FixedClock, **rules: Any) -> None:
+    await broker.publish(
+        PolicyUpdated(
+            occurred_at=clock.now(),
+            correlation_id="op",
+            policy=PolicyRules(**rules),
+            requested_by="admin",
+        ),
+        stream=namespace.stream(streams.POLICY_UPDATED),
+    )
 
 
-async def attempt(broker: Any, namespace: Namespace, clock: FixedClock, user_id: str,
-                  email: str, user_type: str) -> None:
-    await broker.publish(LoginAttempted(occurred_at=clock.now(), correlation_id=user_id,
-                                        login_id=f"login-{user_id}", user_id=user_id,
-                                        email=email, user_type=user_type),
-                         stream=namespace.stream(streams.LOGIN_ATTEMPTED))
+async def attempt(
+    broker: Any, namespace: Namespace, clock: FixedClock, user_id: str, email: str, user_type: str
+) -> None:
+    await broker.publish(
+        LoginAttempted(
+            occurred_at=clock.now(),
+            correlation_id=user_id,
+            login_id=f"login-{user_id}",
+            user_id=user_id,
+            email=email,
+            user_type=user_type,
+        ),
+        stream=namespace.stream(streams.LOGIN_ATTEMPTED),
+    )
 
 
-async def test_without_a_policy_nobody_needs_mfa(policy: Any, namespace: Namespace,
-                                                 clock: FixedClock) -> None:
+async def test_without_a_policy_nobody_needs_mfa(
+    policy: Any, namespace: Namespace, clock: FixedClock
+) -> None:
     broker, recorder = policy
     await attempt(broker, namespace, clock, "u1", "a@b.c", "editor")
     [decided] = recorder.of(streams.LOGIN_DECIDED)
     assert (decided.mfa_required, decided.reason, decided.policy_version) == (
-        False, "not_applicable", 0)
+        False,
+        "not_applicable",
+        0,
+    )
     assert decided.login_id == "login-u1"
 
 
@@ -59,10 +77,16 @@ async def test_decides_by_user_type_listed_user_and_all_users(
     await attempt(broker, namespace, clock, "u3", "c@b.c", "viewer")
     await update_policy(broker, namespace, clock, all_users=True)
     await attempt(broker, namespace, clock, "u3", "c@b.c", "viewer")
-    reasons = [(d.user_id, d.mfa_required, d.reason, d.policy_version)
-               for d in recorder.of(streams.LOGIN_DECIDED)]
-    assert reasons == [("u1", True, "user_type", 1), ("u2", True, "user", 1),
-                       ("u3", False, "not_applicable", 1), ("u3", True, "all_users", 2)]
+    reasons = [
+        (d.user_id, d.mfa_required, d.reason, d.policy_version)
+        for d in recorder.of(streams.LOGIN_DECIDED)
+    ]
+    assert reasons == [
+        ("u1", True, "user_type", 1),
+        ("u2", True, "user", 1),
+        ("u3", False, "not_applicable", 1),
+        ("u3", True, "all_users", 2),
+    ]
 
 
 async def test_each_update_is_confirmed_with_a_new_version(

@@ -32,8 +32,9 @@ def settings(service_env: dict[str, Any]) -> VerificationSettings:
 
 
 @pytest.fixture
-async def verification(settings: VerificationSettings, namespace: Namespace,
-                       clock: FixedClock) -> AsyncIterator[tuple[Any, Recorder]]:
+async def verification(
+    settings: VerificationSettings, namespace: Namespace, clock: FixedClock
+) -> AsyncIterator[tuple[Any, Recorder]]:
     app = create_app(settings, clock)
     recorder = Recorder(app.broker, namespace)
     recorder.watch(streams.CODE_VERIFIED, CodeVerified)
@@ -44,27 +45,38 @@ async def verification(settings: VerificationSettings, namespace: Namespace,
 
 
 class Driver:
-    def __init__(self, broker: Any, namespace: Namespace, clock: FixedClock,
-                 box: SecretBox) -> None:
+    def __init__(
+        self, broker: Any, namespace: Namespace, clock: FixedClock, box: SecretBox
+    ) -> None:
         self.broker, self.namespace, self.clock, self.box = broker, namespace, clock, box
         self.submissions = 0
 
     async def register(self, credential_id: str = "c1", secret: str = SECRET) -> None:
         await self.broker.publish(
-            CredentialRegistered(occurred_at=self.clock.now(), correlation_id="l",
-                                 user_id="u1", credential_id=credential_id,
-                                 secret=self.box.seal(secret, credential_context("u1",
-                                                                                 credential_id)),
-                                 created_at=self.clock.now()),
-            stream=self.namespace.stream(streams.CREDENTIAL_REGISTERED))
+            CredentialRegistered(
+                occurred_at=self.clock.now(),
+                correlation_id="l",
+                user_id="u1",
+                credential_id=credential_id,
+                secret=self.box.seal(secret, credential_context("u1", credential_id)),
+                created_at=self.clock.now(),
+            ),
+            stream=self.namespace.stream(streams.CREDENTIAL_REGISTERED),
+        )
 
     def submission(self, code: str, credential_id: str = "c1") -> CodeSubmitted:
         self.submissions += 1
         sid = f"s{self.submissions}"
-        return CodeSubmitted(occurred_at=self.clock.now(), correlation_id="l1", login_id="l1",
-                             submission_id=sid, user_id="u1", credential_id=credential_id,
-                             purpose="enrollment", code=self.box.seal(code,
-                                                                      code_context("l1", sid)))
+        return CodeSubmitted(
+            occurred_at=self.clock.now(),
+            correlation_id="l1",
+            login_id="l1",
+            submission_id=sid,
+            user_id="u1",
+            credential_id=credential_id,
+            purpose="enrollment",
+            code=self.box.seal(code, code_context("l1", sid)),
+        )
 
     async def submit(self, code: str, credential_id: str = "c1") -> CodeSubmitted:
         event = self.submission(code, credential_id)
@@ -79,26 +91,31 @@ class Driver:
 
 
 @pytest.fixture
-def drive(verification: Any, namespace: Namespace, clock: FixedClock,
-          settings: VerificationSettings) -> Driver:
+def drive(
+    verification: Any, namespace: Namespace, clock: FixedClock, settings: VerificationSettings
+) -> Driver:
     return Driver(verification[0], namespace, clock, SecretBox(settings.keyring))
 
 
 def outcomes(recorder: Recorder) -> list[tuple[str, int | None]]:
     events = [*recorder.of(streams.CODE_VERIFIED), *recorder.of(streams.CODE_REJECTED)]
     events.sort(key=lambda e: e.submission_id)
-    return [("verified", None) if isinstance(e, CodeVerified) else (e.reason, e.attempts_left)
-            for e in events]
+    return [
+        ("verified", None) if isinstance(e, CodeVerified) else (e.reason, e.attempts_left)
+        for e in events
+    ]
 
 
-async def test_the_right_code_is_verified_for_its_login(verification: Any,
-                                                        drive: Driver) -> None:
+async def test_the_right_code_is_verified_for_its_login(verification: Any, drive: Driver) -> None:
     _, recorder = verification
     await drive.register()
     await drive.submit(drive.code())
     [verified] = recorder.of(streams.CODE_VERIFIED)
     assert (verified.login_id, verified.submission_id, verified.purpose) == (
-        "l1", "s1", "enrollment")
+        "l1",
+        "s1",
+        "enrollment",
+    )
 
 
 async def test_wrong_expired_and_reused_codes_say_why_and_count_down(
@@ -110,8 +127,7 @@ async def test_wrong_expired_and_reused_codes_say_why_and_count_down(
     await drive.submit(drive.code())
     await drive.submit(drive.code(-90))
     await drive.submit("000000" if drive.code() != "000000" else "111111")
-    assert outcomes(recorder) == [("verified", None), ("reused", 4), ("expired", 3),
-                                  ("invalid", 2)]
+    assert outcomes(recorder) == [("verified", None), ("reused", 4), ("expired", 3), ("invalid", 2)]
 
 
 async def test_five_failures_lock_the_user_and_the_lock_lapses(
@@ -140,7 +156,10 @@ async def test_a_redelivered_submission_gets_the_same_answer_and_counts_once(
     await drive.send(event)
     await drive.submit(drive.code(-120))
     assert [(e.submission_id, e.attempts_left) for e in recorder.of(streams.CODE_REJECTED)] == [
-        ("s1", 4), ("s1", 4), ("s2", 3)]
+        ("s1", 4),
+        ("s1", 4),
+        ("s2", 3),
+    ]
 
 
 async def test_a_redelivered_accepted_code_is_not_reported_as_a_replay(
@@ -176,14 +195,15 @@ async def test_a_code_for_an_unknown_credential_is_invalid_but_not_counted(
     assert (rejected.reason, rejected.attempts_left) == ("invalid", 5)
 
 
-async def test_a_reset_makes_the_old_secret_stop_working(verification: Any,
-                                                         drive: Driver) -> None:
+async def test_a_reset_makes_the_old_secret_stop_working(verification: Any, drive: Driver) -> None:
     _, recorder = verification
     await drive.register()
     await drive.broker.publish(
-        AuthenticatorReset(occurred_at=drive.clock.now(), correlation_id="op", user_id="u1",
-                           requested_by="admin"),
-        stream=drive.namespace.stream(streams.AUTHENTICATOR_RESET))
+        AuthenticatorReset(
+            occurred_at=drive.clock.now(), correlation_id="op", user_id="u1", requested_by="admin"
+        ),
+        stream=drive.namespace.stream(streams.AUTHENTICATOR_RESET),
+    )
     [applied] = recorder.of(streams.AUTHENTICATOR_RESET_APPLIED)
     assert applied.service == "verification"
     await drive.submit(drive.code())
@@ -191,8 +211,7 @@ async def test_a_reset_makes_the_old_secret_stop_working(verification: Any,
     assert recorder.of(streams.CODE_REJECTED)[0].reason == "invalid"
 
 
-async def test_a_new_credential_keeps_the_lockout_state(verification: Any,
-                                                        drive: Driver) -> None:
+async def test_a_new_credential_keeps_the_lockout_state(verification: Any, drive: Driver) -> None:
     _, recorder = verification
     await drive.register("c1")
     await drive.submit(drive.code(-120))

@@ -32,8 +32,9 @@ async def test_only_one_of_two_concurrent_state_changes_wins(db: Any) -> None:
     current = await store.get("u1")
     assert current is not None
     outcome = Rejected("invalid", 4)
-    results = await asyncio.gather(*(
-        store.save(current, GuardState(failures=1), f"e{i}", outcome) for i in range(5)))
+    results = await asyncio.gather(
+        *(store.save(current, GuardState(failures=1), f"e{i}", outcome) for i in range(5))
+    )
     assert sorted(results) == [False, False, False, False, True]
     stored = await store.get("u1")
     assert stored is not None
@@ -57,8 +58,10 @@ async def test_two_logins_racing_to_enroll_store_one_credential(db: Any) -> None
     store = CredentialStore(db)
     first = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
     second = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
-    won = await asyncio.gather(store.put_new(first, BOX.seal("a", "x"), None),
-                               store.put_new(second, BOX.seal("b", "x"), None))
+    won = await asyncio.gather(
+        store.put_new(first, BOX.seal("a", "x"), None),
+        store.put_new(second, BOX.seal("b", "x"), None),
+    )
     assert sorted(won) == [False, True]
 
 

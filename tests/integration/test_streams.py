@@ -27,14 +27,20 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
 
 
 def attempt(login_id: str) -> bytes:
-    event = LoginAttempted(occurred_at=NOW, correlation_id=login_id, login_id=login_id,
-                           user_id="u1", email="a@b.c", user_type="editor")
+    event = LoginAttempted(
+        occurred_at=NOW,
+        correlation_id=login_id,
+        login_id=login_id,
+        user_id="u1",
+        email="a@b.c",
+        user_type="editor",
+    )
     return event.model_dump_json().encode()
 
 
-async def entries(redis: Any, stream: str, count: int, timeout: float = 10) -> list[dict]:
+async def entries(redis: Any, stream: str, count: int, within: float = 10) -> list[dict]:
     """Wait until ``stream`` holds ``count`` entries; return their decoded bodies."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         raw = await redis.xrange(stream)
         if len(raw) >= count or asyncio.get_running_loop().time() > deadline:

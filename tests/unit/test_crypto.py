@@ -54,8 +54,9 @@ def test_tampering_is_detected() -> None:
 def test_rotation_old_keys_still_open_new_key_seals() -> None:
     old = Keyring.parse(Keyring.generate_spec("old"))
     sealed = SecretBox(old).seal("secret", "ctx")
-    rotated = Keyring.parse(Keyring.generate_spec("new") + "," +
-                            f"old:{base64.b64encode(old.keys['old']).decode()}")
+    rotated = Keyring.parse(
+        Keyring.generate_spec("new") + "," + f"old:{base64.b64encode(old.keys['old']).decode()}"
+    )
     assert SecretBox(rotated).open(sealed, "ctx") == "secret"
     assert SecretBox(rotated).seal("x", "ctx").key_id == "new"
 
@@ -68,9 +69,12 @@ def test_a_key_missing_from_the_ring_cannot_open() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("nokey", "key_id:base64_key"), ("k:!!!", "not valid base64"),
-     ("k:AAAA", "32 bytes"), (Keyring.generate_spec("k") + "," + Keyring.generate_spec("k"),
-                              "appears twice")],
+    [
+        ("nokey", "key_id:base64_key"),
+        ("k:!!!", "not valid base64"),
+        ("k:AAAA", "32 bytes"),
+        (Keyring.generate_spec("k") + "," + Keyring.generate_spec("k"), "appears twice"),
+    ],
 )
 def test_malformed_keyrings_are_refused_with_a_reason(spec: str, message: str) -> None:
     with pytest.raises(KeyringError, match=message):

@@ -23,8 +23,11 @@ def test_otpauth_uri_carries_issuer_account_and_rfc6238_parameters() -> None:
     assert (parsed.scheme, parsed.netloc) == ("otpauth", "totp")
     assert parsed.path == "/Imageshop:ada%2Bmfa%40example.com"
     assert parse_qs(parsed.query) == {
-        "secret": ["JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"], "issuer": ["Imageshop"],
-        "algorithm": ["SHA1"], "digits": ["6"], "period": ["30"],
+        "secret": ["JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"],
+        "issuer": ["Imageshop"],
+        "algorithm": ["SHA1"],
+        "digits": ["6"],
+        "period": ["30"],
     }
     app_view = pyotp.parse_uri(uri)  # what an authenticator app reads back
     assert (app_view.issuer, app_view.name) == ("Imageshop", "ada+mfa@example.com")

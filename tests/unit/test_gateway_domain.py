@@ -6,8 +6,16 @@ import pytest
 from services.gateway.domain import CodeGate, Login, may_submit_code, visible_status
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-LOGIN = Login(login_id="l1", client="c", user_id="u1", email="a@b.c", user_type="editor",
-              status="code_required", created_at=NOW, expires_at=NOW + timedelta(minutes=5))
+LOGIN = Login(
+    login_id="l1",
+    client="c",
+    user_id="u1",
+    email="a@b.c",
+    user_type="editor",
+    status="code_required",
+    created_at=NOW,
+    expires_at=NOW + timedelta(minutes=5),
+)
 
 
 @pytest.mark.parametrize("stored", ["pending", "enrollment_required", "code_required"])

@@ -3,8 +3,9 @@ import pytest
 from services.policy.domain import Decision, PolicySnapshot, decide, user_keys
 
 
-def snapshot(all_users: bool = False, user_types: tuple[str, ...] = (),
-             lists_user: bool = False) -> PolicySnapshot:
+def snapshot(
+    all_users: bool = False, user_types: tuple[str, ...] = (), lists_user: bool = False
+) -> PolicySnapshot:
     return PolicySnapshot(all_users, frozenset(user_types), lists_user, version=3)
 
 

@@ -25,22 +25,28 @@ def test_production_refuses_the_development_encryption_key() -> None:
 
 def test_production_refuses_the_test_clock() -> None:
     with pytest.raises(ValidationError, match="MFA_CLOCK_OFFSET_FILE"):
-        PolicySettings(env="production", encryption_keys=STRONG_KEYS,
-                       clock_offset_file="/tmp/offset")
+        PolicySettings(env="production", encryption_keys=STRONG_KEYS, clock_offset_file="offset")
 
 
 def test_production_refuses_development_or_short_api_keys() -> None:
     with pytest.raises(ValidationError, match="MFA_CLIENT_API_KEYS still holds a development"):
         GatewaySettings(env="production", encryption_keys=STRONG_KEYS, admin_api_keys=ADMIN_KEY)
     with pytest.raises(ValidationError, match="at least 32 characters"):
-        GatewaySettings(env="production", encryption_keys=STRONG_KEYS,
-                        client_api_keys="short", admin_api_keys=ADMIN_KEY)
+        GatewaySettings(
+            env="production",
+            encryption_keys=STRONG_KEYS,
+            client_api_keys="short",
+            admin_api_keys=ADMIN_KEY,
+        )
 
 
 def test_production_starts_with_strong_settings() -> None:
-    settings = GatewaySettings(env="production", encryption_keys=STRONG_KEYS,
-                               client_api_keys=f"{CLIENT_KEY}, {'d' * 40}",
-                               admin_api_keys=ADMIN_KEY)
+    settings = GatewaySettings(
+        env="production",
+        encryption_keys=STRONG_KEYS,
+        client_api_keys=f"{CLIENT_KEY}, {'d' * 40}",
+        admin_api_keys=ADMIN_KEY,
+    )
     assert len(settings.client_api_keys) == 2
 
 
@@ -49,11 +55,14 @@ def test_api_keys_are_read_comma_separated_from_the_environment(
 ) -> None:
     monkeypatch.setenv("MFA_CLIENT_API_KEYS", "one, two,,three")
     assert [k.get_secret_value() for k in GatewaySettings().client_api_keys] == [
-        "one", "two", "three"]
+        "one",
+        "two",
+        "three",
+    ]
 
 
 def test_a_malformed_keyring_names_the_variable() -> None:
-    with pytest.raises(ValidationError, match="MFA_ENCRYPTION_KEYS: .*32 bytes"):
+    with pytest.raises(ValidationError, match=r"MFA_ENCRYPTION_KEYS: .*32 bytes"):
         PolicySettings(encryption_keys="k:AAAA")
 
 

@@ -33,8 +33,13 @@ def check(code: str, state: GuardState | None = None, now: datetime = NOW):
 
 @pytest.mark.parametrize(
     ("unix_time", "expected"),
-    [(59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"),
-     (2000000000, "69279037"), (20000000000, "65353130")],
+    [
+        (59, "94287082"),
+        (1111111109, "07081804"),
+        (1234567890, "89005924"),
+        (2000000000, "69279037"),
+        (20000000000, "65353130"),
+    ],
 )
 def test_codes_match_rfc6238_appendix_b_sha1_vectors(unix_time: int, expected: str) -> None:
     rfc_secret = base64.b32encode(b"12345678901234567890").decode()
@@ -87,7 +92,10 @@ def test_refuses_an_older_step_after_a_newer_one_was_used() -> None:
     assert outcome.reason == "reused"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("garbage", ["", "12345", "1234567", "abcdef", "12 456", "１２３４５６"])
+FULLWIDTH_DIGITS = "\uff11\uff12\uff13\uff14\uff15\uff16"
+
+
+@pytest.mark.parametrize("garbage", ["", "12345", "1234567", "abcdef", "12 456", FULLWIDTH_DIGITS])
 def test_malformed_codes_are_invalid(garbage: str) -> None:
     _, outcome = check(garbage)
     assert outcome == Rejected("invalid", 4)

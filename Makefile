@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine:  make run  |  make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+JONGODB := deploy/jongodb/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb
+
+.PHONY: run test system-deps deps lint typecheck docs docs-check compose-check bench clean
+
+$(BIN)/python: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/python
+
+$(JONGODB): deploy/jongodb/package.json deploy/jongodb/package-lock.json
+	npm ci --prefix deploy/jongodb --no-audit --no-fund --loglevel=error
+	touch $(JONGODB)
+
+system-deps:
+	bash deploy/system-deps.sh
+
+deps: $(BIN)/python $(JONGODB)
+
+## run: the whole stack on this machine (gateway on http://127.0.0.1:8000)
+run: deps
+	$(BIN)/python -m deploy.localstack
+
+## test: every test tier, lint, types and the generated docs
+test: system-deps deps lint typecheck docs-check compose-check
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/python
+	$(BIN)/ruff check shared services deploy tests bench
+	$(BIN)/ruff format --check shared services deploy tests bench
+
+typecheck: $(BIN)/python
+	$(BIN)/mypy
+
+## docs: regenerate the AsyncAPI and OpenAPI documents in docs/
+docs: $(BIN)/python
+	$(BIN)/python -m deploy.apidocs write
+
+docs-check: $(BIN)/python
+	$(BIN)/python -m deploy.apidocs check
+
+## compose-check: parse docker-compose.yml with a real compose implementation
+compose-check:
+	docker-compose -f docker-compose.yml config --quiet
+
+## bench: throughput and latency of the code check through the real stack
+bench: deps
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) deploy/jongodb/node_modules .pytest_cache .mypy_cache .ruff_cache
