@@ -135,7 +135,9 @@ class StreamWiring:
         self.consumed.append(stream)
         name = self.settings.consumer_name
         live = self.router.subscriber(
-            stream=StreamSub(stream, group=self.group, consumer=name),
+            # XREADGROUP BLOCK returns as soon as an entry arrives; a long block only
+            # spares idle replicas from re-polling ten times a second.
+            stream=StreamSub(stream, group=self.group, consumer=name, polling_interval=2000),
             max_workers=self.settings.concurrency,
         )
         reclaim = self.router.subscriber(
@@ -160,6 +162,18 @@ class StreamWiring:
         return self.router.publisher(
             stream=StreamSub(stream, maxlen=self.settings.stream_maxlen), schema=schema
         )
+
+    async def prepare(self, broker: RedisBroker) -> Redis:
+        """Connect, create the groups, and ready the publishers before anything is consumed.
+
+        FastStream starts subscribers before publishers: with a backlog waiting, the
+        first handlers would otherwise publish through a producer not yet set.
+        """
+        redis: Redis = await broker.connect()
+        await self.create_groups(redis)
+        for publisher in broker.publishers:
+            await publisher.start()
+        return redis
 
     async def create_groups(self, redis: Redis) -> None:
         for stream in self.consumed:

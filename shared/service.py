@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import structlog
+import uvloop
 from faststream import FastStream
 from faststream.redis import RedisBroker
 from faststream.specification import AsyncAPI
@@ -36,8 +37,7 @@ def stream_app(
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        redis = await broker.connect()
-        await wiring.create_groups(redis)
+        redis = await wiring.prepare(broker)
         await prepare()
         beating = asyncio.create_task(keep_beating(redis, settings))
         log.info(
@@ -82,4 +82,4 @@ def run(settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastStr
         settings.log_level,
         production=settings.env == "production",
     )
-    asyncio.run(create_app(settings).run())
+    uvloop.run(create_app(settings).run())

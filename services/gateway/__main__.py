@@ -31,6 +31,8 @@ def main() -> None:
         port=settings.port,
         log_config=None,
         server_header=False,
+        loop="uvloop",
+        http="httptools",
     )
 
 

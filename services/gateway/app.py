@@ -63,8 +63,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        redis = await broker.connect()
-        await wiring.create_groups(redis)
+        redis = await wiring.prepare(broker)
         await logins.ensure_indexes()
         await operations.ensure_indexes()
         await broker.start()

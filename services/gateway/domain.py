@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Literal
@@ -22,6 +23,16 @@ class PendingEnrollment:
 
 
 @dataclass(frozen=True)
+class CodeOutcome:
+    """What verification answered for one submitted code."""
+
+    accepted: bool
+    reason: str | None = None
+    attempts_left: int | None = None
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Login:
     login_id: str
     client: str  # fingerprint of the API key that created it: only that client sees it
@@ -35,6 +46,7 @@ class Login:
     credential_id: str | None = None
     enrollment: PendingEnrollment | None = None
     locked_until: datetime | None = None
+    outcomes: Mapping[str, CodeOutcome] = field(default_factory=dict)  # by submission id
 
     @property
     def purpose(self) -> Literal["enrollment", "login"]:

@@ -10,9 +10,15 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from services.gateway.changes import ChangeFeed
-from services.gateway.domain import CodeGate, Login, may_submit_code, visible_status
+from services.gateway.domain import (
+    CodeGate,
+    CodeOutcome,
+    Login,
+    may_submit_code,
+    visible_status,
+)
 from services.gateway.read_models import AuthenticatorView, PolicyView
-from services.gateway.store import CodeOutcome, LoginStore, OperationStore
+from services.gateway.store import LoginStore, OperationStore
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context
 from shared.events import (
@@ -108,7 +114,7 @@ class LoginFlow:
     async def wait(self, login_id: str, client: str, seconds: float) -> Login:
         """The login once it is no longer pending, or as it is when ``seconds`` run out."""
         login = await self.find(login_id, client)
-        if seconds <= 0:
+        if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
             return login
 
         async def decided() -> Login | None:
@@ -141,10 +147,15 @@ class LoginFlow:
                 code=self.box.seal(code, code_context(login_id, submission_id)),
             )
         )
-        outcome = await self.feed.wait_for(
-            login_id, lambda: self.logins.outcome(submission_id), within=self.code_timeout
-        )
-        return CodeResult(await self.find(login_id, client), outcome)
+
+        async def answered() -> Login | None:
+            current = await self.logins.get(login_id)
+            return current if current and submission_id in current.outcomes else None
+
+        answered_login = await self.feed.wait_for(login_id, answered, within=self.code_timeout)
+        if answered_login is None:
+            return CodeResult(await self.find(login_id, client), None)
+        return CodeResult(answered_login, answered_login.outcomes[submission_id])
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import structlog
 
 from services.gateway.changes import ChangeFeed
-from services.gateway.domain import PendingEnrollment
+from services.gateway.domain import CodeOutcome, PendingEnrollment
 from services.gateway.read_models import AuthenticatorView, PolicyView
-from services.gateway.store import CodeOutcome, LoginStore, OperationStore
+from services.gateway.store import LoginStore, OperationStore
 from shared import streams
 from shared.clock import Clock
 from shared.events import (
@@ -62,15 +62,13 @@ class GatewayHandlers:
         )
 
     async def on_code_verified(self, event: CodeVerified) -> None:
-        await self.logins.authenticated(event.login_id)
-        await self.logins.record_outcome(
-            CodeOutcome(event.submission_id, accepted=True), self.clock.now()
+        await self.logins.code_accepted(event.login_id, event.submission_id)
+        await self.authenticators.code_verified(
+            event.user_id,
+            event.credential_id,
+            event.occurred_at,
+            confirms=event.purpose == "enrollment",
         )
-        if event.purpose == "enrollment":
-            await self.authenticators.confirmed(
-                event.user_id, event.credential_id, event.occurred_at
-            )
-        await self.authenticators.lock_changed(event.user_id, None)
         await self._changed(event.login_id)
         log.info(
             "login_authenticated",
@@ -81,15 +79,13 @@ class GatewayHandlers:
         )
 
     async def on_code_rejected(self, event: CodeRejected) -> None:
-        if event.locked_until:
-            await self.logins.locked(event.login_id, event.locked_until)
-            await self.authenticators.lock_changed(event.user_id, event.locked_until)
-        await self.logins.record_outcome(
-            CodeOutcome(
-                event.submission_id, False, event.reason, event.attempts_left, event.locked_until
-            ),
-            self.clock.now(),
+        await self.logins.code_refused(
+            event.login_id,
+            event.submission_id,
+            CodeOutcome(False, event.reason, event.attempts_left, event.locked_until),
         )
+        if event.locked_until:
+            await self.authenticators.lock_changed(event.user_id, event.locked_until)
         await self._changed(event.login_id)
         log.info(
             "code_rejected",

@@ -67,11 +67,17 @@ class AuthenticatorView:
                 upsert=True,
             )
 
-    async def confirmed(self, user_id: str, credential_id: str, at: datetime) -> None:
-        await self._authenticators.update_one(
-            {"_id": user_id, "credential_id": credential_id, "confirmed_at": None},
-            {"$set": {"confirmed_at": at}},
-        )
+    async def code_verified(
+        self, user_id: str, credential_id: str, at: datetime, confirms: bool
+    ) -> None:
+        """A success ends any lock; an enrollment code also confirms the credential."""
+        if confirms:
+            await self._authenticators.update_one(
+                {"_id": user_id, "credential_id": credential_id},
+                {"$set": {"confirmed_at": at, "locked_until": None}},
+            )
+        else:
+            await self.lock_changed(user_id, None)
 
     async def lock_changed(self, user_id: str, locked_until: datetime | None) -> None:
         await self._authenticators.update_one(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import datetime
 from typing import Literal
@@ -82,6 +83,7 @@ class ResetDone(BaseModel):
     reset: Literal[True] = True
 
 
+@functools.lru_cache(maxsize=256)  # clients poll a pending login; encoding is the costly part
 def qr_svg(uri: str) -> str:
     out = io.BytesIO()
     segno.make(uri, error="m", micro=False).save(

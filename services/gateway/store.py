@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from services.gateway.domain import WAITING_FOR_CODE, Login, PendingEnrollment
+from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
 from shared.crypto import Sealed
 from shared.mongo import Document
-
-
-@dataclass(frozen=True)
-class CodeOutcome:
-    submission_id: str
-    accepted: bool
-    reason: str | None = None
-    attempts_left: int | None = None
-    locked_until: datetime | None = None
 
 
 def _login_from_document(doc: Document) -> Login:
@@ -43,19 +33,18 @@ def _login_from_document(doc: Document) -> Login:
         if enrollment
         else None,
         locked_until=doc.get("locked_until"),
+        outcomes={sid: CodeOutcome(**o) for sid, o in doc.get("outcomes", {}).items()},
     )
 
 
 class LoginStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._logins = db["logins"]
-        self._outcomes = db["code_outcomes"]
 
     async def ensure_indexes(self) -> None:
         await self._logins.create_index([("user_id", ASCENDING), ("status", ASCENDING)])
-        # Real MongoDB drops finished logins and outcomes after a day.
+        # Real MongoDB drops logins (and the code answers kept in them) after a day.
         await self._logins.create_index("created_at", expireAfterSeconds=86_400)
-        await self._outcomes.create_index("at", expireAfterSeconds=86_400)
 
     async def create(self, login: Login) -> None:
         await self._logins.insert_one(
@@ -108,14 +97,27 @@ class LoginStore:
             },
         )
 
-    async def authenticated(self, login_id: str) -> None:
-        await self._logins.update_one(
+    async def code_accepted(self, login_id: str, submission_id: str) -> None:
+        answer = {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))}
+        done = await self._logins.update_one(
             {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}},
-            {"$set": {"status": "authenticated", "enrollment": None, "locked_until": None}},
+            {
+                "$set": {
+                    "status": "authenticated",
+                    "enrollment": None,
+                    "locked_until": None,
+                    **answer,
+                }
+            },
         )
+        if done.matched_count == 0:  # answered, but the login ended meanwhile (reset)
+            await self._logins.update_one({"_id": login_id}, {"$set": answer})
 
-    async def locked(self, login_id: str, until: datetime) -> None:
-        await self._logins.update_one({"_id": login_id}, {"$set": {"locked_until": until}})
+    async def code_refused(self, login_id: str, submission_id: str, outcome: CodeOutcome) -> None:
+        changes: Document = {f"outcomes.{submission_id}": asdict(outcome)}
+        if outcome.locked_until is not None:
+            changes["locked_until"] = outcome.locked_until
+        await self._logins.update_one({"_id": login_id}, {"$set": changes})
 
     async def expire(self, login_id: str) -> None:
         await self._logins.update_one(
@@ -127,35 +129,6 @@ class LoginStore:
         await self._logins.update_many(
             {"user_id": user_id, "status": {"$in": ["pending", *WAITING_FOR_CODE]}},
             {"$set": {"status": "expired", "enrollment": None}},
-        )
-
-    async def record_outcome(self, outcome: CodeOutcome, at: datetime) -> bool:
-        """Keep what verification said of a submission; False for a redelivered answer."""
-        try:
-            await self._outcomes.insert_one(
-                {
-                    "_id": outcome.submission_id,
-                    "accepted": outcome.accepted,
-                    "reason": outcome.reason,
-                    "attempts_left": outcome.attempts_left,
-                    "locked_until": outcome.locked_until,
-                    "at": at,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def outcome(self, submission_id: str) -> CodeOutcome | None:
-        doc = await self._outcomes.find_one({"_id": submission_id})
-        if doc is None:
-            return None
-        return CodeOutcome(
-            submission_id,
-            doc["accepted"],
-            doc.get("reason"),
-            doc.get("attempts_left"),
-            doc.get("locked_until"),
         )
 
 

@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from faststream.redis import BinaryMessageFormatV1, TestApp
+from faststream.redis import BinaryMessageFormatV1, RedisRouter, TestApp
 
 from services.policy.app import create_app
 from services.policy.settings import PolicySettings
 from shared import streams
+from shared.clock import SystemClock
 from shared.events import LoginAttempted, LoginDecided
+from shared.messaging import StreamWiring, build_broker
+from shared.mongo import connect
+from shared.service import stream_app
 from tests.conftest import Namespace
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -95,3 +99,52 @@ async def test_work_a_crashed_replica_left_unacknowledged_is_reclaimed(
         [decided] = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1)
     assert decided["login_id"] == "orphan"
     assert (await redis.xpending(source, streams.POLICY_GROUP))["pending"] == 0
+
+
+def flaky_app(service_env: dict[str, Any], fail_times: int, **overrides: Any) -> tuple[Any, list]:
+    """A one-handler service on the shared wiring whose handler fails ``fail_times`` times."""
+    settings_ = settings(service_env, reclaim_idle_ms=1000, **overrides)
+    clock = SystemClock()
+    broker = build_broker(settings_, clock)
+    router = RedisRouter(prefix=settings_.stream_prefix)
+    wiring = StreamWiring(settings_, router, "flaky")
+    seen: list[str] = []
+
+    @wiring.consumer(streams.LOGIN_ATTEMPTED)
+    async def on_attempt(event: LoginAttempted) -> None:
+        seen.append(event.login_id)
+        if len(seen) <= fail_times:
+            raise ConnectionError("database unavailable")
+
+    broker.include_router(router)
+
+    async def prepare() -> None:
+        return None
+
+    return stream_app(settings_, broker, wiring, connect(settings_), prepare), seen
+
+
+async def test_an_entry_whose_handler_failed_is_retried_until_it_succeeds(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    app, seen = flaky_app(service_env, fail_times=2)
+    async with TestApp(app):
+        await redis.xadd(namespace.stream(streams.LOGIN_ATTEMPTED), {"__data__": attempt("a")})
+        for _ in range(100):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.1)
+        pending = await redis.xpending(namespace.stream(streams.LOGIN_ATTEMPTED), "flaky")
+    assert seen == ["a", "a", "a"]
+    assert pending["pending"] == 0
+
+
+async def test_an_entry_failing_every_delivery_is_dead_lettered_after_the_budget(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    app, seen = flaky_app(service_env, fail_times=99, max_deliveries=2)
+    async with TestApp(app):
+        await redis.xadd(namespace.stream(streams.LOGIN_ATTEMPTED), {"__data__": attempt("a")})
+        [letter] = await entries(redis, namespace.stream(streams.DEAD_LETTER), 1)
+    assert letter["error"] == "gave up after 2 deliveries: ConnectionError"
+    assert seen == ["a", "a"]
