@@ -46,8 +46,12 @@ def summarize(samples: list[float]) -> dict[str, float]:
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
 
-    return {"p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.fmean(ordered) * 1000, 1)}
+    return {
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 1),
+    }
 
 
 class Bench:
@@ -62,23 +66,35 @@ class Bench:
         return response  # type: ignore[no-any-return]
 
     async def login(self, user: str, secret: str | None) -> str:
-        created = await self.timed("POST /v1/logins", self.http.post(
-            "/v1/logins", headers=CLIENT,
-            json={"user_id": user, "email": f"{user}@example.com", "user_type": "editor"}))
+        created = await self.timed(
+            "POST /v1/logins",
+            self.http.post(
+                "/v1/logins",
+                headers=CLIENT,
+                json={"user_id": user, "email": f"{user}@example.com", "user_type": "editor"},
+            ),
+        )
         login_id = created.json()["login_id"]
-        state = (await self.timed("GET /v1/logins/{id}?wait", self.http.get(
-            f"/v1/logins/{login_id}", params={"wait": 30}, headers=CLIENT))).json()
+        state = (
+            await self.timed(
+                "GET /v1/logins/{id}?wait",
+                self.http.get(f"/v1/logins/{login_id}", params={"wait": 30}, headers=CLIENT),
+            )
+        ).json()
         if secret is None:
             secret = state["enrollment"]["secret"]
         code = pyotp.TOTP(secret).now()
-        answer = await self.timed("POST /v1/logins/{id}/code", self.http.post(
-            f"/v1/logins/{login_id}/code", json={"code": code}, headers=CLIENT))
+        answer = await self.timed(
+            "POST /v1/logins/{id}/code",
+            self.http.post(f"/v1/logins/{login_id}/code", json={"code": code}, headers=CLIENT),
+        )
         if answer.status_code != 200:
             raise RuntimeError(f"{user}: {answer.status_code} {answer.text}")
         return secret
 
-    async def phase(self, users: list[str], secrets: dict[str, str | None],
-                    concurrency: int, stack: LocalStack) -> dict[str, Any]:
+    async def phase(
+        self, users: list[str], secrets: dict[str, str | None], concurrency: int, stack: LocalStack
+    ) -> dict[str, Any]:
         self.timings = {}
         pids = {name: child.process.pid for name, child in stack.children.items()}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -91,17 +107,23 @@ class Bench:
         started = time.perf_counter()
         await asyncio.gather(*(one(u) for u in users))
         elapsed = time.perf_counter() - started
-        cpu_ms_per_login = {name: round((cpu_seconds(pid) - cpu_before[name]) * 1000
-                                        / len(users), 1) for name, pid in pids.items()}
-        return {"logins": len(users), "seconds": round(elapsed, 2),
-                "logins_per_second": round(len(users) / elapsed, 1),
-                "cpu_ms_per_login": cpu_ms_per_login,
-                "steps": {step: summarize(s) for step, s in self.timings.items()}}
+        cpu_ms_per_login = {
+            name: round((cpu_seconds(pid) - cpu_before[name]) * 1000 / len(users), 1)
+            for name, pid in pids.items()
+        }
+        return {
+            "logins": len(users),
+            "seconds": round(elapsed, 2),
+            "logins_per_second": round(len(users) / elapsed, 1),
+            "cpu_ms_per_login": cpu_ms_per_login,
+            "steps": {step: summarize(s) for step, s in self.timings.items()},
+        }
 
 
 async def run(users: int, concurrency: int, stack: LocalStack) -> dict:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60,
-                                 limits=httpx.Limits(max_connections=concurrency)) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=60, limits=httpx.Limits(max_connections=concurrency)
+    ) as http:
         await http.put("/v1/admin/policy", json={"user_types": ["editor"]}, headers=ADMIN)
         bench = Bench(http)
         names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(users)]
@@ -119,22 +141,29 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         run_id = uuid.uuid4().hex[:8]
-        stack = LocalStack(env={"MFA_STREAM_PREFIX": f"bench{run_id}:",
-                                "MFA_DATABASE_PREFIX": f"bench{run_id}_",
-                                "MFA_PORT": str(free_port()),},
-                           log_dir=Path(workdir) / "logs")
+        stack = LocalStack(
+            env={
+                "MFA_STREAM_PREFIX": f"bench{run_id}:",
+                "MFA_DATABASE_PREFIX": f"bench{run_id}_",
+                "MFA_PORT": str(free_port()),
+            },
+            log_dir=Path(workdir) / "logs",
+        )
         try:
             stack.start()
             figures = asyncio.run(run(args.users, args.concurrency, stack))
         finally:
             stack.stop()
-    report = {"users": args.users, "concurrency": args.concurrency,
-              "machine": f"{platform.machine()}, {platform.python_version()}",
-              "mongodb": "jongodb wire server" if "MONGODB_URL" not in os.environ
-              else "MONGODB_URL", **figures}
+    report = {
+        "users": args.users,
+        "concurrency": args.concurrency,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "mongodb": "jongodb wire server" if "MONGODB_URL" not in os.environ else "MONGODB_URL",
+        **figures,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))  # noqa: T201
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

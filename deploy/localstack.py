@@ -7,6 +7,7 @@ browser tests drive the same class, so the stack they test is the stack people r
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -139,7 +140,7 @@ class LocalStack:
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -178,14 +179,43 @@ def _port_open(port: int) -> bool:
     return False
 
 
+def _admin_call(url: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    request = urllib.request.Request(
+        url,
+        method="PUT" if body else "GET",
+        data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": "Bearer dev-admin-key", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return dict(json.load(response))
+
+
+def seed_demo(stack: LocalStack) -> None:
+    """Demo users for the sign-in page, and a first policy if none was ever set."""
+    env = {**os.environ, **stack.env}
+    subprocess.run(
+        [sys.executable, "-m", "services.gateway.users", "seed-demo"], env=env, cwd=ROOT, check=True
+    )
+    url = f"{stack.gateway_url}/v1/admin/policy"
+    with contextlib.suppress(OSError):  # configured keys: leave the policy to its admins
+        if _admin_call(url)["version"] == 0:
+            _admin_call(url, {"user_types": ["editor", "admin"]})
+
+
 def main() -> None:
+    from services.gateway.directory import DEMO_USERS  # noqa: PLC0415 - only for the banner
+
     stack = LocalStack(env={k: v for k, v in os.environ.items() if k.startswith("MFA_")})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         stack.start()
+        seed_demo(stack)
+        users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
         print(
             f"\nImageshop MFA is up: {stack.gateway_url}\n"
-            f"  API keys: client=dev-client-key admin=dev-admin-key (unless configured)\n"
+            f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
+            "  Policy: editors and admins need an authenticator; viewers do not.\n"
+            "  API keys: client=dev-client-key admin=dev-admin-key (unless configured)\n"
             f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  Redis: {stack.env['MFA_REDIS_URL']}\n"
             "  Ctrl-C stops everything.\n",
             flush=True,

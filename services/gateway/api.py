@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from services.gateway.auth import Caller, require
 from services.gateway.domain import Login
 from services.gateway.flows import AdminFlow, CodeResult, LoginFlow
+from services.gateway.messages import REFUSALS, locked_message
 from services.gateway.schemas import (
     AuthenticatorState,
     CodeError,
@@ -57,27 +57,6 @@ def _presenter(request: Request) -> Presenter:
 Logins = Annotated[LoginFlow, Depends(_logins)]
 Admin = Annotated[AdminFlow, Depends(_admin)]
 Present = Annotated[Presenter, Depends(_presenter)]
-
-REFUSALS: dict[str, tuple[str, str]] = {
-    "invalid": (
-        "invalid_code",
-        "That code is not right. Use the code your authenticator app "
-        "shows for this account and try again.",
-    ),
-    "expired": (
-        "expired_code",
-        "That code has expired. Wait for the next code in your authenticator app, then try again.",
-    ),
-    "reused": (
-        "reused_code",
-        "That code has already been used. Wait for the next code, then try again.",
-    ),
-}
-
-
-def locked_message(until: datetime | None) -> str:
-    when = until.strftime("%H:%M UTC") if until else "later"
-    return f"Too many failed attempts. You can try again after {when}."
 
 
 @router.post("/v1/logins", status_code=status.HTTP_201_CREATED, tags=["logins"])
@@ -155,12 +134,12 @@ async def get_policy(_: AdminCaller, admin: Admin) -> PolicyState:
 
 @router.put("/v1/admin/policy", tags=["admin"])
 async def put_policy(body: PolicyRequest, caller: AdminCaller, admin: Admin) -> PolicyState:
-    return PolicyState.model_validate(await admin.replace_policy(body, caller.fingerprint))
+    return PolicyState.model_validate(await admin.replace_policy(body, f"key:{caller.fingerprint}"))
 
 
 @router.post("/v1/admin/users/{user_id}/authenticator/reset", tags=["admin"])
 async def reset_authenticator(user_id: UserIdPath, caller: AdminCaller, admin: Admin) -> ResetDone:
-    await admin.reset_authenticator(user_id, caller.fingerprint)
+    await admin.reset_authenticator(user_id, f"key:{caller.fingerprint}")
     return ResetDone(user_id=user_id)
 
 

@@ -5,21 +5,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
-from faststream.redis import RedisBroker, RedisRouter
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from faststream.redis import RedisRouter
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway import api
+from services.gateway import admin_pages, api, http_security, web
 from services.gateway.api import Presenter
+from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeys
 from services.gateway.changes import ChangeFeed
+from services.gateway.directory import UserDirectory
 from services.gateway.errors import install_error_handlers
 from services.gateway.flows import AdminFlow, LoginFlow
 from services.gateway.handlers import GatewayHandlers
+from services.gateway.ratelimit import SignInLimiter
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.readiness import Readiness
+from services.gateway.sessions import SessionStore
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import LoginStore, OperationStore
 from shared import streams
@@ -27,9 +36,37 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
 from shared.messaging import StreamWiring, build_broker, keep_beating
-from shared.mongo import connect, service_database
+from shared.mongo import Document, connect, service_database
 
 log = structlog.get_logger("mfa.gateway")
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Stores:
+    logins: LoginStore
+    operations: OperationStore
+    policy_view: PolicyView
+    authenticators: AuthenticatorView
+    sessions: SessionStore
+    directory: UserDirectory
+    audit: AuditLog
+
+    @classmethod
+    def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
+        return cls(
+            LoginStore(db),
+            OperationStore(db),
+            PolicyView(db),
+            AuthenticatorView(db),
+            SessionStore(db, timedelta(seconds=settings.session_ttl_seconds)),
+            UserDirectory(db),
+            AuditLog(db),
+        )
+
+    async def ensure_indexes(self) -> None:
+        for store in (self.logins, self.operations, self.sessions, self.directory, self.audit):
+            await store.ensure_indexes()
 
 
 def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -39,9 +76,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP)
     mongo = connect(settings)
-    db = service_database(mongo, settings)
-    logins, operations = LoginStore(db), OperationStore(db)
-    policy_view, authenticators = PolicyView(db), AuthenticatorView(db)
+    stores = Stores.over(service_database(mongo, settings), settings)
     feed = ChangeFeed()
     box = SecretBox(settings.keyring)
     changed = router.publisher(
@@ -52,20 +87,44 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         await changed.publish(key)
 
     handlers = GatewayHandlers(
-        logins, operations, policy_view, authenticators, feed, clock, announce
+        stores.logins,
+        stores.operations,
+        stores.policy_view,
+        stores.authenticators,
+        feed,
+        stores.audit,
+        clock,
+        announce,
     )
     _consume(wiring, router, handlers)
-    attempts = wiring.publisher(streams.LOGIN_ATTEMPTED, LoginAttempted)
-    codes = wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted)
-    policies = wiring.publisher(streams.POLICY_UPDATED, PolicyUpdated)
-    resets = wiring.publisher(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
+    login_flow = LoginFlow(
+        stores.logins,
+        feed,
+        clock,
+        box,
+        publish_attempt=wiring.publisher(streams.LOGIN_ATTEMPTED, LoginAttempted).publish,
+        publish_code=wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted).publish,
+        login_ttl=timedelta(seconds=settings.login_ttl_seconds),
+        code_timeout=settings.code_timeout_seconds,
+    )
+    admin_flow = AdminFlow(
+        stores.logins,
+        stores.operations,
+        stores.policy_view,
+        stores.authenticators,
+        feed,
+        clock,
+        stores.audit,
+        publish_policy=wiring.publisher(streams.POLICY_UPDATED, PolicyUpdated).publish,
+        publish_reset=wiring.publisher(streams.AUTHENTICATOR_RESET, AuthenticatorReset).publish,
+        timeout=settings.admin_timeout_seconds,
+    )
     broker.include_router(router)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
-        await logins.ensure_indexes()
-        await operations.ensure_indexes()
+        await stores.ensure_indexes()
         await broker.start()
         beating = asyncio.create_task(keep_beating(redis, settings))
         log.info(
@@ -85,29 +144,30 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.api_keys = ApiKeys(settings.client_api_keys, settings.admin_api_keys)
     app.state.presenter = Presenter(clock, box)
     app.state.readiness = Readiness(settings, broker.connect, mongo)
-    app.state.login_flow = LoginFlow(
-        logins,
-        feed,
-        clock,
-        box,
-        publish_attempt=attempts.publish,
-        publish_code=codes.publish,
-        login_ttl=timedelta(seconds=settings.login_ttl_seconds),
-        code_timeout=settings.code_timeout_seconds,
-    )
-    app.state.admin_flow = AdminFlow(
-        logins,
-        operations,
-        policy_view,
-        authenticators,
-        feed,
-        clock,
-        publish_policy=policies.publish,
-        publish_reset=resets.publish,
-        timeout=settings.admin_timeout_seconds,
+    app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
+    app.state.web = web.Web(
+        templates=Jinja2Templates(directory=HERE / "templates"),
+        sessions=stores.sessions,
+        directory=stores.directory,
+        logins=login_flow,
+        admin=admin_flow,
+        audit=stores.audit,
+        limiter=SignInLimiter(
+            settings.redis_url.get_secret_value(),
+            settings.stream_prefix or "mfa",
+            settings.signin_limit_per_account,
+            settings.signin_limit_per_address,
+        ),
+        clock=clock,
+        box=box,
+        admin_user_types=frozenset(settings.admin_user_types),
     )
     app.include_router(api.router)
+    app.include_router(web.router)
+    app.include_router(admin_pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
+    http_security.install(app, stores.sessions, settings.secure_cookies)
     return app
 
 
@@ -119,9 +179,3 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)
     wiring.consumer(streams.AUTHENTICATOR_RESET_APPLIED)(handlers.on_reset_applied)
     router.subscriber(channel=streams.GATEWAY_CHANGED)(handlers.on_changed)
-
-
-def stream_broker(settings: GatewaySettings | None = None) -> RedisBroker:
-    """The gateway's broker alone, for the AsyncAPI document."""
-    broker: RedisBroker = create_app(settings).state.broker
-    return broker

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
+from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
 from services.gateway.domain import (
     CodeGate,
@@ -35,6 +36,10 @@ Publish = Callable[[BaseModel], Awaitable[object]]
 
 class LoginNotFound(Exception):
     pass
+
+
+class OpenElsewhere(Exception):
+    """The hosted page of this login was opened by another browser first."""
 
 
 class LoginExpired(Exception):
@@ -105,6 +110,15 @@ class LoginFlow:
             raise
         return login
 
+    async def open_in_browser(self, login_id: str, browser: str) -> Login:
+        """A login for the hosted page: any client's, but only in the browser that claimed it."""
+        login = await self.logins.get(login_id)
+        if login is None:
+            raise LoginNotFound(login_id)
+        if not await self.logins.claim(login_id, browser):
+            raise OpenElsewhere(login_id)
+        return login
+
     async def find(self, login_id: str, client: str) -> Login:
         login = await self.logins.get(login_id)
         if login is None or login.client != client:
@@ -166,6 +180,7 @@ class AdminFlow:
     authenticators: AuthenticatorView
     feed: ChangeFeed
     clock: Clock
+    audit: AuditLog
     publish_policy: Publish
     publish_reset: Publish
     timeout: float
@@ -206,6 +221,15 @@ class AdminFlow:
             )
         )
         await self._until_applied(operation_id, {"enrollment", "verification"})
+        await self.audit.record(
+            AuditEvent(
+                self.clock.now(),
+                "authenticator_reset",
+                user_id,
+                "old secret retired; next sign-in shows a new QR",
+                requested_by,
+            )
+        )
 
     async def authenticator(self, user_id: str) -> Document | None:
         return await self.authenticators.get(user_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
 from services.gateway.domain import CodeOutcome, PendingEnrollment
 from services.gateway.read_models import AuthenticatorView, PolicyView
@@ -32,6 +33,7 @@ class GatewayHandlers:
     policy: PolicyView
     authenticators: AuthenticatorView
     feed: ChangeFeed
+    audit: AuditLog
     clock: Clock
     announce: Callable[[str], Awaitable[None]]  # tells every replica that a key changed
 
@@ -69,6 +71,11 @@ class GatewayHandlers:
             event.occurred_at,
             confirms=event.purpose == "enrollment",
         )
+        await self.audit.record(
+            AuditEvent(
+                event.occurred_at, "code_verified", event.user_id, f"{event.purpose} code accepted"
+            )
+        )
         await self._changed(event.login_id)
         log.info(
             "login_authenticated",
@@ -86,6 +93,15 @@ class GatewayHandlers:
         )
         if event.locked_until:
             await self.authenticators.lock_changed(event.user_id, event.locked_until)
+        lock = f", locked until {event.locked_until:%H:%M} UTC" if event.locked_until else ""
+        await self.audit.record(
+            AuditEvent(
+                event.occurred_at,
+                "code_rejected",
+                event.user_id,
+                f"{event.reason} code, {event.attempts_left} attempts left{lock}",
+            )
+        )
         await self._changed(event.login_id)
         log.info(
             "code_rejected",
@@ -97,6 +113,17 @@ class GatewayHandlers:
 
     async def on_policy_applied(self, event: PolicyApplied) -> None:
         await self.policy.apply(event)
+        rules = event.policy
+        await self.audit.record(
+            AuditEvent(
+                event.occurred_at,
+                "policy_changed",
+                "policy",
+                f"version {event.version}: all users {'on' if rules.all_users else 'off'}; "
+                f"types {', '.join(rules.user_types) or 'none'}; {len(rules.users)} listed users",
+                event.requested_by,
+            )
+        )
         await self.operations.applied(
             event.correlation_id, "policy", self.clock.now(), version=event.version
         )

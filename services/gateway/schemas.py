@@ -87,7 +87,13 @@ class ResetDone(BaseModel):
 def qr_svg(uri: str) -> str:
     out = io.BytesIO()
     segno.make(uri, error="m", micro=False).save(
-        out, kind="svg", scale=5, border=4, light="#fff", title="Authenticator QR code"
+        out,
+        kind="svg",
+        scale=5,
+        border=4,
+        light="#fff",
+        omitsize=True,
+        title="Authenticator QR code",
     )
     return out.getvalue().decode()
 

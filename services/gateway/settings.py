@@ -25,13 +25,25 @@ class GatewaySettings(ServiceSettings):
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     max_wait_seconds: float = Field(default=30.0, gt=0, le=60)
+    # Hosted pages
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=300)
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: on in production (HTTPS)"
+    )
+    admin_user_types: Annotated[tuple[str, ...], NoDecode] = ("admin",)
+    signin_limit_per_account: str = "10/15 minutes"
+    signin_limit_per_address: str = "60/15 minutes"
 
-    @field_validator("client_api_keys", "admin_api_keys", mode="before")
+    @field_validator("client_api_keys", "admin_api_keys", "admin_user_types", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(SecretStr(k.strip()) for k in value.split(",") if k.strip())
+            return tuple(k.strip() for k in value.split(",") if k.strip())
         return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

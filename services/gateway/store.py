@@ -119,6 +119,16 @@ class LoginStore:
             changes["locked_until"] = outcome.locked_until
         await self._logins.update_one({"_id": login_id}, {"$set": changes})
 
+    async def claim(self, login_id: str, browser: str) -> bool:
+        """Bind a login to the first browser session that opens its page."""
+        done = await self._logins.update_one(
+            {"_id": login_id, "browser": None}, {"$set": {"browser": browser}}
+        )
+        if done.modified_count == 1:
+            return True
+        doc = await self._logins.find_one({"_id": login_id}, projection={"browser": 1})
+        return doc is not None and doc.get("browser") == browser
+
     async def expire(self, login_id: str) -> None:
         await self._logins.update_one(
             {"_id": login_id, "status": {"$ne": "authenticated"}},

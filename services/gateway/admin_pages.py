@@ -1,0 +1,201 @@
+"""The admin console: policy editor, user look-up, authenticator reset, recent events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.gateway.flows import NotAppliedInTime
+from services.gateway.sessions import Session
+from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
+from shared.events import PolicyRules
+
+router = APIRouter(include_in_schema=False)
+
+
+def actor(session: Session) -> str:
+    if session.admin:
+        return session.admin
+    return f"user:{session.user.email}" if session.user else "unknown"
+
+
+async def guard(
+    pages: Web,
+    request: Request,
+    session: Session,
+    csrf: str | None = None,
+) -> Response | None:
+    """None when the caller may act; otherwise the page to show instead."""
+    if not pages.is_admin(session):
+        return see_other("/admin/signin")
+    if csrf is not None and not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    return None
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def console(request: Request, pages: Pages, session: CurrentSession) -> Response:
+    if refused := await guard(pages, request, session):
+        return refused
+    policy = await pages.admin.policy()
+    known_types = sorted(set(await pages.directory.user_types()) | set(policy["user_types"]))
+    return pages.render(
+        request,
+        "admin.html",
+        session,
+        policy=policy,
+        known_types=known_types,
+        events=await pages.audit.latest(),
+    )
+
+
+@router.post("/admin/policy")
+async def save_policy(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    user_types: Annotated[list[str], Form()] = [],  # noqa: B006
+    other_type: Annotated[str, Form(max_length=64)] = "",
+    all_users: Annotated[bool, Form()] = False,
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    current = await pages.admin.policy()
+    types = [t for t in [*user_types, other_type] if t.strip()]
+    return await replace_policy(
+        pages,
+        session,
+        PolicyRules(all_users=all_users, user_types=tuple(types), users=tuple(current["users"])),
+    )
+
+
+@router.post("/admin/policy/users")
+async def change_listed_users(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    user: Annotated[str, Form(min_length=1, max_length=128)],
+    action: Annotated[str, Form(pattern="^(add|remove)$")],
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    current = await pages.admin.policy()
+    users = set(current["users"])
+    if action == "add":
+        users.add(user.strip())
+    else:
+        users.discard(user)
+    return await replace_policy(
+        pages,
+        session,
+        PolicyRules(
+            all_users=current["all_users"],
+            user_types=tuple(current["user_types"]),
+            users=tuple(users),
+        ),
+    )
+
+
+async def replace_policy(pages: Web, session: Session, rules: PolicyRules) -> Response:
+    try:
+        saved = await pages.admin.replace_policy(rules, actor(session))
+        session.flash = {
+            "notice": f"Policy saved (version {saved['version']}). "
+            "It applies to every sign-in from now on."
+        }
+    except NotAppliedInTime:
+        session.flash = {
+            "error": "The policy service did not confirm in time; the change "
+            "will apply when it recovers."
+        }
+    return see_other("/admin")
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+async def look_up(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    q: Annotated[str, Query(min_length=1, max_length=254)],
+) -> Response:
+    if refused := await guard(pages, request, session):
+        return refused
+    person = await pages.directory.find(q)
+    user_id = person.user_id if person else q.strip()
+    authenticator = await pages.admin.authenticator(user_id) or {}
+    return pages.render(
+        request,
+        "admin_user.html",
+        session,
+        query=q,
+        person=person,
+        user_id=user_id,
+        authenticator=authenticator,
+        locked=bool(
+            authenticator.get("locked_until") and authenticator["locked_until"] > pages.clock.now()
+        ),
+    )
+
+
+@router.post("/admin/users/{user_id}/reset", response_class=HTMLResponse)
+async def confirm_reset(
+    request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    return pages.render(request, "admin_reset.html", session, user_id=user_id)
+
+
+@router.post("/admin/users/{user_id}/reset/confirm")
+async def reset(
+    request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    try:
+        await pages.admin.reset_authenticator(user_id, actor(session))
+        session.flash = {
+            "notice": f"Authenticator reset for {user_id}. They will scan a new "
+            "QR code at their next sign-in."
+        }
+    except NotAppliedInTime as exc:
+        session.flash = {
+            "error": "The reset is recorded but not yet confirmed by "
+            f"{', '.join(sorted(exc.waiting_for))}."
+        }
+    return see_other(f"/admin/users?q={user_id}")
+
+
+@router.get("/admin/signin", response_class=HTMLResponse)
+async def key_sign_in_page(request: Request, pages: Pages, session: CurrentSession) -> Response:
+    return pages.render(request, "admin_signin.html", session)
+
+
+@router.post("/admin/signin", response_class=HTMLResponse)
+async def key_sign_in(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    api_key: Annotated[str, Form(max_length=512)],
+) -> Response:
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    client_ip = request.client.host if request.client else "unknown"
+    caller = request.app.state.api_keys.identify(api_key)
+    if (
+        not await pages.limiter.allow("admin-key", client_ip)
+        or caller is None
+        or (caller.role != "admin")
+    ):
+        return pages.render(
+            request, "admin_signin.html", session, 401, error="That is not an admin API key."
+        )
+    token, session = await pages.sessions.rotate(session, pages.clock.now())
+    request.state.session_token, request.state.session = token, session
+    session.admin = f"key:{caller.fingerprint}"
+    return see_other("/admin")

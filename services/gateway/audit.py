@@ -1,0 +1,48 @@
+"""The admin console's recent events: policy changes, resets, verification outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.mongo import Document
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime
+    kind: str  # policy_changed, authenticator_reset, code_verified, code_rejected
+    subject: str  # the user, or "policy"
+    detail: str
+    actor: str | None = None
+
+
+class AuditLog:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._events = db["audit"]
+
+    async def ensure_indexes(self) -> None:
+        await self._events.create_index([("at", DESCENDING)])
+        await self._events.create_index("expires_at", expireAfterSeconds=0)
+
+    async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
+        await self._events.insert_one(
+            {
+                "at": event.at,
+                "kind": event.kind,
+                "subject": event.subject,
+                "detail": event.detail,
+                "actor": event.actor,
+                "expires_at": event.at + timedelta(days=keep_days),
+            }
+        )
+
+    async def latest(self, limit: int = 25) -> list[AuditEvent]:
+        cursor = self._events.find({}).sort("at", DESCENDING).limit(limit)
+        return [
+            AuditEvent(d["at"], d["kind"], d["subject"], d["detail"], d.get("actor"))
+            async for d in cursor
+        ]

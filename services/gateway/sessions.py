@@ -1,0 +1,104 @@
+"""Browser sessions: a random token in an HttpOnly cookie, the state server-side.
+
+Only a SHA-256 of the token is stored, so a read of the database does not yield
+usable cookies. Signing in rotates the token (no session fixation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.gateway.directory import DirectoryUser
+from shared.mongo import Document
+
+COOKIE = "mfa_session"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class Session:
+    id: str  # the digest of the cookie's token
+    csrf_token: str
+    expires_at: datetime
+    user: DirectoryUser | None = None  # signed in: password and, if required, MFA
+    pending: dict[str, Any] | None = None  # password passed, MFA step under way
+    admin: str | None = None  # who may use the console: "user:<email>" or "key:<id>"
+    flash: dict[str, Any] | None = None  # a message for the next page, shown once
+
+    def csrf_ok(self, presented: str | None) -> bool:
+        return bool(presented) and hmac.compare_digest(self.csrf_token, presented or "")
+
+
+def _to_document(session: Session) -> Document:
+    user = session.user
+    return {
+        "_id": session.id,
+        "csrf_token": session.csrf_token,
+        "expires_at": session.expires_at,
+        "user": None
+        if user is None
+        else {"user_id": user.user_id, "email": user.email, "user_type": user.user_type},
+        "pending": session.pending,
+        "admin": session.admin,
+        "flash": session.flash,
+    }
+
+
+def _from_document(doc: Document) -> Session:
+    user = doc.get("user")
+    return Session(
+        id=doc["_id"],
+        csrf_token=doc["csrf_token"],
+        expires_at=doc["expires_at"],
+        user=DirectoryUser(**user) if user else None,
+        pending=doc.get("pending"),
+        admin=doc.get("admin"),
+        flash=doc.get("flash"),
+    )
+
+
+class SessionStore:
+    def __init__(self, db: AsyncDatabase[Document], ttl: timedelta) -> None:
+        self._sessions = db["sessions"]
+        self.ttl = ttl
+
+    async def ensure_indexes(self) -> None:
+        await self._sessions.create_index("expires_at", expireAfterSeconds=0)
+
+    async def load(self, token: str | None, now: datetime) -> Session | None:
+        if not token:
+            return None
+        doc = await self._sessions.find_one({"_id": _digest(token)})
+        if doc is None or doc["expires_at"] <= now:
+            return None
+        return _from_document(doc)
+
+    async def create(self, now: datetime) -> tuple[str, Session]:
+        """A new session and the token for its cookie (the only place the token exists)."""
+        token = secrets.token_urlsafe(32)
+        session = Session(
+            id=_digest(token), csrf_token=secrets.token_urlsafe(32), expires_at=now + self.ttl
+        )
+        await self.save(session)
+        return token, session
+
+    async def save(self, session: Session) -> None:
+        await self._sessions.replace_one({"_id": session.id}, _to_document(session), upsert=True)
+
+    async def rotate(self, old: Session, now: datetime) -> tuple[str, Session]:
+        token, fresh = await self.create(now)
+        await self.delete(old)
+        return token, fresh
+
+    async def delete(self, session: Session) -> None:
+        await self._sessions.delete_one({"_id": session.id})

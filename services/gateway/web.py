@@ -1,0 +1,287 @@
+"""Hosted pages: the demo sign-in, the MFA step for any login, signed-in and sign-out.
+
+The pages call the same flows as the JSON API; the browser adds only a session
+(cookie), CSRF tokens and a post/redirect/get cycle so a reload never resubmits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.gateway.audit import AuditLog
+from services.gateway.directory import DirectoryUser, UserDirectory
+from services.gateway.domain import Login, visible_status
+from services.gateway.flows import (
+    AdminFlow,
+    LoginExpired,
+    LoginFlow,
+    LoginNotFound,
+    NotWaitingForCode,
+    OpenElsewhere,
+)
+from services.gateway.page_models import code_error, enrollment_view
+from services.gateway.ratelimit import SignInLimiter
+from services.gateway.sessions import COOKIE, Session, SessionStore
+from shared.clock import Clock
+from shared.crypto import SecretBox
+
+router = APIRouter(include_in_schema=False)
+WEB_CLIENT = "web"  # the client name of logins started by the demo sign-in
+
+
+@dataclass(frozen=True)
+class Web:
+    templates: Jinja2Templates
+    sessions: SessionStore
+    directory: UserDirectory
+    logins: LoginFlow
+    admin: AdminFlow
+    audit: AuditLog
+    limiter: SignInLimiter
+    clock: Clock
+    box: SecretBox
+    admin_user_types: frozenset[str]
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        session: Session,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        flash, session.flash = session.flash, None
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "session": session,
+                "csrf_token": session.csrf_token,
+                "flash": flash,
+                "is_admin": self.is_admin(session),
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    def is_admin(self, session: Session) -> bool:
+        if session.admin:
+            return True
+        return session.user is not None and session.user.user_type in self.admin_user_types
+
+
+def web(request: Request) -> Web:
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+async def current_session(request: Request, pages: Annotated[Web, Depends(web)]) -> Session:
+    """The browser's session, created on first sight; saved after the page is built."""
+    now = pages.clock.now()
+    session = await pages.sessions.load(request.cookies.get(COOKIE), now)
+    if session is None:
+        token, session = await pages.sessions.create(now)
+        request.state.session_token = token
+    request.state.session = session
+    return session
+
+
+Pages = Annotated[Web, Depends(web)]
+CurrentSession = Annotated[Session, Depends(current_session)]
+Csrf = Annotated[str, Form(alias="csrf_token")]
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def refuse_forgery(pages: Web, request: Request, session: Session) -> HTMLResponse:
+    return pages.render(
+        request,
+        "message.html",
+        session,
+        403,
+        title="Page expired",
+        text="This form was open too long or came from elsewhere. "
+        "Go back, reload the page and try again.",
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def sign_in_page(request: Request, pages: Pages, session: CurrentSession) -> Response:
+    if session.user:
+        return see_other("/signed-in")
+    return pages.render(request, "signin.html", session)
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def sign_in(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    client_ip = request.client.host if request.client else "unknown"
+    if not await pages.limiter.allow(email, client_ip):
+        return pages.render(
+            request,
+            "signin.html",
+            session,
+            429,
+            email=email,
+            error="Too many sign-in attempts. Wait a few minutes and try again.",
+        )
+    user = await pages.directory.authenticate(email, password)
+    if user is None:
+        return pages.render(
+            request,
+            "signin.html",
+            session,
+            400,
+            email=email,
+            error="That e-mail and password do not match an account.",
+        )
+    token, session = await pages.sessions.rotate(session, pages.clock.now())
+    request.state.session_token, request.state.session = token, session
+    login = await pages.logins.start(WEB_CLIENT, user.user_id, user.email, user.user_type)
+    session.pending = {
+        "login_id": login.login_id,
+        "user_id": user.user_id,
+        "email": user.email,
+        "user_type": user.user_type,
+    }
+    await pages.logins.open_in_browser(login.login_id, session.id)
+    return see_other(f"/mfa/{login.login_id}")
+
+
+@router.get("/mfa/{login_id}", response_class=HTMLResponse)
+async def mfa_step(
+    request: Request, login_id: str, pages: Pages, session: CurrentSession
+) -> Response:
+    try:
+        login = await pages.logins.open_in_browser(login_id, session.id)
+    except LoginNotFound:
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            404,
+            title="Sign-in not found",
+            text="This sign-in does not exist.",
+            restart=True,
+        )
+    except OpenElsewhere:
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            403,
+            title="Open elsewhere",
+            text="This sign-in was opened in another browser. Start a new sign-in here.",
+            restart=True,
+        )
+    login = await pages.logins.wait(login_id, login.client, 5)
+    return await show_step(pages, request, session, login)
+
+
+async def show_step(pages: Web, request: Request, session: Session, login: Login) -> Response:
+    """The page for where the login stands: QR, code field, or its end."""
+    now = pages.clock.now()
+    status = visible_status(login, now)
+    if status == "authenticated":
+        return await finish(pages, session, login.login_id)
+    if status == "expired":
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            410,
+            title="Sign-in expired",
+            text="This sign-in took too long. Start again.",
+            restart=True,
+        )
+    if status == "pending":
+        return pages.render(request, "pending.html", session)
+    context: dict[str, Any] = {
+        "login_id": login.login_id,
+        "server_time": now.timestamp(),
+        "locked_until": login.locked_until if status == "locked" else None,
+    }
+    if status == "enrollment_required" and login.enrollment:
+        context["enrollment"] = enrollment_view(login, pages.box)
+        return pages.render(request, "enroll.html", session, **context)
+    return pages.render(request, "code.html", session, **context)
+
+
+@router.post("/mfa/{login_id}/code")
+async def submit_code(
+    request: Request,
+    login_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    digits = "".join(code.split())
+    if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
+        session.flash = {"error": "Enter the 6 digits your authenticator app shows."}
+        return see_other(f"/mfa/{login_id}")
+    try:
+        login = await pages.logins.open_in_browser(login_id, session.id)
+        result = await pages.logins.submit_code(login_id, login.client, digits)
+    except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
+        return see_other(f"/mfa/{login_id}")  # the page says what happened
+    if result.outcome and result.outcome.accepted:
+        return await finish(pages, session, login_id)
+    session.flash = code_error(result.outcome)
+    return see_other(f"/mfa/{login_id}")
+
+
+async def finish(pages: Web, session: Session, login_id: str) -> Response:
+    """A verified login: the demo sign-in's user is now signed in."""
+    pending = session.pending
+    if pending and pending["login_id"] == login_id:
+        session.user = DirectoryUser(pending["user_id"], pending["email"], pending["user_type"])
+        session.pending = None
+        return see_other("/signed-in")
+    return see_other(f"/mfa/{login_id}/done")
+
+
+@router.get("/mfa/{login_id}/done", response_class=HTMLResponse)
+async def verified(
+    request: Request, login_id: str, pages: Pages, session: CurrentSession
+) -> Response:
+    return pages.render(
+        request,
+        "message.html",
+        session,
+        title="Verified",
+        text="Your code was accepted. You can return to the application.",
+    )
+
+
+@router.get("/signed-in", response_class=HTMLResponse)
+async def signed_in(request: Request, pages: Pages, session: CurrentSession) -> Response:
+    if session.user is None:
+        return see_other("/")
+    return pages.render(request, "signed_in.html", session, user=session.user)
+
+
+@router.post("/signout")
+async def sign_out(request: Request, pages: Pages, session: CurrentSession, csrf: Csrf) -> Response:
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    await pages.sessions.delete(session)
+    request.state.session = None
+    request.state.clear_session = True
+    return see_other("/")

@@ -1,0 +1,113 @@
+"""Headless Chromium (Debian's) driven by Playwright through the real stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from deploy.localstack import ROOT
+from tests.e2e.conftest import Stack, launch
+
+SCREENSHOTS = ROOT / "docs/screenshots"
+CHROMIUM = os.environ.get("MFA_TEST_CHROMIUM", "/usr/bin/chromium")
+# Chromium's background services would try the closed network at every start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1100, "height": 900}
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    email: str
+    user_type: str
+    password: str
+
+
+@pytest.fixture(scope="module")
+def stack(
+    redis_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    running = launch(redis_url, mongodb_url, tmp_path_factory.mktemp("web-stack"))
+    try:
+        yield running
+    finally:
+        running.http.close()
+        running.processes.stop()
+
+
+@pytest.fixture(autouse=True)
+def _policy_for_editors(stack: Stack) -> None:
+    stack.set_policy(user_types=["editor"])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    context = browser.new_context(base_url=stack.processes.gateway_url, viewport=PHONE)
+    yield context.new_page()
+    context.close()
+
+
+def add_person(stack: Stack, user_type: str) -> Person:
+    """A user in the gateway's directory, added with its own command line tool."""
+    name = f"{user_type}-{uuid.uuid4().hex[:8]}"
+    person = Person(name, f"{name}@imageshop.example", user_type, f"pw-{uuid.uuid4().hex}")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.gateway.users",
+            "add",
+            person.email,
+            "--type",
+            user_type,
+            "--user-id",
+            person.user_id,
+            "--password-stdin",
+        ],
+        input=person.password + "\n",
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, **stack.processes.env},
+    )
+    return person
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def decode_rendered_qr(page: Page, workdir: Path) -> str:
+    """Photograph the QR code as the page shows it and read it like a phone (zbar)."""
+    image = workdir / "qr-on-page.png"
+    page.locator("#qr svg").screenshot(path=str(image))
+    scan = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(image)], capture_output=True, text=True, check=True
+    )
+    return scan.stdout.strip()
