@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import structlog
 from faststream.middlewares import BaseMiddleware
@@ -25,7 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared import streams
 from shared.clock import Clock
-from shared.events import DeadLettered
+from shared.events import AuthenticatorReset, AuthenticatorResetApplied, DeadLettered
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -184,6 +184,30 @@ class StreamWiring:
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+
+
+async def confirm_reset(
+    event: AuthenticatorReset,
+    service: Literal["enrollment", "verification"],
+    publisher: Publisher,
+    clock: Clock,
+) -> None:
+    """Tell the gateway that this owner has forgotten the user's authenticator."""
+    await publisher.publish(
+        AuthenticatorResetApplied(
+            occurred_at=clock.now(),
+            correlation_id=event.correlation_id,
+            user_id=event.user_id,
+            service=service,
+        ),
+        correlation_id=event.correlation_id,
+    )
+    log.info(
+        "authenticator_forgotten",
+        operation_id=event.correlation_id,
+        stream=streams.AUTHENTICATOR_RESET,
+        outcome="reset",
+    )
 
 
 def heartbeat_key(settings: ServiceSettings, service: str) -> str:

@@ -17,6 +17,8 @@ import pytest
 
 from deploy.localstack import LocalStack, free_port, redis_answers
 
+pytest_plugins = ["tests.real_stack"]  # the `stack` fixture of e2e and browser tests
+
 RUN = uuid.uuid4().hex[:8]
 _counter = itertools.count()
 

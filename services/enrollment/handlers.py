@@ -22,13 +22,12 @@ from shared.clock import Clock
 from shared.crypto import Sealed, SecretBox, credential_context, enrollment_context
 from shared.events import (
     AuthenticatorReset,
-    AuthenticatorResetApplied,
     CodeVerified,
     CredentialRegistered,
     EnrollmentIssued,
     LoginDecided,
 )
-from shared.messaging import Publisher
+from shared.messaging import Publisher, confirm_reset
 
 log = structlog.get_logger("mfa.enrollment")
 
@@ -75,21 +74,7 @@ class EnrollmentHandlers:
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
         await self.store.forget(event.user_id)
-        await self.reset_applied.publish(
-            AuthenticatorResetApplied(
-                occurred_at=self.clock.now(),
-                correlation_id=event.correlation_id,
-                user_id=event.user_id,
-                service="enrollment",
-            ),
-            correlation_id=event.correlation_id,
-        )
-        log.info(
-            "authenticator_forgotten",
-            operation_id=event.correlation_id,
-            stream=streams.AUTHENTICATOR_RESET,
-            outcome="reset",
-        )
+        await confirm_reset(event, "enrollment", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(5), reraise=True)
     async def _credential_for(self, event: LoginDecided) -> tuple[Credential, str | None]:

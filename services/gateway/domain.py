@@ -47,6 +47,7 @@ class Login:
     enrollment: PendingEnrollment | None = None
     locked_until: datetime | None = None
     outcomes: Mapping[str, CodeOutcome] = field(default_factory=dict)  # by submission id
+    browser: str | None = None  # the session that opened its hosted page first
 
     @property
     def purpose(self) -> Literal["enrollment", "login"]:

@@ -115,7 +115,9 @@ class LoginFlow:
         login = await self.logins.get(login_id)
         if login is None:
             raise LoginNotFound(login_id)
-        if not await self.logins.claim(login_id, browser):
+        if login.browser == browser:
+            return login
+        if login.browser is not None or not await self.logins.claim(login_id, browser):
             raise OpenElsewhere(login_id)
         return login
 

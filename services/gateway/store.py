@@ -34,6 +34,7 @@ def _login_from_document(doc: Document) -> Login:
         else None,
         locked_until=doc.get("locked_until"),
         outcomes={sid: CodeOutcome(**o) for sid, o in doc.get("outcomes", {}).items()},
+        browser=doc.get("browser"),
     )
 
 
@@ -120,14 +121,11 @@ class LoginStore:
         await self._logins.update_one({"_id": login_id}, {"$set": changes})
 
     async def claim(self, login_id: str, browser: str) -> bool:
-        """Bind a login to the first browser session that opens its page."""
+        """Bind a login to a browser session unless another one opened it first."""
         done = await self._logins.update_one(
             {"_id": login_id, "browser": None}, {"$set": {"browser": browser}}
         )
-        if done.modified_count == 1:
-            return True
-        doc = await self._logins.find_one({"_id": login_id}, projection={"browser": 1})
-        return doc is not None and doc.get("browser") == browser
+        return done.modified_count == 1
 
     async def expire(self, login_id: str) -> None:
         await self._logins.update_one(

@@ -28,13 +28,12 @@ from shared.clock import Clock
 from shared.crypto import SecretBox, code_context, credential_context
 from shared.events import (
     AuthenticatorReset,
-    AuthenticatorResetApplied,
     CodeRejected,
     CodeSubmitted,
     CodeVerified,
     CredentialRegistered,
 )
-from shared.messaging import Publisher
+from shared.messaging import Publisher, confirm_reset
 
 log = structlog.get_logger("mfa.verification")
 
@@ -106,21 +105,7 @@ class VerificationHandlers:
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
         await self.store.forget(event.user_id)
-        await self.reset_applied.publish(
-            AuthenticatorResetApplied(
-                occurred_at=self.clock.now(),
-                correlation_id=event.correlation_id,
-                user_id=event.user_id,
-                service="verification",
-            ),
-            correlation_id=event.correlation_id,
-        )
-        log.info(
-            "authenticator_forgotten",
-            operation_id=event.correlation_id,
-            stream=streams.AUTHENTICATOR_RESET,
-            outcome="reset",
-        )
+        await confirm_reset(event, "verification", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
     async def _verify(self, event: CodeSubmitted) -> Outcome:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from deploy.localstack import ROOT
-from tests.e2e.conftest import Stack, launch
+from tests.real_stack import Stack
 
 SCREENSHOTS = ROOT / "docs/screenshots"
 CHROMIUM = os.environ.get("MFA_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -38,18 +38,6 @@ class Person:
     email: str
     user_type: str
     password: str
-
-
-@pytest.fixture(scope="module")
-def stack(
-    redis_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    running = launch(redis_url, mongodb_url, tmp_path_factory.mktemp("web-stack"))
-    try:
-        yield running
-    finally:
-        running.http.close()
-        running.processes.stop()
 
 
 @pytest.fixture(autouse=True)

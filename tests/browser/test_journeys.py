@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DESK, Person, add_person, decode_rendered_qr, shoot
-from tests.e2e.conftest import ADMIN, Stack, secret_of
+from tests.real_stack import ADMIN, Stack, secret_of
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import add_person, decode_rendered_qr
 from tests.browser.test_journeys import sign_in, type_code
-from tests.e2e.conftest import CLIENT, Stack, secret_of
+from tests.real_stack import CLIENT, Stack, secret_of
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, CLIENT, Stack, new_user
+from tests.real_stack import ADMIN, CLIENT, Stack, new_user
 
 pytestmark = pytest.mark.e2e
 

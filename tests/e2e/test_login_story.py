@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tests.e2e.conftest import Stack, decode_qr, new_user, secret_of
+from tests.real_stack import Stack, decode_qr, new_user, secret_of
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import redis
 
 from deploy.localstack import ROOT
 from shared import streams
-from tests.e2e.conftest import Stack, new_user
+from tests.real_stack import Stack, new_user
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,168 @@
+"""The real stack for e2e and browser tests: four service processes, Redis, the MongoDB
+wire server, HTTP in front.
+
+Codes are computed the way an authenticator app does, by an independent
+implementation (oathtool) from the secret in the otpauth URI; QR codes are
+rendered (rsvg-convert) and decoded (zbarimg) by real tools.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from deploy.localstack import LocalStack, free_port
+
+CLIENT = {"Authorization": "Bearer dev-client-key"}
+ADMIN = {"Authorization": "Bearer dev-admin-key"}
+
+
+def totp(secret: str, at: float) -> str:
+    """The six digits an authenticator app shows at unix time ``at`` (oathtool, RFC 6238)."""
+    result = subprocess.run(
+        ["oathtool", "--totp", "-b", secret, "--now", f"@{int(at)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def decode_qr(svg: str, workdir: Path) -> str:
+    """Render the SVG as a browser would and scan it like a phone camera (zbar)."""
+    (workdir / "qr.svg").write_text(svg)
+    subprocess.run(
+        ["rsvg-convert", str(workdir / "qr.svg"), "-o", str(workdir / "qr.png")], check=True
+    )
+    scan = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(workdir / "qr.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return scan.stdout.strip()
+
+
+def secret_of(uri: str) -> str:
+    return parse_qs(urlparse(uri).query)["secret"][0]
+
+
+@dataclass
+class Stack:
+    processes: LocalStack
+    http: httpx.Client
+    offset_file: Path
+
+    # --- time, as every service sees it -------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        self.offset_file.write_text(str(self.offset() + seconds))
+
+    def offset(self) -> float:
+        return float(self.offset_file.read_text() or 0)
+
+    def now(self) -> float:
+        return time.time() + self.offset()
+
+    def code(self, secret: str, seconds_from_now: float = 0) -> str:
+        return totp(secret, self.now() + seconds_from_now)
+
+    def next_step(self) -> None:
+        """Move to the start of the next 30-second step, so a fresh code exists."""
+        self.advance(30 - self.now() % 30 + 0.5)
+
+    # --- the API, as a relying application calls it ---------------------------------------
+    def start_login(self, user_id: str, email: str, user_type: str) -> dict[str, Any]:
+        response = self.http.post(
+            "/v1/logins",
+            headers=CLIENT,
+            json={"user_id": user_id, "email": email, "user_type": user_type},
+        )
+        assert response.status_code == 201, response.text
+        login = response.json()
+        return self.wait(login["login_id"])
+
+    def wait(self, login_id: str, seconds: float = 10) -> dict[str, Any]:
+        response = self.http.get(f"/v1/logins/{login_id}", params={"wait": seconds}, headers=CLIENT)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def submit(self, login_id: str, code: str) -> httpx.Response:
+        return self.http.post(f"/v1/logins/{login_id}/code", json={"code": code}, headers=CLIENT)
+
+    def set_policy(self, **policy: Any) -> dict[str, Any]:
+        response = self.http.put("/v1/admin/policy", json=policy, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def reset(self, user_id: str) -> httpx.Response:
+        return self.http.post(f"/v1/admin/users/{user_id}/authenticator/reset", headers=ADMIN)
+
+    def authenticator(self, user_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/v1/admin/users/{user_id}/authenticator", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def enroll(self, user_id: str, user_type: str = "editor") -> str:
+        """Take a user through the QR step; returns the secret the app now holds."""
+        login = self.start_login(user_id, f"{user_id}@example.com", user_type)
+        assert login["status"] == "enrollment_required", login
+        secret = secret_of(login["enrollment"]["otpauth_uri"])
+        response = self.submit(login["login_id"], self.code(secret))
+        assert response.status_code == 200, response.text
+        return secret
+
+    def logs(self) -> str:
+        return "\n".join(
+            c.log_path.read_text(errors="replace")
+            for c in self.processes.children.values()
+            if c.log_path
+        )
+
+
+def new_user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def launch(redis_url: str, mongodb_url: str, workdir: Path, **env: str) -> Stack:
+    offset_file = workdir / "clock-offset"
+    offset_file.write_text("0")
+    run = uuid.uuid4().hex[:8]
+    processes = LocalStack(
+        env={
+            "MFA_REDIS_URL": redis_url,
+            "MFA_MONGODB_URL": mongodb_url,
+            "MFA_STREAM_PREFIX": f"e2e{run}:",
+            "MFA_DATABASE_PREFIX": f"e2e{run}_",
+            "MFA_PORT": str(free_port()),
+            "MFA_CLOCK_OFFSET_FILE": str(offset_file),
+            "MFA_LOG_FORMAT": "json",
+            "MFA_HEARTBEAT_SECONDS": "1",
+            "MFA_CODE_TIMEOUT_SECONDS": "5",
+            "MFA_RECLAIM_IDLE_MS": "2000",
+            **env,
+        },
+        log_dir=workdir / "logs",
+    )
+    processes.start()
+    return Stack(processes, httpx.Client(base_url=processes.gateway_url, timeout=40), offset_file)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    redis_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    running = launch(redis_url, mongodb_url, tmp_path_factory.mktemp("stack"))
+    try:
+        yield running
+    finally:
+        running.http.close()
+        running.processes.stop()
