@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,11 +43,28 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stack.stop()
 
 
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None or os.environ.get("MFA_TEST_NO_DOCKER"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.fixture(scope="session")
 def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """MONGODB_URL when set (a real MongoDB), else a jongodb wire server for the session."""
+    """A real MongoDB when there is one (MONGODB_URL, or a container where Docker runs),
+    else the jongodb wire server for the session."""
     if os.environ.get("MONGODB_URL"):
         yield os.environ["MONGODB_URL"]
+        return
+    if _docker_engine_answers():
+        from testcontainers.community.mongodb import MongoDbContainer  # noqa: PLC0415
+
+        with MongoDbContainer("mongo:7.0") as mongo:
+            yield mongo.get_connection_url()
         return
     stack = LocalStack(env={}, log_dir=tmp_path_factory.mktemp("mongodb"))
     stack.ensure_mongodb()

@@ -1,0 +1,140 @@
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from faststream.redis import TestRedisBroker
+
+from services.gateway.app import create_app
+from services.gateway.domain import visible_status
+from services.gateway.flows import LoginFlow
+from services.gateway.settings import GatewaySettings
+from shared import streams
+from shared.clock import FixedClock
+from shared.crypto import SecretBox, enrollment_context
+from shared.events import CodeRejected, CodeVerified, EnrollmentIssued, LoginDecided
+from tests.conftest import Namespace
+
+
+@pytest.fixture
+async def gateway(service_env: dict[str, Any], clock: FixedClock) -> AsyncIterator[Any]:
+    app = create_app(GatewaySettings(**service_env), clock)
+    async with TestRedisBroker(app.state.broker) as broker:
+        yield app, broker
+
+
+class Driver:
+    def __init__(
+        self, gateway: Any, namespace: Namespace, clock: FixedClock, box: SecretBox
+    ) -> None:
+        app, self.broker = gateway
+        self.namespace, self.clock, self.box = namespace, clock, box
+        self.flow: LoginFlow = app.state.login_flow
+
+    async def send(self, stream: str, event: Any) -> None:
+        await self.broker.publish(event, stream=self.namespace.stream(stream))
+
+    async def status(self, login_id: str) -> str:
+        return visible_status(await self.flow.find(login_id, "c"), self.clock.now())
+
+    def envelope(self, login_id: str) -> dict[str, Any]:
+        return {
+            "occurred_at": self.clock.now(),
+            "correlation_id": login_id,
+            "login_id": login_id,
+            "user_id": "u1",
+        }
+
+    def issued(self, login_id: str, pending: bool) -> EnrollmentIssued:
+        uri = self.box.seal(
+            "otpauth://totp/I:a?secret=JBSWY3DPEHPK3PXP", enrollment_context(login_id)
+        )
+        return EnrollmentIssued(
+            **self.envelope(login_id),
+            credential_id="c1",
+            state="pending" if pending else "enrolled",
+            otpauth_uri=uri if pending else None,
+            expires_at=self.clock.now() + timedelta(minutes=10),
+            credential_created_at=self.clock.now(),
+        )
+
+
+@pytest.fixture
+def drive(
+    gateway: Any, namespace: Namespace, clock: FixedClock, service_env: dict[str, Any]
+) -> Driver:
+    return Driver(gateway, namespace, clock, SecretBox(GatewaySettings(**service_env).keyring))
+
+
+async def test_a_login_without_mfa_is_authenticated_when_decided(drive: Driver) -> None:
+    login = await drive.flow.start("c", "u1", "a@b.c", "viewer")
+    assert await drive.status(login.login_id) == "pending"
+    await drive.send(
+        streams.LOGIN_DECIDED,
+        LoginDecided(
+            **drive.envelope(login.login_id),
+            email="a@b.c",
+            mfa_required=False,
+            reason="not_applicable",
+            policy_version=1,
+        ),
+    )
+    assert await drive.status(login.login_id) == "authenticated"
+
+
+async def test_the_enrollment_answer_decides_between_qr_and_code(drive: Driver) -> None:
+    first = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    later = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(first.login_id, pending=True))
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(later.login_id, pending=False))
+    assert await drive.status(first.login_id) == "enrollment_required"
+    assert await drive.status(later.login_id) == "code_required"
+    assert (await drive.flow.find(later.login_id, "c")).enrollment is None
+
+
+async def test_answers_are_kept_per_submission_and_a_lock_shows(drive: Driver) -> None:
+    login = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
+    until = drive.clock.now() + timedelta(minutes=15)
+    await drive.send(
+        streams.CODE_REJECTED,
+        CodeRejected(
+            **drive.envelope(login.login_id),
+            submission_id="s1",
+            credential_id="c1",
+            reason="locked",
+            attempts_left=0,
+            locked_until=until,
+        ),
+    )
+    stored = await drive.flow.find(login.login_id, "c")
+    assert stored.outcomes["s1"].reason == "locked"
+    assert await drive.status(login.login_id) == "locked"
+    drive.clock.advance(minutes=15)
+    await drive.send(
+        streams.CODE_VERIFIED,
+        CodeVerified(
+            **drive.envelope(login.login_id),
+            submission_id="s2",
+            credential_id="c1",
+            purpose="login",
+        ),
+    )
+    assert await drive.status(login.login_id) == "authenticated"
+    assert (await drive.flow.find(login.login_id, "c")).outcomes["s2"].accepted
+
+
+async def test_a_late_decision_does_not_undo_the_enrollment_answer(drive: Driver) -> None:
+    login = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
+    await drive.send(
+        streams.LOGIN_DECIDED,
+        LoginDecided(
+            **drive.envelope(login.login_id),
+            email="a@b.c",
+            mfa_required=True,
+            reason="user_type",
+            policy_version=1,
+        ),
+    )
+    assert await drive.status(login.login_id) == "enrollment_required"
