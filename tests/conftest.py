@@ -47,8 +47,12 @@ def _docker_engine_answers() -> bool:
     if shutil.which("docker") is None or os.environ.get("MFA_TEST_NO_DOCKER"):
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=15,
-                              check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=15, check=False
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
