@@ -5,6 +5,9 @@ the acceptance window and newer than the last accepted step is accepted; one in
 the window but not newer is a replay; one that matches an older step was typed
 too late ("expired"); anything else is invalid. Every rejection counts toward the
 lockout, so no kind of guess is free.
+
+Locks escalate: each lock that follows another without a success in between lasts
+twice as long (up to a day), so a guesser gets a few dozen tries a day, not hundreds.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class TotpRules:
 class LockoutRules:
     max_failures: int = 5
     duration: timedelta = timedelta(minutes=15)
+    escalation: float = 2.0  # each consecutive lock lasts this much longer; 1 = fixed
+    max_duration: timedelta = timedelta(days=1)
+
+    def lock_duration(self, earlier_locks: int) -> timedelta:
+        return min(self.duration * self.escalation**earlier_locks, self.max_duration)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class GuardState:
     last_step: int = -1  # the newest time step ever accepted: older or equal is a replay
     failures: int = 0  # consecutive rejections since the last success or lock
     locked_until: datetime | None = None
+    locks: int = 0  # locks since the last success: each one lasts longer
 
 
 @dataclass(frozen=True)
@@ -120,10 +129,7 @@ def count_failure(
 ) -> tuple[GuardState, Rejected]:
     failures = state.failures + 1
     if failures >= lockout.max_failures:
-        until = now + lockout.duration
-        return replace(state, failures=0, locked_until=until), Rejected("locked", 0, until)
+        until = now + lockout.lock_duration(state.locks)
+        locked = replace(state, failures=0, locked_until=until, locks=state.locks + 1)
+        return locked, Rejected("locked", 0, until)
     return replace(state, failures=failures), Rejected(reason, lockout.max_failures - failures)
-
-
-def attempts_left(state: GuardState, now: datetime, lockout: LockoutRules) -> int:
-    return 0 if is_locked(state, now) else lockout.max_failures - state.failures

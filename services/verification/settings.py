@@ -12,6 +12,8 @@ class VerificationSettings(ServiceSettings):
 
     max_failures: int = Field(default=5, ge=1, le=100)
     lockout_seconds: int = Field(default=900, ge=1)
+    lockout_escalation: float = Field(default=2.0, ge=1.0, le=10.0)
+    lockout_max_seconds: int = Field(default=86_400, ge=1)
     accept_past_steps: int = Field(default=1, ge=0, le=2)
     accept_future_steps: int = Field(default=1, ge=0, le=2)
     expired_lookback_steps: int = Field(default=10, ge=0, le=120)
@@ -26,5 +28,8 @@ class VerificationSettings(ServiceSettings):
 
     def lockout_rules(self) -> LockoutRules:
         return LockoutRules(
-            max_failures=self.max_failures, duration=timedelta(seconds=self.lockout_seconds)
+            max_failures=self.max_failures,
+            duration=timedelta(seconds=self.lockout_seconds),
+            escalation=self.lockout_escalation,
+            max_duration=timedelta(seconds=self.lockout_max_seconds),
         )

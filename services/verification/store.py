@@ -53,7 +53,9 @@ def _from_document(doc: Document) -> Authenticator:
         user_id=doc["_id"],
         credential_id=doc["credential_id"],
         secret=Sealed.model_validate(doc["secret"]),
-        state=GuardState(doc["last_step"], doc["failures"], doc.get("locked_until")),
+        state=GuardState(
+            doc["last_step"], doc["failures"], doc.get("locked_until"), doc.get("locks", 0)
+        ),
         version=doc["version"],
         last_event_id=doc.get("last_event_id"),
         last_outcome=_outcome_from_document(doc.get("last_outcome")),
@@ -87,7 +89,7 @@ class AuthenticatorStore:
                         "last_event_id": None,
                         "last_outcome": None,
                     },
-                    "$setOnInsert": {"failures": 0, "locked_until": None},
+                    "$setOnInsert": {"failures": 0, "locked_until": None, "locks": 0},
                     "$inc": {"version": 1},
                 },
                 upsert=True,
@@ -107,6 +109,7 @@ class AuthenticatorStore:
                     "last_step": state.last_step,
                     "failures": state.failures,
                     "locked_until": state.locked_until,
+                    "locks": state.locks,
                     "version": current.version + 1,
                     "last_event_id": event_id,
                     "last_outcome": _outcome_to_document(outcome),

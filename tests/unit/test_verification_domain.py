@@ -137,3 +137,35 @@ def test_expired_and_reused_codes_count_as_failures_too() -> None:
     state, first = check(code_at(NOW), state)
     state, second = check(code_at(NOW - timedelta(seconds=120)), state)
     assert (first.attempts_left, second.attempts_left) == (4, 3)  # type: ignore[union-attr]
+
+
+def lock_out(state: GuardState, now: datetime) -> GuardState:
+    for _ in range(5):
+        state, _ = check("000000" if code_at(now) != "000000" else "111111", state, now)
+    return state
+
+
+def test_each_lock_without_a_success_between_lasts_twice_as_long() -> None:
+    first = lock_out(GuardState(), NOW)
+    assert first.locked_until == NOW + timedelta(minutes=15)
+    later = NOW + timedelta(minutes=15)
+    second = lock_out(first, later)
+    assert second.locked_until == later + timedelta(minutes=30)
+    assert second.locks == 2
+
+
+def test_locks_never_exceed_the_cap() -> None:
+    state = GuardState(locks=20)
+    state = lock_out(state, NOW)
+    assert state.locked_until == NOW + timedelta(days=1)
+
+
+def test_a_success_forgets_earlier_locks() -> None:
+    state, _ = check(code_at(NOW), GuardState(locks=3, locked_until=NOW))
+    assert state.locks == 0
+    assert lock_out(state, NOW + timedelta(minutes=1)).locked_until == NOW + timedelta(minutes=16)
+
+
+def test_escalation_can_be_turned_off() -> None:
+    fixed = LockoutRules(escalation=1.0)
+    assert fixed.lock_duration(0) == fixed.lock_duration(7) == timedelta(minutes=15)
