@@ -20,12 +20,14 @@ import structlog
 from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.message import RedisStreamMessage
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from shared import streams
 from shared.clock import Clock
 from shared.events import AuthenticatorReset, AuthenticatorResetApplied, DeadLettered
+from shared.metrics import broker_metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -109,10 +111,15 @@ class DeadLetterMiddleware(BaseMiddleware):
         log.error("event_dead_lettered", stream=stream, entry_ids=entry_ids, error=error)
 
 
-def build_broker(settings: ServiceSettings, clock: Clock) -> RedisBroker:
+def build_broker(
+    settings: ServiceSettings, clock: Clock, registry: CollectorRegistry
+) -> RedisBroker:
     return RedisBroker(
         settings.redis_url.get_secret_value(),
-        middlewares=[partial(DeadLetterMiddleware, settings=settings, clock=clock)],
+        middlewares=[
+            broker_metrics(registry, settings.service_name),
+            partial(DeadLetterMiddleware, settings=settings, clock=clock),
+        ],
         logger=logging.getLogger(f"mfa.{settings.service_name}.broker"),
         # FastStream's per-message "Received/Processed" lines go to DEBUG:
         # handlers log one structured line per event themselves.

@@ -14,11 +14,14 @@ import uvloop
 from faststream import FastStream
 from faststream.redis import RedisBroker
 from faststream.specification import AsyncAPI
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from shared.logging import configure_logging
 from shared.messaging import StreamWiring, describe_validation_error, keep_beating
+from shared.metrics import StreamBacklog
+from shared.metrics import serve as serve_metrics
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger("mfa.service")
@@ -32,14 +35,18 @@ def stream_app(
     wiring: StreamWiring,
     mongo: AsyncMongoClient[Any],
     prepare: Callable[[], Awaitable[None]],
+    registry: CollectorRegistry,
 ) -> FastStream:
     """A FastStream app whose lifespan creates groups and indexes before consuming."""
+    registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
         await prepare()
         beating = asyncio.create_task(keep_beating(redis, settings))
+        if settings.metrics_port:
+            serve_metrics(registry, settings.metrics_host, settings.metrics_port)
         log.info(
             "service_started",
             consumer=settings.consumer_name,

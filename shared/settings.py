@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     heartbeat_seconds: float = Field(default=2.0, gt=0)
     encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)
     clock_offset_file: Path | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Prometheus endpoint of a stream service"
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

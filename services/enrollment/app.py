@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from faststream import FastStream
 from faststream.redis import RedisRouter
+from prometheus_client import CollectorRegistry
 
 from services.enrollment.handlers import EnrollmentHandlers
 from services.enrollment.settings import EnrollmentSettings
@@ -20,11 +21,14 @@ from shared.service import stream_app
 
 
 def create_app(
-    settings: EnrollmentSettings | None = None, clock: Clock | None = None
+    settings: EnrollmentSettings | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastStream:
     settings = settings or EnrollmentSettings()
     clock = clock or SystemClock(settings.clock_offset_file)
-    broker = build_broker(settings, clock)
+    registry = registry or CollectorRegistry()
+    broker = build_broker(settings, clock, registry)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.ENROLLMENT_GROUP)
     mongo = connect(settings)
@@ -45,4 +49,6 @@ def create_app(
     wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
     broker.include_router(router)
-    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)
+    return stream_app(
+        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.auth import Caller, require
 from services.gateway.domain import Login
@@ -156,6 +158,14 @@ async def get_authenticator(
         confirmed_at=doc.get("confirmed_at"),
         locked_until=doc.get("locked_until"),
     )
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+async def metrics(request: Request, _: AdminCaller) -> PlainTextResponse:
+    """Prometheus exposition; scrape with an admin key as the bearer token."""
+    # Collecting reads group backlogs from Redis with a blocking client: off the loop.
+    body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", tags=["health"])

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from faststream.redis import RedisRouter
+from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway import admin_pages, api, http_security, web
@@ -36,6 +37,7 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
 from shared.messaging import StreamWiring, build_broker, keep_beating
+from shared.metrics import StreamBacklog
 from shared.mongo import Document, connect, service_database
 
 log = structlog.get_logger("mfa.gateway")
@@ -72,7 +74,8 @@ class Stores:
 def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
-    broker = build_broker(settings, clock)
+    registry = CollectorRegistry()
+    broker = build_broker(settings, clock, registry)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP)
     mongo = connect(settings)
@@ -97,6 +100,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         announce,
     )
     _consume(wiring, router, handlers)
+    registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
     login_flow = LoginFlow(
         stores.logins,
         feed,
@@ -144,6 +148,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.api_keys = ApiKeys(settings.client_api_keys, settings.admin_api_keys)
     app.state.presenter = Presenter(clock, box)
     app.state.readiness = Readiness(settings, broker.connect, mongo)
+    app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
     app.state.web = web.Web(
         templates=Jinja2Templates(directory=HERE / "templates"),

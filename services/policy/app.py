@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 from faststream.redis import RedisRouter
+from prometheus_client import CollectorRegistry
 
 from services.policy.handlers import PolicyHandlers
 from services.policy.settings import PolicySettings
@@ -16,10 +17,15 @@ from shared.mongo import connect, service_database
 from shared.service import stream_app
 
 
-def create_app(settings: PolicySettings | None = None, clock: Clock | None = None) -> FastStream:
+def create_app(
+    settings: PolicySettings | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastStream:
     settings = settings or PolicySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
-    broker = build_broker(settings, clock)
+    registry = registry or CollectorRegistry()
+    broker = build_broker(settings, clock, registry)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.POLICY_GROUP)
     mongo = connect(settings)
@@ -33,4 +39,6 @@ def create_app(settings: PolicySettings | None = None, clock: Clock | None = Non
     wiring.consumer(streams.LOGIN_ATTEMPTED)(handlers.on_login_attempted)
     wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)
     broker.include_router(router)
-    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)
+    return stream_app(
+        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
+    )

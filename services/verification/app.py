@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 from faststream.redis import RedisRouter
+from prometheus_client import CollectorRegistry, Counter
 
 from services.verification.handlers import VerificationHandlers
 from services.verification.settings import VerificationSettings
@@ -18,11 +19,14 @@ from shared.service import stream_app
 
 
 def create_app(
-    settings: VerificationSettings | None = None, clock: Clock | None = None
+    settings: VerificationSettings | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastStream:
     settings = settings or VerificationSettings()
     clock = clock or SystemClock(settings.clock_offset_file)
-    broker = build_broker(settings, clock)
+    registry = registry or CollectorRegistry()
+    broker = build_broker(settings, clock, registry)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.VERIFICATION_GROUP)
     mongo = connect(settings)
@@ -34,6 +38,9 @@ def create_app(
         totp=settings.totp_rules(),
         lockout=settings.lockout_rules(),
         credential_wait_seconds=settings.credential_wait_seconds,
+        checks=Counter(
+            "mfa_code_checks", "Codes checked, by outcome", ["outcome"], registry=registry
+        ),
         verified=wiring.publisher(streams.CODE_VERIFIED, CodeVerified),
         rejected=wiring.publisher(streams.CODE_REJECTED, CodeRejected),
         reset_applied=wiring.publisher(
@@ -44,4 +51,6 @@ def create_app(
     wiring.consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
     wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
     broker.include_router(router)
-    return stream_app(settings, broker, wiring, mongo, prepare=store.ensure_indexes)
+    return stream_app(
+        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
+    )

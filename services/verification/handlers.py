@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from prometheus_client import Counter
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -50,6 +51,7 @@ class VerificationHandlers:
     totp: TotpRules
     lockout: LockoutRules
     credential_wait_seconds: float
+    checks: Counter
     verified: Publisher
     rejected: Publisher
     reset_applied: Publisher
@@ -67,6 +69,7 @@ class VerificationHandlers:
 
     async def on_code_submitted(self, event: CodeSubmitted) -> None:
         outcome = await self._verify(event)
+        self.checks.labels("verified" if isinstance(outcome, Accepted) else outcome.reason).inc()
         if isinstance(outcome, Accepted):
             await self.verified.publish(
                 CodeVerified(

@@ -6,6 +6,7 @@ from typing import Any
 import pyotp
 import pytest
 from faststream.redis import TestRedisBroker
+from prometheus_client import CollectorRegistry
 
 from services.verification.app import create_app
 from services.verification.settings import VerificationSettings
@@ -32,10 +33,18 @@ def settings(service_env: dict[str, Any]) -> VerificationSettings:
 
 
 @pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
 async def verification(
-    settings: VerificationSettings, namespace: Namespace, clock: FixedClock
+    settings: VerificationSettings,
+    namespace: Namespace,
+    clock: FixedClock,
+    registry: CollectorRegistry,
 ) -> AsyncIterator[tuple[Any, Recorder]]:
-    app = create_app(settings, clock)
+    app = create_app(settings, clock, registry)
     recorder = Recorder(app.broker, namespace)
     recorder.watch(streams.CODE_VERIFIED, CodeVerified)
     recorder.watch(streams.CODE_REJECTED, CodeRejected)
@@ -218,3 +227,13 @@ async def test_a_new_credential_keeps_the_lockout_state(verification: Any, drive
     await drive.register("c2")
     await drive.submit(drive.code(-120), credential_id="c2")
     assert recorder.of(streams.CODE_REJECTED)[-1].attempts_left == 3
+
+
+async def test_checks_are_counted_by_outcome_for_dashboards(
+    verification: Any, drive: Driver, registry: CollectorRegistry
+) -> None:
+    await drive.register()
+    await drive.submit(drive.code())
+    await drive.submit(drive.code())
+    assert registry.get_sample_value("mfa_code_checks_total", {"outcome": "verified"}) == 1
+    assert registry.get_sample_value("mfa_code_checks_total", {"outcome": "reused"}) == 1

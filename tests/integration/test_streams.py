@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from faststream.redis import BinaryMessageFormatV1, RedisRouter, TestApp
+from prometheus_client import CollectorRegistry
 
 from services.policy.app import create_app
 from services.policy.settings import PolicySettings
@@ -16,6 +17,7 @@ from shared import streams
 from shared.clock import SystemClock
 from shared.events import LoginAttempted, LoginDecided
 from shared.messaging import StreamWiring, build_broker
+from shared.metrics import StreamBacklog
 from shared.mongo import connect
 from shared.service import stream_app
 from tests.conftest import Namespace
@@ -105,7 +107,8 @@ def flaky_app(service_env: dict[str, Any], fail_times: int, **overrides: Any) ->
     """A one-handler service on the shared wiring whose handler fails ``fail_times`` times."""
     settings_ = settings(service_env, reclaim_idle_ms=1000, **overrides)
     clock = SystemClock()
-    broker = build_broker(settings_, clock)
+    registry = CollectorRegistry()
+    broker = build_broker(settings_, clock, registry)
     router = RedisRouter(prefix=settings_.stream_prefix)
     wiring = StreamWiring(settings_, router, "flaky")
     seen: list[str] = []
@@ -121,7 +124,7 @@ def flaky_app(service_env: dict[str, Any], fail_times: int, **overrides: Any) ->
     async def prepare() -> None:
         return None
 
-    return stream_app(settings_, broker, wiring, connect(settings_), prepare), seen
+    return stream_app(settings_, broker, wiring, connect(settings_), prepare, registry), seen
 
 
 async def test_an_entry_whose_handler_failed_is_retried_until_it_succeeds(
@@ -148,3 +151,20 @@ async def test_an_entry_failing_every_delivery_is_dead_lettered_after_the_budget
         [letter] = await entries(redis, namespace.stream(streams.DEAD_LETTER), 1)
     assert letter["error"] == "gave up after 2 deliveries: ConnectionError"
     assert seen == ["a", "a"]
+
+
+async def test_the_group_backlog_is_exported_for_scaling_decisions(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    source = namespace.stream(streams.LOGIN_ATTEMPTED)
+    await redis.xgroup_create(source, streams.POLICY_GROUP, id="0", mkstream=True)
+    for login in ("a", "b", "c"):
+        await redis.xadd(source, {"__data__": attempt(login)})
+    await redis.xreadgroup(streams.POLICY_GROUP, "busy-replica", {source: ">"}, count=1)
+    registry = CollectorRegistry()
+    registry.register(
+        StreamBacklog(settings(service_env), streams.POLICY_GROUP, [streams.LOGIN_ATTEMPTED])
+    )
+    labels = {"stream": source, "group": streams.POLICY_GROUP}
+    assert registry.get_sample_value("mfa_stream_lag", labels) == 2
+    assert registry.get_sample_value("mfa_stream_pending", labels) == 1
