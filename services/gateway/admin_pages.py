@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from services.gateway.flows import NotAppliedInTime
 from services.gateway.sessions import Session
 from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
 from shared.events import PolicyRules
+from shared.messaging import describe_validation_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +70,7 @@ async def save_policy(
     return await replace_policy(
         pages,
         session,
-        PolicyRules(all_users=all_users, user_types=tuple(types), users=tuple(current["users"])),
+        {"all_users": all_users, "user_types": tuple(types), "users": tuple(current["users"])},
     )
 
 
@@ -92,15 +94,20 @@ async def change_listed_users(
     return await replace_policy(
         pages,
         session,
-        PolicyRules(
-            all_users=current["all_users"],
-            user_types=tuple(current["user_types"]),
-            users=tuple(users),
-        ),
+        {
+            "all_users": current["all_users"],
+            "user_types": tuple(current["user_types"]),
+            "users": tuple(users),
+        },
     )
 
 
-async def replace_policy(pages: Web, session: Session, rules: PolicyRules) -> Response:
+async def replace_policy(pages: Web, session: Session, fields: dict[str, Any]) -> Response:
+    try:
+        rules = PolicyRules.model_validate(fields)
+    except ValidationError as exc:
+        session.flash = {"error": f"Not saved: {describe_validation_error(exc)}"}
+        return see_other("/admin")
     try:
         saved = await pages.admin.replace_policy(rules, actor(session))
         session.flash = {

@@ -83,7 +83,9 @@ class ResetDone(BaseModel):
     reset: Literal[True] = True
 
 
-@functools.lru_cache(maxsize=256)  # clients poll a pending login; encoding is the costly part
+# Clients poll a pending login and encoding is the costly part; kept small because
+# every cached URI holds a secret in memory.
+@functools.lru_cache(maxsize=64)
 def qr_svg(uri: str) -> str:
     out = io.BytesIO()
     segno.make(uri, error="m", micro=False).save(

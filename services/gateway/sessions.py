@@ -83,20 +83,20 @@ class SessionStore:
             return None
         return _from_document(doc)
 
-    async def create(self, now: datetime) -> tuple[str, Session]:
-        """A new session and the token for its cookie (the only place the token exists)."""
+    def create(self, now: datetime) -> tuple[str, Session]:
+        """A new session (saved with the response) and the token for its cookie, which
+        exists nowhere else."""
         token = secrets.token_urlsafe(32)
         session = Session(
             id=_digest(token), csrf_token=secrets.token_urlsafe(32), expires_at=now + self.ttl
         )
-        await self.save(session)
         return token, session
 
     async def save(self, session: Session) -> None:
         await self._sessions.replace_one({"_id": session.id}, _to_document(session), upsert=True)
 
     async def rotate(self, old: Session, now: datetime) -> tuple[str, Session]:
-        token, fresh = await self.create(now)
+        token, fresh = self.create(now)
         await self.delete(old)
         return token, fresh
 

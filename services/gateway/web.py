@@ -84,7 +84,7 @@ async def current_session(request: Request, pages: Annotated[Web, Depends(web)])
     now = pages.clock.now()
     session = await pages.sessions.load(request.cookies.get(COOKIE), now)
     if session is None:
-        token, session = await pages.sessions.create(now)
+        token, session = pages.sessions.create(now)
         request.state.session_token = token
     request.state.session = session
     return session
