@@ -214,6 +214,7 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
         "login_id": login.login_id,
         "server_time": now.timestamp(),
         "locked_until": login.locked_until if status == "locked" else None,
+        "account": login.email,
     }
     if status == "enrollment_required" and login.enrollment:
         context["enrollment"] = enrollment_view(login, pages.box)

@@ -88,6 +88,7 @@ def test_2_the_next_sign_in_asks_for_the_code_without_qr_or_key(
     stack.next_step()
     sign_in(page, person)
     expect(page.locator("h1")).to_have_text("Enter your code")
+    expect(page.locator("#account")).to_have_text(person.email)  # which entry in the app
     html = page.content()
     assert secret not in html
     assert secret[:4] + " " + secret[4:8] not in html
