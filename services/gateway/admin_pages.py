@@ -202,7 +202,6 @@ async def key_sign_in(
         return pages.render(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )
-    token, session = await pages.sessions.rotate(session, pages.clock.now())
-    request.state.session_token, request.state.session = token, session
+    session = await pages.renew_session(request, session)
     session.admin = f"key:{caller.fingerprint}"
     return see_other("/admin")

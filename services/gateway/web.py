@@ -69,6 +69,12 @@ class Web:
             status_code=status_code,
         )
 
+    async def renew_session(self, request: Request, session: Session) -> Session:
+        """A new session id on every sign-in, so a planted cookie is worth nothing."""
+        token, fresh = await self.sessions.rotate(session, self.clock.now())
+        request.state.session_token, request.state.session = token, fresh
+        return fresh
+
     def is_admin(self, session: Session) -> bool:
         if session.admin:
             return True
@@ -149,8 +155,7 @@ async def sign_in(
             email=email,
             error="That e-mail and password do not match an account.",
         )
-    token, session = await pages.sessions.rotate(session, pages.clock.now())
-    request.state.session_token, request.state.session = token, session
+    session = await pages.renew_session(request, session)
     login = await pages.logins.start(WEB_CLIENT, user.user_id, user.email, user.user_type)
     session.pending = {
         "login_id": login.login_id,

@@ -44,6 +44,16 @@ def enroll(page: Page, stack: Stack, person: Person, workdir: Path) -> str:
     return secret
 
 
+def enrolled_and_back(page: Page, stack: Stack, workdir: Path) -> tuple[Person, str]:
+    """An enrolled editor, signed out and signing in again in a later 30-second step."""
+    person = add_person(stack, "editor")
+    secret = enroll(page, stack, person, workdir)
+    sign_out(page)
+    stack.next_step()
+    sign_in(page, person)
+    return person, secret
+
+
 def test_1_first_sign_in_shows_a_scannable_qr_and_its_code_signs_in(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
@@ -82,11 +92,7 @@ def test_1_first_sign_in_shows_a_scannable_qr_and_its_code_signs_in(
 def test_2_the_next_sign_in_asks_for_the_code_without_qr_or_key(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
-    person = add_person(stack, "editor")
-    secret = enroll(page, stack, person, tmp_path)
-    sign_out(page)
-    stack.next_step()
-    sign_in(page, person)
+    person, secret = enrolled_and_back(page, stack, tmp_path)
     expect(page.locator("h1")).to_have_text("Enter your code")
     expect(page.locator("#account")).to_have_text(person.email)  # which entry in the app
     html = page.content()
@@ -104,11 +110,7 @@ def test_2_the_next_sign_in_asks_for_the_code_without_qr_or_key(
 def test_3_wrong_then_expired_codes_explain_themselves_then_success(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
-    person = add_person(stack, "editor")
-    secret = enroll(page, stack, person, tmp_path)
-    sign_out(page)
-    stack.next_step()
-    sign_in(page, person)
+    _, secret = enrolled_and_back(page, stack, tmp_path)
     mfa_url = page.url
     wrong = "000000" if stack.code(secret) != "000000" else "111111"
     type_code(page, wrong)
