@@ -10,6 +10,8 @@ declare -A needs=(
   [chromium]=chromium [oathtool]=oathtool [zbarimg]=zbar-tools
   [rsvg-convert]=librsvg2-bin [docker-compose]=docker-compose [redis-server]=redis-server
 )
+# Without recommends, so pull chromium's fonts explicitly: screenshots need real glyphs.
+extras=(fonts-liberation)
 missing=()
 for command in "${!needs[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${needs[$command]}")
@@ -22,7 +24,7 @@ echo "installing: ${missing[*]}"
 for attempt in 1 2 3; do  # mirrors hiccup; try again before failing the build
   if $sudo apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" >/dev/null; then
+      "${missing[@]}" "${extras[@]}" >/dev/null; then
     exit 0
   fi
   echo "apt-get failed (attempt $attempt); retrying" >&2
