@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-JONGODB := deploy/jongodb/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb
 
-.PHONY: run test system-deps deps lint typecheck docs docs-check compose-check bench clean
+.PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check bench \
+	wipe-data clean
 
 $(BIN)/python: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,18 +13,22 @@ $(BIN)/python: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/python
 
-$(JONGODB): deploy/jongodb/package.json deploy/jongodb/package-lock.json
-	npm ci --prefix deploy/jongodb --no-audit --no-fund --loglevel=error
-	touch $(JONGODB)
-
 system-deps:
 	bash deploy/system-deps.sh
 
-deps: $(BIN)/python $(JONGODB)
+deps: $(BIN)/python ferretdb
 
-## run: the whole stack on this machine (gateway on http://127.0.0.1:8000)
+## ferretdb: build the embedded MongoDB-compatible store once into .tools/ (needs Go)
+ferretdb: $(BIN)/python
+	$(BIN)/python -m deploy.ferretdb build
+
+## run: the whole stack on this machine (gateway on http://127.0.0.1:8000), data in .data/
 run: deps
-	$(BIN)/python -m deploy.localstack
+	$(BIN)/python -m deploy.localstack run
+
+## wipe-data: delete everything `make run` keeps (MFA_DATA_DIR, default .data/)
+wipe-data: $(BIN)/python
+	$(BIN)/python -m deploy.localstack wipe
 
 ## test: every test tier, lint, types and the generated docs
 test: system-deps deps lint typecheck docs-check compose-check
@@ -53,4 +57,4 @@ bench: deps
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) deploy/jongodb/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,20 @@
-"""Run the whole stack on this machine: Redis, a MongoDB-compatible server, four services.
+"""Run the whole stack on this machine: Redis, an embedded MongoDB, four services.
 
 ``python -m deploy.localstack`` is what ``make run`` calls; the end-to-end and
 browser tests drive the same class, so the stack they test is the stack people run.
+
+Everything the stack keeps lives in one data directory (``MFA_DATA_DIR``, default
+``.data/``): FerretDB's SQLite files in ``mongo/`` and, when the stack starts Redis
+itself, Redis's append-only file in ``redis/``. Both survive a stop, and a Redis or
+FerretDB that exits while the stack runs is started again on the same data.
+``make wipe-data`` deletes the directory.
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -20,18 +25,18 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlparse
 
 import redis
 
+from deploy import ferretdb
+from deploy.processes import Child, free_port, port_open, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-JONGODB = ROOT / "deploy/jongodb/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb"
 SERVICES = ("policy", "enrollment", "verification", "gateway")
+INFRASTRUCTURE = ("redis", "mongodb")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ROOT", "LocalStack", "free_port", "redis_answers"]
 
 
 def redis_answers(url: str) -> bool:
@@ -42,94 +47,70 @@ def redis_answers(url: str) -> bool:
 
 
 @dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path | None
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def kill(self) -> None:
-        """Die without cleaning up, as a crash would."""
-        self.process.kill()
-        self.process.wait()
-
-
-@dataclass
 class LocalStack:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: children write to this terminal
+    data_dir: Path | None = None  # None: Redis keeps nothing; no embedded MongoDB
     children: dict[str, Child] = field(default_factory=dict)
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.env.get('MFA_PORT', '8000')}"
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        out: IO[bytes] | None = None
-        log_path = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.log_dir / f"{name}.log"
-            out = log_path.open("ab")
-        process = subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, cwd=ROOT
-        )
-        child = Child(name, process, log_path)
-        self.children[name] = child
+    def _spawn(self, child: Child) -> Child:
+        self.children[child.name] = child.start()
+        wait_for(child.serving, 30, child.name, self.children.values())
         return child
 
+    def _child(self, name: str, argv: list[str], env: dict[str, str], **kw: object) -> Child:
+        log_path = self.log_dir / f"{name}.log" if self.log_dir else None
+        return Child(name, argv, env, ROOT, log_path, **kw)  # type: ignore[arg-type]
+
+    def _data(self, part: str) -> Path:
+        if self.data_dir is None:
+            raise ValueError(f"{part}: this stack has no data directory")
+        path = self.data_dir / part
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def ensure_redis(self) -> None:
+        """Use the Redis at MFA_REDIS_URL; if none answers, start one there."""
         url = self.env.setdefault("MFA_REDIS_URL", "redis://127.0.0.1:6379/0")
         if redis_answers(url):
             return
-        port = re.search(r":(\d+)", url.split("//", 1)[1])
         server = shutil.which("redis-server")
         if server is None:
             raise SystemExit(f"Redis does not answer at {url} and redis-server is not installed")
-        self._spawn(
-            "redis",
-            [
-                server,
-                "--port",
-                port.group(1) if port else "6379",
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            dict(os.environ),
-        )
-        self._wait(lambda: redis_answers(url), 10, "Redis")
+        argv = [server, "--port", str(urlparse(url).port or 6379), "--bind", "127.0.0.1"]
+        argv += ["--save", ""]  # no snapshots: the append-only file is the record
+        if self.data_dir is None:
+            argv += ["--appendonly", "no"]
+        else:
+            argv += ["--dir", str(self._data("redis")), "--appendonly", "yes"]
+            argv += ["--appendfsync", "everysec"]
+        answers = lambda: redis_answers(url)  # noqa: E731
+        self._spawn(self._child("redis", argv, dict(os.environ), serving=answers))
 
     def ensure_mongodb(self) -> None:
-        if self.env.get("MFA_MONGODB_URL") or os.environ.get("MONGODB_URL"):
-            self.env.setdefault("MFA_MONGODB_URL", os.environ.get("MONGODB_URL", ""))
+        """Use MFA_MONGODB_URL or MONGODB_URL; otherwise start FerretDB on the data directory."""
+        configured = self.env.get("MFA_MONGODB_URL") or os.environ.get("MONGODB_URL")
+        if configured:
+            self.env["MFA_MONGODB_URL"] = configured
             return
-        if not JONGODB.exists():
-            raise SystemExit(f"{JONGODB} is missing: run `npm ci --prefix deploy/jongodb`")
+        if not ferretdb.BINARY.exists():
+            raise SystemExit("FerretDB is not built yet: run `make deps`")
         port = free_port()
-        child = self._spawn(
-            "mongodb", [str(JONGODB), "--host=127.0.0.1", f"--port={port}"], dict(os.environ)
-        )
+        argv = ferretdb.server_command(self._data("mongo"), port)
+        self._spawn(self._child("mongodb", argv, dict(os.environ), serving=lambda: port_open(port)))
         self.env["MFA_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
-        self._wait(lambda: _port_open(port), 20, "the MongoDB wire server", child)
 
     def start_service(self, service: str, replica: int = 0) -> Child:
         env = {**os.environ, **self.env}
         name = service if replica == 0 else f"{service}-{replica}"
         env.setdefault("MFA_CONSUMER_NAME", f"{socket.gethostname()}-{name}")
         env["MFA_CONSUMER_NAME"] = f"{env['MFA_CONSUMER_NAME']}-{replica}"
-        return self._spawn(name, [sys.executable, "-m", f"services.{service}"], env)
+        argv = [sys.executable, "-m", f"services.{service}"]
+        return self._spawn(self._child(name, argv, env))
 
     def start(self, ready_timeout: float = 60) -> None:
         self.ensure_redis()
@@ -137,6 +118,20 @@ class LocalStack:
         for service in SERVICES:
             self.start_service(service)
         self.wait_ready(ready_timeout)
+
+    def restart(self, name: str) -> None:
+        """Stop a child and start it again as it was: same command, port and data."""
+        child = self.children[name]
+        child.stop()
+        self._spawn(child)
+
+    def revive_infrastructure(self) -> list[str]:
+        """Start Redis or FerretDB again if it has exited; returns what was revived."""
+        infrastructure = [self.children[n] for n in INFRASTRUCTURE if n in self.children]
+        revived = [child for child in infrastructure if not child.running]
+        for child in revived:
+            self._spawn(child)
+        return [child.name for child in revived]
 
     def ready(self) -> bool:
         try:
@@ -146,37 +141,15 @@ class LocalStack:
             return False
 
     def wait_ready(self, timeout: float = 60) -> None:
-        self._wait(self.ready, timeout, "the stack to be ready")
-
-    def _wait(self, probe: object, timeout: float, what: str, child: Child | None = None) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(probe) and probe():
-                return
-            dead = [c.name for c in self.children.values() if c.process.poll() is not None]
-            if dead:
-                raise RuntimeError(f"waiting for {what}: {', '.join(dead)} exited{self.logs()}")
-            time.sleep(0.2)
-        raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s{self.logs()}")
+        wait_for(self.ready, timeout, "the stack to be ready", self.children.values())
 
     def logs(self) -> str:
-        parts = []
-        for child in self.children.values():
-            if child.log_path and child.log_path.exists():
-                tail = child.log_path.read_text(errors="replace").splitlines()[-40:]
-                parts.append(f"\n--- {child.name} ---\n" + "\n".join(tail))
-        return "".join(parts)
+        return "".join(child.log_tail() for child in self.children.values())
 
     def stop(self) -> None:
         for child in reversed(list(self.children.values())):
             child.stop()
         self.children.clear()
-
-
-def _port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-        return True
-    return False
 
 
 def _admin_call(url: str, body: dict[str, object] | None = None) -> dict[str, object]:
@@ -197,36 +170,85 @@ def seed_demo(stack: LocalStack) -> None:
         [sys.executable, "-m", "services.gateway.users", "seed-demo"], env=env, cwd=ROOT, check=True
     )
     url = f"{stack.gateway_url}/v1/admin/policy"
-    with contextlib.suppress(OSError):  # configured keys: leave the policy to its admins
+    try:  # configured keys: leave the policy to its admins
         if _admin_call(url)["version"] == 0:
             _admin_call(url, {"user_types": ["editor", "admin"]})
+    except OSError:
+        pass
 
 
-def main() -> None:
+def data_dir() -> Path:
+    return Path(os.environ.get("MFA_DATA_DIR") or ROOT / ".data").resolve()
+
+
+def hold(directory: Path) -> IO[str]:
+    """Lock the data directory for as long as the returned file stays open."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = (directory / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another stack is running on {directory}: stop it first") from None
+    return lock
+
+
+def banner(stack: LocalStack, directory: Path) -> str:
     from services.gateway.directory import DEMO_USERS  # noqa: PLC0415 - only for the banner
 
-    stack = LocalStack(env={k: v for k, v in os.environ.items() if k.startswith("MFA_")})
+    users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
+    mongo = "FerretDB on SQLite in mongo/" if "mongodb" in stack.children else "MONGODB_URL"
+    redis_data = "append-only file in redis/" if "redis" in stack.children else "its own"
+    return (
+        f"\nImageshop MFA is up: {stack.gateway_url}\n"
+        f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
+        "  Policy: editors and admins need an authenticator; viewers do not (until changed).\n"
+        "  API keys: client=dev-client-key admin=dev-admin-key (unless configured)\n"
+        f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  Redis: {stack.env['MFA_REDIS_URL']}\n"
+        f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"
+        "  it survives restarts. `make wipe-data` deletes it.\n"
+        "  Ctrl-C stops everything.\n"
+    )
+
+
+def run() -> None:
+    directory = data_dir()
+    lock = hold(directory)
+    stack = LocalStack(
+        env={k: v for k, v in os.environ.items() if k.startswith("MFA_")}, data_dir=directory
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         stack.start()
         seed_demo(stack)
-        users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
-        print(
-            f"\nImageshop MFA is up: {stack.gateway_url}\n"
-            f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
-            "  Policy: editors and admins need an authenticator; viewers do not.\n"
-            "  API keys: client=dev-client-key admin=dev-admin-key (unless configured)\n"
-            f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  Redis: {stack.env['MFA_REDIS_URL']}\n"
-            "  Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        while all(c.process.poll() is None for c in stack.children.values()):
+        print(banner(stack, directory), flush=True)
+        while True:
             time.sleep(0.5)
-        print("a process exited; stopping the stack", file=sys.stderr)
+            for name in stack.revive_infrastructure():
+                print(f"{name} had stopped: started it again on the same data", file=sys.stderr)
+            exited = [n for n in SERVICES if n in stack.children and not stack.children[n].running]
+            if exited:
+                print(f"{', '.join(exited)} exited; stopping the stack", file=sys.stderr)
+                return
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
+        lock.close()
+
+
+def wipe() -> None:
+    directory = data_dir()
+    with hold(directory):
+        shutil.rmtree(directory)
+    print(f"deleted {directory}")
+
+
+def main() -> None:
+    commands = {"run": run, "wipe": wipe}
+    command = sys.argv[1] if len(sys.argv) > 1 else "run"
+    if command not in commands:
+        raise SystemExit("usage: python -m deploy.localstack [run|wipe]")
+    commands[command]()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,25 @@
-"""MongoDB client construction: one database per service, no I/O until first use."""
+"""MongoDB client construction, one database per service, and portable document expiry."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
+from shared.clock import Clock
 from shared.settings import ServiceSettings
 
 Document = dict[str, Any]
+
+log = structlog.get_logger("mfa.mongo")
 
 
 def connect(settings: ServiceSettings) -> AsyncMongoClient[Document]:
@@ -26,3 +36,40 @@ def service_database(
     client: AsyncMongoClient[Document], settings: ServiceSettings
 ) -> AsyncDatabase[Document]:
     return client[settings.database]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A collection's documents are deleted once their ``field`` (a time) is ``keep`` old.
+
+    MongoDB does this with a TTL index, FerretDB 1.x does not implement those (its
+    createIndexes answers NotImplemented), so the owner sweeps with one indexed delete,
+    the same on either server (docs/embedded-store.md).
+    """
+
+    collection: AsyncCollection[Document]
+    field: str
+    keep: timedelta = timedelta(0)
+
+    async def ensure_index(self) -> None:
+        await self.collection.create_index(self.field)
+
+    async def sweep(self, now: datetime) -> int:
+        result = await self.collection.delete_many({self.field: {"$lte": now - self.keep}})
+        return result.deleted_count
+
+
+async def keep_sweeping(retentions: Sequence[Retention], clock: Clock, every: float) -> None:
+    """Sweep every ``every`` seconds; a failed sweep is logged and tried again next time."""
+    while True:
+        for retention in retentions:
+            try:
+                deleted = await retention.sweep(clock.now())
+            except PyMongoError as exc:
+                log.warning(
+                    "sweep_failed", collection=retention.collection.name, error=type(exc).__name__
+                )
+                continue
+            if deleted:
+                log.info("documents_expired", collection=retention.collection.name, count=deleted)
+        await asyncio.sleep(every)

@@ -1,4 +1,5 @@
-"""Fixtures every tier shares: a real Redis, a MongoDB wire server, unique namespaces.
+"""Fixtures every tier shares: a real Redis, a real MongoDB-compatible server, unique
+namespaces.
 
 Each test gets its own stream prefix and database prefix, so runs (and tests)
 never see each other's events or documents, and nothing needs dropping.
@@ -60,7 +61,7 @@ def _docker_engine_answers() -> bool:
 @pytest.fixture(scope="session")
 def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MongoDB when there is one (MONGODB_URL, or a container where Docker runs),
-    else the jongodb wire server for the session."""
+    else the embedded store, FerretDB on SQLite, in a directory of this session's."""
     if os.environ.get("MONGODB_URL"):
         yield os.environ["MONGODB_URL"]
         return
@@ -70,7 +71,8 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with MongoDbContainer("mongo:7.0") as mongo:
             yield mongo.get_connection_url()
         return
-    stack = LocalStack(env={}, log_dir=tmp_path_factory.mktemp("mongodb"))
+    workdir = tmp_path_factory.mktemp("mongodb")
+    stack = LocalStack(env={}, log_dir=workdir, data_dir=workdir)
     stack.ensure_mongodb()
     try:
         yield stack.env["MFA_MONGODB_URL"]

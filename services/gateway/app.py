@@ -38,7 +38,7 @@ from shared.crypto import SecretBox
 from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
 from shared.messaging import StreamWiring, build_broker, keep_beating
 from shared.metrics import StreamBacklog
-from shared.mongo import Document, connect, service_database
+from shared.mongo import Document, Retention, connect, keep_sweeping, service_database
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
@@ -69,6 +69,10 @@ class Stores:
     async def ensure_indexes(self) -> None:
         for store in (self.logins, self.operations, self.sessions, self.directory, self.audit):
             await store.ensure_indexes()
+
+    @property
+    def retentions(self) -> tuple[Retention, ...]:
+        return tuple(s.retention for s in (self.logins, self.operations, self.sessions, self.audit))
 
 
 def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -131,6 +135,9 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         await stores.ensure_indexes()
         await broker.start()
         beating = asyncio.create_task(keep_beating(redis, settings))
+        sweeping = asyncio.create_task(
+            keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
+        )
         log.info(
             "gateway_started",
             url=f"http://{settings.host}:{settings.port}",
@@ -140,6 +147,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
             yield
         finally:
             beating.cancel()
+            sweeping.cancel()
             await broker.stop()
             await mongo.close()
 

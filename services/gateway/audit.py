@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.mongo import Document
+from shared.mongo import Document, Retention
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,11 @@ class AuditEvent:
 class AuditLog:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["audit"]
+        self.retention = Retention(self._events, "expires_at")
 
     async def ensure_indexes(self) -> None:
         await self._events.create_index([("at", DESCENDING)])
-        await self._events.create_index("expires_at", expireAfterSeconds=0)
+        await self.retention.ensure_index()
 
     async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
         await self._events.insert_one(

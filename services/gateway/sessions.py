@@ -16,7 +16,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.directory import DirectoryUser
-from shared.mongo import Document
+from shared.mongo import Document, Retention
 
 COOKIE = "mfa_session"
 
@@ -71,9 +71,10 @@ class SessionStore:
     def __init__(self, db: AsyncDatabase[Document], ttl: timedelta) -> None:
         self._sessions = db["sessions"]
         self.ttl = ttl
+        self.retention = Retention(self._sessions, "expires_at")
 
     async def ensure_indexes(self) -> None:
-        await self._sessions.create_index("expires_at", expireAfterSeconds=0)
+        await self.retention.ensure_index()
 
     async def load(self, token: str | None, now: datetime) -> Session | None:
         if not token:

@@ -25,6 +25,9 @@ class GatewaySettings(ServiceSettings):
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     max_wait_seconds: float = Field(default=30.0, gt=0, le=60)
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="how often expired documents are deleted"
+    )
     # Hosted pages
     session_ttl_seconds: int = Field(default=8 * 3600, ge=300)
     cookie_secure: bool | None = Field(

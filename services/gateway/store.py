@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
 from shared.crypto import Sealed
-from shared.mongo import Document
+from shared.mongo import Document, Retention
 
 
 def _login_from_document(doc: Document) -> Login:
@@ -41,11 +41,12 @@ def _login_from_document(doc: Document) -> Login:
 class LoginStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._logins = db["logins"]
+        # Logins, and the code answers kept in them, are dropped after a day.
+        self.retention = Retention(self._logins, "created_at", timedelta(days=1))
 
     async def ensure_indexes(self) -> None:
         await self._logins.create_index([("user_id", ASCENDING), ("status", ASCENDING)])
-        # Real MongoDB drops logins (and the code answers kept in them) after a day.
-        await self._logins.create_index("created_at", expireAfterSeconds=86_400)
+        await self.retention.ensure_index()
 
     async def create(self, login: Login) -> None:
         await self._logins.insert_one(
@@ -145,9 +146,10 @@ class OperationStore:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._operations = db["operations"]
+        self.retention = Retention(self._operations, "created_at", timedelta(days=7))
 
     async def ensure_indexes(self) -> None:
-        await self._operations.create_index("created_at", expireAfterSeconds=7 * 86_400)
+        await self.retention.ensure_index()
 
     async def start(self, operation_id: str, kind: str, now: datetime, **details: Any) -> None:
         await self._operations.update_one(
