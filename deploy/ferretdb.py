@@ -53,7 +53,7 @@ def server_command(data_dir: Path, port: int) -> list[str]:
         f"--state-dir={data_dir}",
         "--telemetry=disable",
         "--debug-addr=-",  # no HTTP debug/metrics listener
-        "--log-level=warn",
+        "--log-level=error",  # a refused write (a duplicate key) is no warning here
         "--log-format=text",
     ]
 

@@ -82,7 +82,7 @@ class LocalStack:
         if server is None:
             raise SystemExit(f"Redis does not answer at {url} and redis-server is not installed")
         argv = [server, "--port", str(urlparse(url).port or 6379), "--bind", "127.0.0.1"]
-        argv += ["--save", ""]  # no snapshots: the append-only file is the record
+        argv += ["--save", "", "--loglevel", "warning"]  # the append-only file is the record
         if self.data_dir is None:
             argv += ["--appendonly", "no"]
         else:

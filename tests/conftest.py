@@ -59,9 +59,8 @@ def _docker_engine_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real MongoDB when there is one (MONGODB_URL, or a container where Docker runs),
-    else the embedded store, FerretDB on SQLite, in a directory of this session's."""
+def external_mongodb_url() -> Iterator[str | None]:
+    """A real MongoDB when there is one: MONGODB_URL, or a container where Docker runs."""
     if os.environ.get("MONGODB_URL"):
         yield os.environ["MONGODB_URL"]
         return
@@ -70,6 +69,18 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with MongoDbContainer("mongo:7.0") as mongo:
             yield mongo.get_connection_url()
+        return
+    yield None
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(
+    external_mongodb_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """That real MongoDB, or else the embedded store (FerretDB on SQLite) in a directory
+    of this session's."""
+    if external_mongodb_url is not None:
+        yield external_mongodb_url
         return
     workdir = tmp_path_factory.mktemp("mongodb")
     stack = LocalStack(env={}, log_dir=workdir, data_dir=workdir)

@@ -75,6 +75,11 @@ class Stack:
     def code(self, secret: str, seconds_from_now: float = 0) -> str:
         return totp(secret, self.now() + seconds_from_now)
 
+    def wrong_code(self, secret: str) -> str:
+        """Six digits that no accepted step (one back, now, one ahead) produces."""
+        taken = {self.code(secret, seconds) for seconds in (-30, 0, 30)}
+        return next(c for c in ("000000", "111111", "222222", "333333") if c not in taken)
+
     def next_step(self) -> None:
         """Move to the start of the next 30-second step, so a fresh code exists."""
         self.advance(30 - self.now() % 30 + 0.5)
@@ -120,6 +125,10 @@ class Stack:
         assert response.status_code == 200, response.text
         return secret
 
+    def close(self) -> None:
+        self.http.close()
+        self.processes.stop()
+
     def logs(self) -> str:
         return "\n".join(
             c.log_path.read_text(errors="replace")
@@ -132,14 +141,23 @@ def new_user() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
 
 
-def launch(redis_url: str, mongodb_url: str, workdir: Path, **env: str) -> Stack:
+def launch(
+    redis_url: str,
+    mongodb_url: str | None,
+    workdir: Path,
+    data_dir: Path | None = None,
+    **env: str,
+) -> Stack:
+    """The four services on a namespace of their own. Without a ``mongodb_url`` the stack
+    runs its own FerretDB on ``data_dir``; where nothing answers at ``redis_url`` it runs
+    its own Redis there (persistent on ``data_dir`` when one is given)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     offset_file = workdir / "clock-offset"
     offset_file.write_text("0")
     run = uuid.uuid4().hex[:8]
     processes = LocalStack(
         env={
             "MFA_REDIS_URL": redis_url,
-            "MFA_MONGODB_URL": mongodb_url,
             "MFA_STREAM_PREFIX": f"e2e{run}:",
             "MFA_DATABASE_PREFIX": f"e2e{run}_",
             "MFA_PORT": str(free_port()),
@@ -148,11 +166,17 @@ def launch(redis_url: str, mongodb_url: str, workdir: Path, **env: str) -> Stack
             "MFA_HEARTBEAT_SECONDS": "1",
             "MFA_CODE_TIMEOUT_SECONDS": "5",
             "MFA_RECLAIM_IDLE_MS": "2000",
+            **({"MFA_MONGODB_URL": mongodb_url} if mongodb_url else {}),
             **env,
         },
         log_dir=workdir / "logs",
+        data_dir=data_dir,
     )
-    processes.start()
+    try:
+        processes.start()
+    except BaseException:
+        processes.stop()
+        raise
     return Stack(processes, httpx.Client(base_url=processes.gateway_url, timeout=40), offset_file)
 
 
@@ -164,5 +188,4 @@ def stack(
     try:
         yield running
     finally:
-        running.http.close()
-        running.processes.stop()
+        running.close()

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
@@ -82,4 +83,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisError)
     async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
         log.error("redis_unavailable", error=type(exc).__name__)
-        return _error(503, "unavailable", "The event bus is unavailable. Try again shortly.")
+        return _unavailable("The event bus is unavailable. Try again shortly.")
+
+    @app.exception_handler(ConnectionFailure)
+    async def mongodb_down(_: Request, exc: ConnectionFailure) -> JSONResponse:
+        log.error("mongodb_unavailable", error=type(exc).__name__)
+        return _unavailable("The database is unavailable. Try again shortly.")
+
+
+def _unavailable(message: str) -> JSONResponse:
+    response = _error(503, "unavailable", message)
+    response.headers["Retry-After"] = "1"
+    return response
