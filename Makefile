@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check bench \
-	wipe-data clean
+	bench-store wipe-data clean
 
 $(BIN)/python: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ ferretdb: $(BIN)/python
 
 ## run: the whole stack on this machine (gateway on http://127.0.0.1:8000), data in .data/
 run: deps
+	bash deploy/system-deps.sh redis-server
 	$(BIN)/python -m deploy.localstack run
 
 ## wipe-data: delete everything `make run` keeps (MFA_DATA_DIR, default .data/)
@@ -55,6 +56,10 @@ compose-check:
 ## bench: throughput and latency of the code check through the real stack
 bench: deps
 	$(BIN)/python -m bench.run
+
+## bench-store: one store operation as a collection grows from 100 to 100,000 documents
+bench-store: deps
+	$(BIN)/python -m bench.store
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

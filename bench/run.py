@@ -2,12 +2,17 @@
 
     make bench                      # defaults below
     python -m bench.run --users 300 --concurrency 32
+    python -m bench.run --enrolled 20000 --users 200   # logins among 20,000 enrolled users
 
-Phase 1 enrolls every user (login, QR, confirming code); phase 2 waits for the next
-30-second step (a fresh code for everyone) and logs every user in again with a code.
-The stack runs as in production: no test clock, INFO logs written to files. Each
-phase reports throughput and the latency of each HTTP step. Figures go to stdout
-and to bench/results/latest.json; the ones quoted in bench/README.md come from here.
+Without ``--enrolled``, phase 1 enrolls every user (login, QR, confirming code) and
+phase 2 waits for the next 30-second step (a fresh code for everyone) and logs every
+user in again with a code. With ``--enrolled N``, N users are first enrolled through
+the services' own stores (bench/population.py), and ``--users`` of them, spread over
+the population, log in with a code. The stack runs as ``make run`` does (embedded
+FerretDB on a temporary data directory, unless MONGODB_URL is set), without the test
+clock, INFO logs written to files. Each phase reports throughput, the latency of each
+HTTP step and the CPU each process spent per login. Figures go to stdout and to
+bench/results/latest.json; the ones quoted in bench/README.md come from here.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import httpx
 import pyotp
 
+from bench.population import sample, seed_enrolled
 from deploy.localstack import LocalStack, free_port
 
 CLIENT = {"Authorization": "Bearer dev-client-key"}
@@ -116,28 +122,48 @@ class Bench:
             "seconds": round(elapsed, 2),
             "logins_per_second": round(len(users) / elapsed, 1),
             "cpu_ms_per_login": cpu_ms_per_login,
+            "cpu_ms_per_login_total": round(sum(cpu_ms_per_login.values()), 1),
             "steps": {step: summarize(s) for step, s in self.timings.items()},
         }
 
 
-async def run(users: int, concurrency: int, stack: LocalStack) -> dict:
+async def run(users: int, concurrency: int, stack: LocalStack, enrolled: int, repeat: int) -> dict:
     async with httpx.AsyncClient(
         base_url=stack.gateway_url, timeout=60, limits=httpx.Limits(max_connections=concurrency)
     ) as http:
         await http.put("/v1/admin/policy", json={"user_types": ["editor"]}, headers=ADMIN)
         bench = Bench(http)
-        names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(users)]
-        secrets: dict[str, str | None] = dict.fromkeys(names)
-        enroll = await bench.phase(names, secrets, concurrency, stack)
-        await asyncio.sleep(30 - time.time() % 30 + 0.5)  # the next step: fresh codes
-        login = await bench.phase(names, secrets, concurrency, stack)
-    return {"enrollment": enroll, "login_with_code": login}
+        run_id = uuid.uuid4().hex[:8]
+        figures: dict[str, Any] = {}
+        if enrolled:
+            started = time.perf_counter()
+            population = await seed_enrolled(stack.env, enrolled, f"pop-{run_id}")
+            figures["seeding_seconds"] = round(time.perf_counter() - started, 1)
+            secrets = sample(population, users)
+        else:
+            secrets = dict.fromkeys(f"bench-{run_id}-{n}" for n in range(users))
+            figures["enrollment"] = await bench.phase(list(secrets), secrets, concurrency, stack)
+        rounds = []
+        for _ in range(repeat):
+            await asyncio.sleep(30 - time.time() % 30 + 0.5)  # the next step: fresh codes
+            rounds.append(await bench.phase(list(secrets), secrets, concurrency, stack))
+    # The round of median cost stands for the run; all of them are kept.
+    figures["login_with_code"] = sorted(rounds, key=lambda r: r["cpu_ms_per_login_total"])[
+        len(rounds) // 2
+    ]
+    if repeat > 1:
+        figures["login_with_code_rounds"] = rounds
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--enrolled", type=int, default=0, help="first enroll this many users through the stores"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="login-with-code rounds to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         run_id = uuid.uuid4().hex[:8]
@@ -148,17 +174,22 @@ def main() -> None:
                 "MFA_PORT": str(free_port()),
             },
             log_dir=Path(workdir) / "logs",
+            data_dir=Path(workdir) / "data",
         )
         try:
             stack.start()
-            figures = asyncio.run(run(args.users, args.concurrency, stack))
+            figures = asyncio.run(
+                run(args.users, args.concurrency, stack, args.enrolled, args.rounds)
+            )
         finally:
             stack.stop()
     report = {
         "users": args.users,
+        "enrolled": args.enrolled,
         "concurrency": args.concurrency,
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-        "mongodb": "jongodb wire server" if "MONGODB_URL" not in os.environ else "MONGODB_URL",
+        "rounds": args.rounds,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "mongodb": "MONGODB_URL" if "MONGODB_URL" in os.environ else "FerretDB (embedded)",
         **figures,
     }
     RESULTS.mkdir(exist_ok=True)
