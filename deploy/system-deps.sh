@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the tests use as independent referees and drivers:
-#   chromium (browser tests), oathtool (TOTP codes), zbar-tools (QR decoding),
-#   librsvg2-bin (renders the QR SVG to pixels), docker-compose (parses docker-compose.yml),
-#   redis-server (only if no Redis is installed).
+# Debian packages the stack and the tests need, by the command each provides:
+#   redis-server (make run starts one when no Redis answers), and for the tests, as
+#   independent referees and drivers: chromium (browser tests), oathtool (TOTP codes),
+#   zbar-tools (QR decoding), librsvg2-bin (renders the QR SVG to pixels),
+#   docker-compose (parses docker-compose.yml).
+# With command names as arguments, only those; without, all of them.
 # Installs only what is missing, so a prepared machine pays nothing.
 set -euo pipefail
 
@@ -11,10 +13,14 @@ declare -A needs=(
   [rsvg-convert]=librsvg2-bin [docker-compose]=docker-compose [redis-server]=redis-server
 )
 # Without recommends, so pull chromium's fonts explicitly: screenshots need real glyphs.
-extras=(fonts-liberation)
+declare -A extras=([chromium]=fonts-liberation)
+commands=("$@")
+[ ${#commands[@]} -eq 0 ] && commands=("${!needs[@]}")
 missing=()
-for command in "${!needs[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${needs[$command]}")
+for command in "${commands[@]}"; do
+  command -v "$command" >/dev/null 2>&1 && continue
+  missing+=("${needs[$command]}")
+  [ -n "${extras[$command]:-}" ] && missing+=("${extras[$command]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -24,7 +30,7 @@ echo "installing: ${missing[*]}"
 for attempt in 1 2 3; do  # mirrors hiccup; try again before failing the build
   if $sudo apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" "${extras[@]}" >/dev/null; then
+      "${missing[@]}" >/dev/null; then
     exit 0
   fi
   echo "apt-get failed (attempt $attempt); retrying" >&2
