@@ -22,7 +22,11 @@ from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.message import RedisStreamMessage
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
 from shared.clock import Clock
@@ -116,6 +120,11 @@ def build_broker(
 ) -> RedisBroker:
     return RedisBroker(
         settings.redis_url.get_secret_value(),
+        # A restarted Redis leaves every pooled connection dead. Reconnect and retry the
+        # command at once, instead of failing it into FastStream's 5-second fetch backoff
+        # once per stale connection (consumers are idempotent, so a repeated XADD is safe).
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
         middlewares=[
             broker_metrics(registry, settings.service_name),
             partial(DeadLetterMiddleware, settings=settings, clock=clock),
