@@ -17,6 +17,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.identity import UserRef
+
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
 
@@ -98,8 +100,8 @@ class SecretBox:
 
 
 # Associated data: one function per purpose, so producer and consumer agree.
-def credential_context(user_id: str, credential_id: str) -> str:
-    return f"credential:{user_id}:{credential_id}"
+def credential_context(user: UserRef, credential_id: str) -> str:
+    return f"credential:{user.key}:{credential_id}"
 
 
 def enrollment_context(login_id: str) -> str:

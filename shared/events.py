@@ -3,22 +3,45 @@
 Rules for change: add optional fields, never rename or remove; bump
 ``schema_version`` when meaning changes. Models refuse unknown fields, so
 consumers are deployed before the producers that start sending a new field.
+
+Version 2 (organizations): every event about users or policy names its
+organization, and user ids are canonical (shared.identity). A version 1 event,
+written before organizations existed, is read as the default organization's, with
+its user id made canonical.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import contextlib
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from shared.crypto import Sealed
+from shared.identity import (
+    DEFAULT_ORGANIZATION,
+    CanonicalUserId,
+    InvalidId,
+    OrganizationId,
+    UserRef,
+    canonical_user_id,
+)
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Issuer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 UserType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
-DecisionReason = Literal["all_users", "user_type", "user", "not_applicable"]
+DecisionReason = Literal["all_users", "user_type", "user", "required_by_caller", "not_applicable"]
 CodePurpose = Literal["enrollment", "login"]
 RejectReason = Literal["invalid", "expired", "reused", "locked"]
 
@@ -36,27 +59,57 @@ class Event(BaseModel):
     )
 
 
-class LoginAttempted(Event):
+class OrganizationEvent(Event):
+    """An event of one organization: its users' logins and codes, its policy."""
+
+    schema_version: Literal[1, 2] = 2  # type: ignore[assignment]
+    organization_id: OrganizationId
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_before_organizations(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("schema_version") != 1:
+            return data
+        upgraded = {"organization_id": DEFAULT_ORGANIZATION, **data}
+        if isinstance(upgraded.get("user_id"), str):
+            with contextlib.suppress(InvalidId):  # else refused below, like any bad id
+                upgraded["user_id"] = canonical_user_id(upgraded["user_id"])
+        return upgraded
+
+
+class UserEvent(OrganizationEvent):
+    user_id: CanonicalUserId
+
+    @property
+    def user(self) -> UserRef:
+        return UserRef(self.organization_id, self.user_id)
+
+
+class LoginAttempted(UserEvent):
     login_id: Identifier
-    user_id: Identifier
     email: Email
     user_type: UserType
+    require_mfa: bool = Field(
+        default=False, description="MFA whatever the policy says (e.g. an admin console sign-in)"
+    )
+    issuer: Issuer | None = Field(
+        default=None, description="The organization's name in authenticator apps"
+    )
 
 
-class LoginDecided(Event):
+class LoginDecided(UserEvent):
     login_id: Identifier
-    user_id: Identifier
     email: Email
     mfa_required: bool
     reason: DecisionReason
     policy_version: int = Field(ge=0)
+    issuer: Issuer | None = None
 
 
-class EnrollmentIssued(Event):
+class EnrollmentIssued(UserEvent):
     """Either a pending enrollment to show (QR) or 'enrolled: ask for the code'."""
 
     login_id: Identifier
-    user_id: Identifier
     credential_id: Identifier
     state: Literal["pending", "enrolled"]
     otpauth_uri: Sealed | None = Field(
@@ -69,8 +122,7 @@ class EnrollmentIssued(Event):
     confirmed_at: AwareDatetime | None = None
 
 
-class CredentialRegistered(Event):
-    user_id: Identifier
+class CredentialRegistered(UserEvent):
     credential_id: Identifier
     secret: Sealed = Field(description="Base32 secret sealed with credential_context")
     algorithm: Literal["SHA1"] = "SHA1"
@@ -79,40 +131,35 @@ class CredentialRegistered(Event):
     created_at: AwareDatetime
 
 
-class CodeSubmitted(Event):
+class CodeSubmitted(UserEvent):
     login_id: Identifier
     submission_id: Identifier
-    user_id: Identifier
     credential_id: Identifier
     purpose: CodePurpose
     code: Sealed = Field(description="The typed code sealed with code_context")
 
 
-class CodeVerified(Event):
+class CodeVerified(UserEvent):
     login_id: Identifier
     submission_id: Identifier
-    user_id: Identifier
     credential_id: Identifier
     purpose: CodePurpose
 
 
-class CodeRejected(Event):
+class CodeRejected(UserEvent):
     login_id: Identifier
     submission_id: Identifier
-    user_id: Identifier
     credential_id: Identifier
     reason: RejectReason
     attempts_left: int = Field(ge=0)
     locked_until: AwareDatetime | None = None
 
 
-class AuthenticatorReset(Event):
-    user_id: Identifier
+class AuthenticatorReset(UserEvent):
     requested_by: Identifier
 
 
-class AuthenticatorResetApplied(Event):
-    user_id: Identifier
+class AuthenticatorResetApplied(UserEvent):
     service: Literal["enrollment", "verification"]
 
 
@@ -133,12 +180,12 @@ class PolicyRules(BaseModel):
         return tuple(sorted(set(values)))
 
 
-class PolicyUpdated(Event):
+class PolicyUpdated(OrganizationEvent):
     policy: PolicyRules
     requested_by: Identifier
 
 
-class PolicyApplied(Event):
+class PolicyApplied(OrganizationEvent):
     policy: PolicyRules
     version: int = Field(ge=1)
     updated_at: AwareDatetime

@@ -213,6 +213,7 @@ async def confirm_reset(
         AuthenticatorResetApplied(
             occurred_at=clock.now(),
             correlation_id=event.correlation_id,
+            organization_id=event.organization_id,
             user_id=event.user_id,
             service=service,
         ),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -73,3 +73,20 @@ async def keep_sweeping(retentions: Sequence[Retention], clock: Clock, every: fl
             if deleted:
                 log.info("documents_expired", collection=retention.collection.name, count=deleted)
         await asyncio.sleep(every)
+
+
+async def run_once(
+    db: AsyncDatabase[Document], name: str, migration: Callable[[], Awaitable[int]]
+) -> None:
+    """Run a data migration unless this database records it as done.
+
+    The migration itself must be idempotent: a crash before it is recorded runs it again.
+    """
+    done = db["migrations"]
+    if await done.find_one({"_id": name}) is not None:
+        return
+    moved = await migration()
+    await done.update_one(
+        {"_id": name}, {"$setOnInsert": {"done_at": datetime.now(UTC), "moved": moved}}, upsert=True
+    )
+    log.info("data_migrated", migration=name, documents=moved)

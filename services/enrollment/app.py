@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from faststream import FastStream
 from faststream.redis import RedisRouter
@@ -16,7 +17,7 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorResetApplied, CredentialRegistered, EnrollmentIssued
 from shared.messaging import StreamWiring, build_broker
-from shared.mongo import connect, service_database
+from shared.mongo import connect, run_once, service_database
 from shared.service import stream_app
 
 
@@ -32,7 +33,8 @@ def create_app(
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.ENROLLMENT_GROUP)
     mongo = connect(settings)
-    store = CredentialStore(service_database(mongo, settings))
+    database = service_database(mongo, settings)
+    store = CredentialStore(database)
     handlers = EnrollmentHandlers(
         store=store,
         box=SecretBox(settings.keyring),
@@ -49,6 +51,10 @@ def create_app(
     wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
     broker.include_router(router)
-    return stream_app(
-        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
-    )
+
+    async def prepare() -> None:
+        move = partial(store.move_into_organizations, handlers.box)
+        await run_once(database, "organizations", move)
+        await store.ensure_indexes()
+
+    return stream_app(settings, broker, wiring, mongo, prepare=prepare, registry=registry)

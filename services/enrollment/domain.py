@@ -10,6 +10,8 @@ from enum import Enum
 from typing import Literal
 from urllib.parse import quote, urlencode
 
+from shared.identity import UserRef
+
 # RFC 6238 parameters every mainstream authenticator app accepts.
 ALGORITHM: Literal["SHA1"] = "SHA1"
 DIGITS: Literal[6] = 6
@@ -20,7 +22,7 @@ PERIOD: Literal[30] = 30
 class Credential:
     """A user's authenticator as the enrollment service knows it (secret kept aside)."""
 
-    user_id: str
+    user: UserRef
     credential_id: str
     account: str  # the label the app shows: the user's e-mail when it was issued
     created_at: datetime
@@ -53,9 +55,9 @@ def new_secret() -> str:
     return base64.b32encode(secrets.token_bytes(20)).decode()
 
 
-def new_credential(user_id: str, account: str, now: datetime, offer_ttl: timedelta) -> Credential:
+def new_credential(user: UserRef, account: str, now: datetime, offer_ttl: timedelta) -> Credential:
     return Credential(
-        user_id=user_id,
+        user=user,
         credential_id=secrets.token_hex(16),
         account=account,
         created_at=now,

@@ -41,7 +41,7 @@ class EnrollmentHandlers:
     store: CredentialStore
     box: SecretBox
     clock: Clock
-    issuer: str
+    issuer: str  # when the organization has no name of its own for authenticator apps
     offer_ttl: timedelta
     issued: Publisher
     registered: Publisher
@@ -64,7 +64,7 @@ class EnrollmentHandlers:
     async def on_code_verified(self, event: CodeVerified) -> None:
         if event.purpose != "enrollment":
             return
-        confirmed = await self.store.confirm(event.user_id, event.credential_id, self.clock.now())
+        confirmed = await self.store.confirm(event.user, event.credential_id, self.clock.now())
         log.info(
             "credential_confirmed",
             login_id=event.login_id,
@@ -73,14 +73,14 @@ class EnrollmentHandlers:
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
-        await self.store.forget(event.user_id)
+        await self.store.forget(event.user)
         await confirm_reset(event, "enrollment", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(5), reraise=True)
     async def _credential_for(self, event: LoginDecided) -> tuple[Credential, str | None]:
         """The user's credential, and its secret in clear while it is still to be confirmed."""
         now = self.clock.now()
-        found = await self.store.get(event.user_id)
+        found = await self.store.get(event.user)
         current = found[0] if found else None
         step = next_step(current, now)
         if found and step is Next.ASK_FOR_CODE:
@@ -88,15 +88,15 @@ class EnrollmentHandlers:
         if found and step is Next.SHOW_PENDING:
             credential, sealed = found
             secret = self.box.open(
-                sealed, credential_context(credential.user_id, credential.credential_id)
+                sealed, credential_context(credential.user, credential.credential_id)
             )
             # Published again so verification has it even if a crash lost the first one.
             await self._register(credential, sealed, event.correlation_id)
             return credential, secret
-        credential = new_credential(event.user_id, event.email, now, self.offer_ttl)
+        credential = new_credential(event.user, event.email, now, self.offer_ttl)
         secret = new_secret()
         sealed = self.box.seal(
-            secret, credential_context(credential.user_id, credential.credential_id)
+            secret, credential_context(credential.user, credential.credential_id)
         )
         if not await self.store.put_new(credential, sealed, replacing=current):
             raise LostRace
@@ -108,7 +108,8 @@ class EnrollmentHandlers:
             CredentialRegistered(
                 occurred_at=self.clock.now(),
                 correlation_id=correlation_id,
-                user_id=credential.user_id,
+                organization_id=credential.user.organization_id,
+                user_id=credential.user.user_id,
                 credential_id=credential.credential_id,
                 secret=sealed,
                 created_at=credential.created_at,
@@ -122,12 +123,13 @@ class EnrollmentHandlers:
         uri = None
         if secret is not None:
             uri = self.box.seal(
-                otpauth_uri(secret, self.issuer, credential.account),
+                otpauth_uri(secret, event.issuer or self.issuer, credential.account),
                 enrollment_context(event.login_id),
             )
         return EnrollmentIssued(
             occurred_at=self.clock.now(),
             correlation_id=event.correlation_id,
+            organization_id=event.organization_id,
             login_id=event.login_id,
             user_id=event.user_id,
             credential_id=credential.credential_id,

@@ -8,13 +8,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.enrollment.domain import Credential
-from shared.crypto import Sealed
+from shared.crypto import Sealed, SecretBox
+from shared.identity import UserRef
 from shared.mongo import Document
+from shared.upgrade import move_sealed_documents
 
 
 def _to_document(credential: Credential, secret: Sealed) -> Document:
     return {
-        "_id": credential.user_id,
+        "_id": credential.user.key,
+        "organization_id": credential.user.organization_id,
+        "user_id": credential.user.user_id,
         "credential_id": credential.credential_id,
         "account": credential.account,
         "secret": secret.model_dump(),
@@ -26,7 +30,7 @@ def _to_document(credential: Credential, secret: Sealed) -> Document:
 
 def _from_document(doc: Document) -> tuple[Credential, Sealed]:
     credential = Credential(
-        user_id=doc["_id"],
+        user=UserRef(doc["organization_id"], doc["user_id"]),
         credential_id=doc["credential_id"],
         account=doc["account"],
         created_at=doc["created_at"],
@@ -41,10 +45,10 @@ class CredentialStore:
         self._credentials = db["credentials"]
 
     async def ensure_indexes(self) -> None:
-        """Keyed by user id (_id): nothing more to index."""
+        """Keyed by (organization, user) in _id: nothing more to index."""
 
-    async def get(self, user_id: str) -> tuple[Credential, Sealed] | None:
-        doc = await self._credentials.find_one({"_id": user_id})
+    async def get(self, user: UserRef) -> tuple[Credential, Sealed] | None:
+        doc = await self._credentials.find_one({"_id": user.key})
         return None if doc is None else _from_document(doc)
 
     async def put_new(
@@ -60,7 +64,7 @@ class CredentialStore:
             return True
         result = await self._credentials.replace_one(
             {
-                "_id": credential.user_id,
+                "_id": credential.user.key,
                 "credential_id": replacing.credential_id,
                 "confirmed_at": None,
             },
@@ -68,12 +72,16 @@ class CredentialStore:
         )
         return result.matched_count == 1
 
-    async def confirm(self, user_id: str, credential_id: str, now: datetime) -> bool:
+    async def confirm(self, user: UserRef, credential_id: str, now: datetime) -> bool:
         result = await self._credentials.update_one(
-            {"_id": user_id, "credential_id": credential_id, "confirmed_at": None},
+            {"_id": user.key, "credential_id": credential_id, "confirmed_at": None},
             {"$set": {"confirmed_at": now}},
         )
         return result.modified_count == 1
 
-    async def forget(self, user_id: str) -> None:
-        await self._credentials.delete_one({"_id": user_id})
+    async def forget(self, user: UserRef) -> None:
+        await self._credentials.delete_one({"_id": user.key})
+
+    async def move_into_organizations(self, box: SecretBox) -> int:
+        """What was stored before organizations becomes the default organization's."""
+        return await move_sealed_documents(self._credentials, box)

@@ -5,7 +5,13 @@ import sys
 import uvicorn
 
 from services.gateway.app import create_app
-from services.gateway.settings import DEV_ADMIN_KEY, DEV_CLIENT_KEY, GatewaySettings
+from services.gateway.settings import (
+    DEV_ADMIN_KEY,
+    DEV_CLIENT_KEY,
+    DEV_KEYS,
+    DEV_OPERATOR_KEY,
+    GatewaySettings,
+)
 from shared.logging import configure_logging
 from shared.service import load_settings
 
@@ -19,10 +25,15 @@ def main() -> None:
         production=settings.env == "production",
     )
     print(f"MFA gateway on http://{settings.host}:{settings.port}", file=sys.stderr)
-    keys = {k.get_secret_value() for k in (*settings.client_api_keys, *settings.admin_api_keys)}
-    if {DEV_CLIENT_KEY, DEV_ADMIN_KEY} & keys:
+    configured = (
+        *settings.client_api_keys,
+        *settings.admin_api_keys,
+        *settings.operator_api_keys,
+    )
+    if DEV_KEYS & {k.get_secret_value() for k in configured}:
         print(
-            f"  development API keys: client={DEV_CLIENT_KEY} admin={DEV_ADMIN_KEY}",
+            f"  development API keys (organization 'default'): client={DEV_CLIENT_KEY} "
+            f"admin={DEV_ADMIN_KEY}; operator={DEV_OPERATOR_KEY}",
             file=sys.stderr,
         )
     uvicorn.run(

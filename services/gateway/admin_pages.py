@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -12,6 +13,7 @@ from services.gateway.flows import NotAppliedInTime
 from services.gateway.sessions import Session
 from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
 from shared.events import PolicyRules
+from shared.identity import InvalidId, UserRef, canonical_user_id
 from shared.messaging import describe_validation_error
 
 router = APIRouter(include_in_schema=False)
@@ -41,15 +43,16 @@ async def guard(
 async def console(request: Request, pages: Pages, session: CurrentSession) -> Response:
     if refused := await guard(pages, request, session):
         return refused
-    policy = await pages.admin.policy()
-    known_types = sorted(set(await pages.directory.user_types()) | set(policy["user_types"]))
+    organization = pages.console_organization(session)
+    policy = await pages.admin.policy(organization)
+    types = set(await pages.directory.user_types(organization)) | set(policy["user_types"])
     return pages.render(
         request,
         "admin.html",
         session,
         policy=policy,
-        known_types=known_types,
-        events=await pages.audit.latest(),
+        known_types=sorted(types),
+        events=await pages.audit.latest(organization),
     )
 
 
@@ -65,7 +68,7 @@ async def save_policy(
 ) -> Response:
     if refused := await guard(pages, request, session, csrf):
         return refused
-    current = await pages.admin.policy()
+    current = await pages.admin.policy(pages.console_organization(session))
     types = [t for t in [*user_types, other_type] if t.strip()]
     return await replace_policy(
         pages,
@@ -85,7 +88,7 @@ async def change_listed_users(
 ) -> Response:
     if refused := await guard(pages, request, session, csrf):
         return refused
-    current = await pages.admin.policy()
+    current = await pages.admin.policy(pages.console_organization(session))
     users = set(current["users"])
     if action == "add":
         users.add(user.strip())
@@ -109,7 +112,8 @@ async def replace_policy(pages: Web, session: Session, fields: dict[str, Any]) -
         session.flash = {"error": f"Not saved: {describe_validation_error(exc)}"}
         return see_other("/admin")
     try:
-        saved = await pages.admin.replace_policy(rules, actor(session))
+        organization = pages.console_organization(session)
+        saved = await pages.admin.replace_policy(organization, rules, actor(session))
         session.flash = {
             "notice": f"Policy saved (version {saved['version']}). "
             "It applies to every sign-in from now on."
@@ -131,21 +135,35 @@ async def look_up(
 ) -> Response:
     if refused := await guard(pages, request, session):
         return refused
-    person = await pages.directory.find(q)
-    user_id = person.user_id if person else q.strip()
-    authenticator = await pages.admin.authenticator(user_id) or {}
+    organization = pages.console_organization(session)
+    person = await pages.directory.find(organization, q)
+    try:
+        user = person.user if person else UserRef(organization, canonical_user_id(q))
+    except InvalidId as exc:
+        session.flash = {"error": f"No such user: {exc}."}
+        return see_other("/admin")
+    authenticator = await pages.admin.authenticator(user) or {}
     return pages.render(
         request,
         "admin_user.html",
         session,
         query=q,
         person=person,
-        user_id=user_id,
+        user_id=user.user_id,
         authenticator=authenticator,
         locked=bool(
             authenticator.get("locked_until") and authenticator["locked_until"] > pages.clock.now()
         ),
     )
+
+
+def user_named(pages: Web, session: Session, user_id: str) -> UserRef | None:
+    """The console organization's user with this id, or None (and a message) if invalid."""
+    try:
+        return UserRef(pages.console_organization(session), canonical_user_id(user_id))
+    except InvalidId as exc:
+        session.flash = {"error": f"No such user: {exc}."}
+        return None
 
 
 @router.post("/admin/users/{user_id}/reset", response_class=HTMLResponse)
@@ -154,7 +172,9 @@ async def confirm_reset(
 ) -> Response:
     if refused := await guard(pages, request, session, csrf):
         return refused
-    return pages.render(request, "admin_reset.html", session, user_id=user_id)
+    if (user := user_named(pages, session, user_id)) is None:
+        return see_other("/admin")
+    return pages.render(request, "admin_reset.html", session, user_id=user.user_id)
 
 
 @router.post("/admin/users/{user_id}/reset/confirm")
@@ -163,10 +183,12 @@ async def reset(
 ) -> Response:
     if refused := await guard(pages, request, session, csrf):
         return refused
+    if (user := user_named(pages, session, user_id)) is None:
+        return see_other("/admin")
     try:
-        await pages.admin.reset_authenticator(user_id, actor(session))
+        await pages.admin.reset_authenticator(user, actor(session))
         session.flash = {
-            "notice": f"Authenticator reset for {user_id}. They will scan a new "
+            "notice": f"Authenticator reset for {user.user_id}. They will scan a new "
             "QR code at their next sign-in."
         }
     except NotAppliedInTime as exc:
@@ -174,7 +196,7 @@ async def reset(
             "error": "The reset is recorded but not yet confirmed by "
             f"{', '.join(sorted(exc.waiting_for))}."
         }
-    return see_other(f"/admin/users?q={user_id}")
+    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
 
 
 @router.get("/admin/signin", response_class=HTMLResponse)
@@ -193,7 +215,7 @@ async def key_sign_in(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     client_ip = request.client.host if request.client else "unknown"
-    caller = request.app.state.api_keys.identify(api_key)
+    caller = await request.app.state.api_keys.identify(api_key)
     if (
         not await pages.limiter.allow("admin-key", client_ip)
         or caller is None
@@ -203,5 +225,5 @@ async def key_sign_in(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )
     session = await pages.renew_session(request, session)
-    session.admin = f"key:{caller.fingerprint}"
+    session.admin, session.organization_id = caller.actor, caller.organization_id
     return see_other("/admin")

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -22,17 +23,32 @@ from services.gateway.schemas import (
     LoginState,
     PolicyRequest,
     PolicyState,
+    PolicyVersion,
     ResetDone,
     login_state,
 )
 from shared.clock import Clock
 from shared.crypto import SecretBox
+from shared.identity import InvalidId, UserRef, canonical_user_id
 
 router = APIRouter()
 
 ClientCaller = Annotated[Caller, Depends(require("client"))]
 AdminCaller = Annotated[Caller, Depends(require("admin"))]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+def _user_in_path(
+    caller: AdminCaller, user_id: Annotated[str, Path(min_length=1, max_length=512)]
+) -> UserRef:
+    """The caller's organization's user named in the path, in any spelling."""
+    try:
+        return UserRef(caller.organization_id, canonical_user_id(user_id))
+    except InvalidId as exc:
+        error = {"loc": ("path", "user_id"), "msg": str(exc), "type": "value_error"}
+        raise RequestValidationError([error]) from None
+
+
+UserInPath = Annotated[UserRef, Depends(_user_in_path)]
 
 
 def _logins(request: Request) -> LoginFlow:
@@ -65,7 +81,13 @@ Present = Annotated[Presenter, Depends(_presenter)]
 async def start_login(
     body: LoginRequest, caller: ClientCaller, flow: Logins, present: Present
 ) -> LoginState:
-    login = await flow.start(caller.fingerprint, body.user_id, str(body.email), body.user_type)
+    login = await flow.start(
+        caller.key_id,
+        UserRef(caller.organization_id, body.user_id),
+        str(body.email),
+        body.user_type,
+        require_mfa=body.require_mfa,
+    )
     return present.state(login)
 
 
@@ -77,7 +99,7 @@ async def get_login(
     present: Present,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
 ) -> LoginState:
-    return present.state(await flow.wait(login_id, caller.fingerprint, wait))
+    return present.state(await flow.wait(login_id, caller.organization_id, wait))
 
 
 @router.post(
@@ -92,7 +114,7 @@ async def get_login(
 async def submit_code(
     login_id: str, body: CodeRequest, caller: ClientCaller, flow: Logins, present: Present
 ) -> LoginState:
-    result = await flow.submit_code(login_id, caller.fingerprint, body.code)
+    result = await flow.submit_code(login_id, caller.organization_id, body.code)
     if result.outcome is not None and result.outcome.accepted:
         return present.state(result.login)
     raise CodeRefusal(*refusal(result, present))
@@ -130,28 +152,34 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
 
 
 @router.get("/v1/admin/policy", tags=["admin"])
-async def get_policy(_: AdminCaller, admin: Admin) -> PolicyState:
-    return PolicyState.model_validate(await admin.policy())
+async def get_policy(caller: AdminCaller, admin: Admin) -> PolicyState:
+    return PolicyState.model_validate(await admin.policy(caller.organization_id))
 
 
 @router.put("/v1/admin/policy", tags=["admin"])
 async def put_policy(body: PolicyRequest, caller: AdminCaller, admin: Admin) -> PolicyState:
-    return PolicyState.model_validate(await admin.replace_policy(body, f"key:{caller.fingerprint}"))
+    saved = await admin.replace_policy(caller.organization_id, body, caller.actor)
+    return PolicyState.model_validate(saved)
+
+
+@router.get("/v1/admin/policy/versions", tags=["admin"])
+async def get_policy_versions(caller: AdminCaller, admin: Admin) -> list[PolicyVersion]:
+    """The organization's policy versions, latest first (the last 50)."""
+    versions = await admin.policy_versions(caller.organization_id)
+    return [PolicyVersion.model_validate(v) for v in versions]
 
 
 @router.post("/v1/admin/users/{user_id}/authenticator/reset", tags=["admin"])
-async def reset_authenticator(user_id: UserIdPath, caller: AdminCaller, admin: Admin) -> ResetDone:
-    await admin.reset_authenticator(user_id, f"key:{caller.fingerprint}")
-    return ResetDone(user_id=user_id)
+async def reset_authenticator(user: UserInPath, caller: AdminCaller, admin: Admin) -> ResetDone:
+    await admin.reset_authenticator(user, caller.actor)
+    return ResetDone(user_id=user.user_id)
 
 
 @router.get("/v1/admin/users/{user_id}/authenticator", tags=["admin"])
-async def get_authenticator(
-    user_id: UserIdPath, _: AdminCaller, admin: Admin
-) -> AuthenticatorState:
-    doc = await admin.authenticator(user_id) or {}
+async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorState:
+    doc = await admin.authenticator(user) or {}
     return AuthenticatorState(
-        user_id=user_id,
+        user_id=user.user_id,
         enrolled=bool(doc),
         confirmed=doc.get("confirmed_at") is not None,
         created_at=doc.get("created_at"),

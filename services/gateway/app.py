@@ -17,15 +17,17 @@ from faststream.redis import RedisRouter
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway import admin_pages, api, http_security, web
+from services.gateway import admin_pages, api, http_security, operator_api, web
 from services.gateway.api import Presenter
 from services.gateway.audit import AuditLog
-from services.gateway.auth import ApiKeys
+from services.gateway.auth import ApiKeys, ConfiguredKeys
 from services.gateway.changes import ChangeFeed
 from services.gateway.directory import UserDirectory
 from services.gateway.errors import install_error_handlers
 from services.gateway.flows import AdminFlow, LoginFlow
 from services.gateway.handlers import GatewayHandlers
+from services.gateway.keys import KeyStore
+from services.gateway.organizations import Organizations
 from services.gateway.ratelimit import SignInLimiter
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.readiness import Readiness
@@ -38,7 +40,14 @@ from shared.crypto import SecretBox
 from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
 from shared.messaging import StreamWiring, build_broker, keep_beating
 from shared.metrics import StreamBacklog
-from shared.mongo import Document, Retention, connect, keep_sweeping, service_database
+from shared.mongo import (
+    Document,
+    Retention,
+    connect,
+    keep_sweeping,
+    run_once,
+    service_database,
+)
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
@@ -46,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Stores:
+    db: AsyncDatabase[Document]
     logins: LoginStore
     operations: OperationStore
     policy_view: PolicyView
@@ -53,10 +63,13 @@ class Stores:
     sessions: SessionStore
     directory: UserDirectory
     audit: AuditLog
+    organizations: Organizations
+    keys: KeyStore
 
     @classmethod
     def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
         return cls(
+            db,
             LoginStore(db),
             OperationStore(db),
             PolicyView(db),
@@ -64,11 +77,36 @@ class Stores:
             SessionStore(db, timedelta(seconds=settings.session_ttl_seconds)),
             UserDirectory(db),
             AuditLog(db),
+            Organizations(db),
+            KeyStore(db),
         )
 
-    async def ensure_indexes(self) -> None:
-        for store in (self.logins, self.operations, self.sessions, self.directory, self.audit):
+    async def prepare(self, clock: Clock) -> None:
+        """Bring data from before organizations in, create indexes and the default organization."""
+        await run_once(self.db, "organizations", self._move_into_organizations)
+        for store in (
+            self.logins,
+            self.operations,
+            self.sessions,
+            self.directory,
+            self.audit,
+            self.policy_view,
+            self.keys,
+        ):
             await store.ensure_indexes()
+        await self.organizations.ensure_default(clock.now())
+
+    async def _move_into_organizations(self) -> int:
+        moved = 0
+        for store in (
+            self.logins,
+            self.policy_view,
+            self.authenticators,
+            self.audit,
+            self.directory,
+        ):
+            moved += await store.move_into_organizations()
+        return moved
 
     @property
     def retentions(self) -> tuple[Retention, ...]:
@@ -107,6 +145,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
     login_flow = LoginFlow(
         stores.logins,
+        stores.organizations,
         feed,
         clock,
         box,
@@ -132,7 +171,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
-        await stores.ensure_indexes()
+        await stores.prepare(clock)
         await broker.start()
         beating = asyncio.create_task(keep_beating(redis, settings))
         sweeping = asyncio.create_task(
@@ -153,7 +192,22 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
 
     app = FastAPI(title="Imageshop MFA gateway", version="1.0.0", lifespan=lifespan)
     app.state.broker = broker
-    app.state.api_keys = ApiKeys(settings.client_api_keys, settings.admin_api_keys)
+    app.state.api_keys = ApiKeys(
+        ConfiguredKeys(
+            [
+                *((k, "client") for k in settings.client_api_keys),
+                *((k, "admin") for k in settings.admin_api_keys),
+                *((k, "operator") for k in settings.operator_api_keys),
+            ]
+        ),
+        stores.keys,
+        clock,
+    )
+    app.state.organizations, app.state.keys, app.state.clock = (
+        stores.organizations,
+        stores.keys,
+        clock,
+    )
     app.state.presenter = Presenter(clock, box)
     app.state.readiness = Readiness(settings, broker.connect, mongo)
     app.state.metrics = registry
@@ -176,6 +230,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         admin_user_types=frozenset(settings.admin_user_types),
     )
     app.include_router(api.router)
+    app.include_router(operator_api.router)
     app.include_router(web.router)
     app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

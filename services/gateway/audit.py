@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.identity import DEFAULT_ORGANIZATION
 from shared.mongo import Document, Retention
 
 
 @dataclass(frozen=True)
 class AuditEvent:
+    organization_id: str
     at: datetime
     kind: str  # policy_changed, authenticator_reset, code_verified, code_rejected
     subject: str  # the user, or "policy"
@@ -26,12 +28,20 @@ class AuditLog:
         self.retention = Retention(self._events, "expires_at")
 
     async def ensure_indexes(self) -> None:
-        await self._events.create_index([("at", DESCENDING)])
+        await self._events.create_index([("organization_id", 1), ("at", DESCENDING)])
         await self.retention.ensure_index()
+
+    async def move_into_organizations(self) -> int:
+        done = await self._events.update_many(
+            {"organization_id": {"$exists": False}},
+            {"$set": {"organization_id": DEFAULT_ORGANIZATION}},
+        )
+        return done.modified_count
 
     async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
         await self._events.insert_one(
             {
+                "organization_id": event.organization_id,
                 "at": event.at,
                 "kind": event.kind,
                 "subject": event.subject,
@@ -41,9 +51,15 @@ class AuditLog:
             }
         )
 
-    async def latest(self, limit: int = 25) -> list[AuditEvent]:
-        cursor = self._events.find({}).sort("at", DESCENDING).limit(limit)
+    async def latest(self, organization_id: str, limit: int = 25) -> list[AuditEvent]:
+        cursor = (
+            self._events.find({"organization_id": organization_id})
+            .sort("at", DESCENDING)
+            .limit(limit)
+        )
         return [
-            AuditEvent(d["at"], d["kind"], d["subject"], d["detail"], d.get("actor"))
+            AuditEvent(
+                organization_id, d["at"], d["kind"], d["subject"], d["detail"], d.get("actor")
+            )
             async for d in cursor
         ]

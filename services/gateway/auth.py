@@ -1,4 +1,14 @@
-"""Bearer API keys: client keys start and finish logins, admin keys manage MFA."""
+"""Bearer API keys. Each belongs to one organization and has a role:
+
+- ``client``: start logins and submit codes for the organization's users;
+- ``admin``: the organization's policy, resets, look-ups and audit;
+- ``operator`` (configured, no organization): create organizations and manage their keys.
+
+Keys issued through the operator API live in the gateway's database
+(services.gateway.keys). Keys set in configuration (MFA_CLIENT_API_KEYS,
+MFA_ADMIN_API_KEYS) belong to the default organization, which keeps existing
+deployments and the development keys working.
+"""
 
 from __future__ import annotations
 
@@ -12,33 +22,54 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-Role = Literal["client", "admin"]
+from services.gateway.keys import KeyStore
+from shared.clock import Clock
+from shared.identity import DEFAULT_ORGANIZATION
+
+Role = Literal["client", "admin", "operator"]
 
 
 @dataclass(frozen=True)
 class Caller:
     role: Role
-    fingerprint: str  # names the key in stores and logs without revealing it
+    organization_id: str  # empty for operators, who belong to none
+    key_id: str  # names the key in stores, audit and logs without revealing it
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
 
 
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
-class ApiKeys:
-    def __init__(self, client_keys: Iterable[SecretStr], admin_keys: Iterable[SecretStr]) -> None:
-        self._keys: list[tuple[bytes, Role]] = [
-            *((_digest(k.get_secret_value()), "client") for k in client_keys),
-            *((_digest(k.get_secret_value()), "admin") for k in admin_keys),
-        ]
+class ConfiguredKeys:
+    def __init__(self, keys: Iterable[tuple[SecretStr, Role]]) -> None:
+        self._keys = [(_digest(k.get_secret_value()), role) for k, role in keys]
 
     def identify(self, presented: str) -> Caller | None:
         presented_digest = _digest(presented)
         found: Caller | None = None
         for digest, role in self._keys:  # compare with every key: timing names none
             if hmac.compare_digest(digest, presented_digest):
-                found = Caller(role, digest.hex()[:16])
+                organization = "" if role == "operator" else DEFAULT_ORGANIZATION
+                found = Caller(role, organization, f"config-{digest.hex()[:12]}")
         return found
+
+
+@dataclass(frozen=True)
+class ApiKeys:
+    configured: ConfiguredKeys
+    issued: KeyStore
+    clock: Clock
+
+    async def identify(self, presented: str) -> Caller | None:
+        caller = self.configured.identify(presented)
+        if caller is not None:
+            return caller
+        key = await self.issued.identify(presented, self.clock.now())
+        return None if key is None else Caller(key.role, key.organization_id, key.key_id)
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -50,11 +81,11 @@ def require(role: Role) -> Callable[..., Awaitable[Caller]]:
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> Caller:
         keys: ApiKeys = request.app.state.api_keys
-        caller = keys.identify(credentials.credentials) if credentials else None
+        caller = await keys.identify(credentials.credentials) if credentials else None
         if caller is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "missing or unknown API key",
+                "missing, unknown or revoked API key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if caller.role != role:

@@ -12,7 +12,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.identity import UserRef, fold
 from shared.mongo import Document
+from shared.upgrade import user_from_before
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("no such user: spend the same time")
@@ -20,9 +22,14 @@ _DUMMY_HASH = _hasher.hash("no such user: spend the same time")
 
 @dataclass(frozen=True)
 class DirectoryUser:
-    user_id: str
+    organization_id: str
+    user_id: str  # canonical
     email: str
     user_type: str
+
+    @property
+    def user(self) -> UserRef:
+        return UserRef(self.organization_id, self.user_id)
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ DEMO_USERS = (
 
 
 def _user(doc: Document) -> DirectoryUser:
-    return DirectoryUser(user_id=doc["_id"], email=doc["email"], user_type=doc["user_type"])
+    return DirectoryUser(doc["organization_id"], doc["user_id"], doc["email"], doc["user_type"])
 
 
 class UserDirectory:
@@ -52,31 +59,47 @@ class UserDirectory:
     async def ensure_indexes(self) -> None:
         await self._users.create_index("email", unique=True)
 
-    async def put(self, user_id: str, email: str, user_type: str, password: str) -> None:
+    async def put(self, user: DirectoryUser, password: str) -> None:
         await self._users.replace_one(
-            {"_id": user_id},
+            {"organization_id": user.organization_id, "user_id": user.user_id},
             {
-                "email": email.casefold(),
-                "user_type": user_type,
+                "organization_id": user.organization_id,
+                "user_id": user.user_id,
+                "email": fold(user.email),
+                "user_type": user.user_type,
                 "password_hash": _hasher.hash(password),
             },
             upsert=True,
         )
 
     async def authenticate(self, email: str, password: str) -> DirectoryUser | None:
-        doc = await self._users.find_one({"email": email.strip().casefold()})
+        doc = await self._users.find_one({"email": fold(email)})
         try:
             _hasher.verify(doc["password_hash"] if doc else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             return None
         return _user(doc) if doc else None
 
-    async def find(self, email_or_id: str) -> DirectoryUser | None:
-        key = email_or_id.strip()
-        doc = await self._users.find_one({"$or": [{"_id": key}, {"email": key.casefold()}]})
+    async def find(self, organization_id: str, email_or_id: str) -> DirectoryUser | None:
+        """One of the organization's users, by user id (any spelling) or e-mail."""
+        key = fold(email_or_id)
+        doc = await self._users.find_one(
+            {"organization_id": organization_id, "$or": [{"user_id": key}, {"email": key}]}
+        )
         return _user(doc) if doc else None
 
-    async def user_types(self) -> list[str]:
-        return sorted(
-            {doc["user_type"] async for doc in self._users.find({}, projection={"user_type": 1})}
-        )
+    async def user_types(self, organization_id: str) -> list[str]:
+        cursor = self._users.find({"organization_id": organization_id}, {"user_type": 1})
+        return sorted({doc["user_type"] async for doc in cursor})
+
+    async def move_into_organizations(self) -> int:
+        """Users from before organizations are the default organization's; their
+        documents keep their ids (the e-mail index forbids a second copy)."""
+        moved = 0
+        async for doc in self._users.find({"organization_id": {"$exists": False}}):
+            user = user_from_before(doc["_id"])
+            if user is not None:
+                fields = {"organization_id": user.organization_id, "user_id": user.user_id}
+                await self._users.update_one({"_id": doc["_id"]}, {"$set": fields})
+                moved += 1
+        return moved

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Literal
 
 from shared.crypto import Sealed
+from shared.identity import UserRef
 
 Status = Literal[
     "pending", "authenticated", "enrollment_required", "code_required", "locked", "expired"
@@ -35,8 +36,9 @@ class CodeOutcome:
 @dataclass(frozen=True)
 class Login:
     login_id: str
-    client: str  # fingerprint of the API key that created it: only that client sees it
-    user_id: str
+    organization_id: str  # only this organization's keys see the login
+    client: str  # the key (or "web") that started it
+    user_id: str  # canonical
     email: str
     user_type: str
     status: Status  # as stored; see visible_status for what a client is shown
@@ -48,6 +50,10 @@ class Login:
     locked_until: datetime | None = None
     outcomes: Mapping[str, CodeOutcome] = field(default_factory=dict)  # by submission id
     browser: str | None = None  # the session that opened its hosted page first
+
+    @property
+    def user(self) -> UserRef:
+        return UserRef(self.organization_id, self.user_id)
 
     @property
     def purpose(self) -> Literal["enrollment", "login"]:

@@ -18,6 +18,7 @@ from services.gateway.domain import (
     may_submit_code,
     visible_status,
 )
+from services.gateway.organizations import Organizations
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.store import LoginStore, OperationStore
 from shared.clock import Clock
@@ -29,6 +30,7 @@ from shared.events import (
     PolicyRules,
     PolicyUpdated,
 )
+from shared.identity import UserRef
 from shared.mongo import Document
 
 Publish = Callable[[BaseModel], Awaitable[object]]
@@ -73,6 +75,7 @@ def new_id() -> str:
 @dataclass(frozen=True)
 class LoginFlow:
     logins: LoginStore
+    organizations: Organizations
     feed: ChangeFeed
     clock: Clock
     box: SecretBox
@@ -81,12 +84,18 @@ class LoginFlow:
     login_ttl: timedelta
     code_timeout: float
 
-    async def start(self, client: str, user_id: str, email: str, user_type: str) -> Login:
+    async def start(
+        self, client: str, user: UserRef, email: str, user_type: str, require_mfa: bool = False
+    ) -> Login:
+        """A login of ``user`` started by ``client`` (a key id, or the hosted sign-in);
+        ``require_mfa`` asks for a code whatever the organization's policy says."""
         now = self.clock.now()
+        organization = await self.organizations.get(user.organization_id)
         login = Login(
             login_id=new_id(),
+            organization_id=user.organization_id,
             client=client,
-            user_id=user_id,
+            user_id=user.user_id,
             email=email,
             user_type=user_type,
             status="pending",
@@ -99,10 +108,13 @@ class LoginFlow:
                 LoginAttempted(
                     occurred_at=now,
                     correlation_id=login.login_id,
+                    organization_id=user.organization_id,
                     login_id=login.login_id,
-                    user_id=user_id,
+                    user_id=user.user_id,
                     email=email,
                     user_type=user_type,
+                    require_mfa=require_mfa,
+                    issuer=organization.issuer if organization else None,
                 )
             )
         except Exception:
@@ -121,15 +133,16 @@ class LoginFlow:
             raise OpenElsewhere(login_id)
         return login
 
-    async def find(self, login_id: str, client: str) -> Login:
+    async def find(self, login_id: str, organization_id: str) -> Login:
+        """A login, if it is this organization's: others' look like no login at all."""
         login = await self.logins.get(login_id)
-        if login is None or login.client != client:
+        if login is None or login.organization_id != organization_id:
             raise LoginNotFound(login_id)
         return login
 
-    async def wait(self, login_id: str, client: str, seconds: float) -> Login:
+    async def wait(self, login_id: str, organization_id: str, seconds: float) -> Login:
         """The login once it is no longer pending, or as it is when ``seconds`` run out."""
-        login = await self.find(login_id, client)
+        login = await self.find(login_id, organization_id)
         if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
             return login
 
@@ -140,11 +153,11 @@ class LoginFlow:
             return None
 
         return await self.feed.wait_for(login_id, decided, within=seconds) or await self.find(
-            login_id, client
+            login_id, organization_id
         )
 
-    async def submit_code(self, login_id: str, client: str, code: str) -> CodeResult:
-        login = await self.find(login_id, client)
+    async def submit_code(self, login_id: str, organization_id: str, code: str) -> CodeResult:
+        login = await self.find(login_id, organization_id)
         gate = may_submit_code(login, self.clock.now())
         if gate is CodeGate.EXPIRED:
             raise LoginExpired(login_id)
@@ -155,6 +168,7 @@ class LoginFlow:
             CodeSubmitted(
                 occurred_at=self.clock.now(),
                 correlation_id=login_id,
+                organization_id=login.organization_id,
                 login_id=login_id,
                 submission_id=submission_id,
                 user_id=login.user_id,
@@ -170,7 +184,7 @@ class LoginFlow:
 
         answered_login = await self.feed.wait_for(login_id, answered, within=self.code_timeout)
         if answered_login is None:
-            return CodeResult(await self.find(login_id, client), None)
+            return CodeResult(await self.find(login_id, organization_id), None)
         return CodeResult(answered_login, answered_login.outcomes[submission_id])
 
 
@@ -187,54 +201,71 @@ class AdminFlow:
     publish_reset: Publish
     timeout: float
 
-    async def policy(self) -> Document:
-        return await self.policy_view.current()
+    async def policy(self, organization_id: str) -> Document:
+        return await self.policy_view.current(organization_id)
 
-    async def replace_policy(self, rules: PolicyRules, requested_by: str) -> Document:
+    async def policy_versions(self, organization_id: str) -> list[Document]:
+        return await self.policy_view.versions(organization_id)
+
+    async def replace_policy(
+        self, organization_id: str, rules: PolicyRules, requested_by: str
+    ) -> Document:
         operation_id = new_id()
         await self.operations.start(
-            operation_id, "policy", self.clock.now(), requested_by=requested_by
+            operation_id,
+            "policy",
+            self.clock.now(),
+            organization_id=organization_id,
+            requested_by=requested_by,
         )
         await self.publish_policy(
             PolicyUpdated(
                 occurred_at=self.clock.now(),
                 correlation_id=operation_id,
+                organization_id=organization_id,
                 policy=rules,
                 requested_by=requested_by,
             )
         )
         await self._until_applied(operation_id, {"policy"})
-        return await self.policy_view.current()
+        return await self.policy_view.current(organization_id)
 
-    async def reset_authenticator(self, user_id: str, requested_by: str) -> None:
+    async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
         operation_id = new_id()
         await self.operations.start(
-            operation_id, "reset", self.clock.now(), user_id=user_id, requested_by=requested_by
+            operation_id,
+            "reset",
+            self.clock.now(),
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
         )
         # Logins in flight were shown the old QR or asked for the old code: end them.
-        await self.logins.expire_open_logins_of(user_id)
-        await self.authenticators.forget(user_id)
+        await self.logins.expire_open_logins_of(user)
+        await self.authenticators.forget(user)
         await self.publish_reset(
             AuthenticatorReset(
                 occurred_at=self.clock.now(),
                 correlation_id=operation_id,
-                user_id=user_id,
+                organization_id=user.organization_id,
+                user_id=user.user_id,
                 requested_by=requested_by,
             )
         )
         await self._until_applied(operation_id, {"enrollment", "verification"})
         await self.audit.record(
             AuditEvent(
+                user.organization_id,
                 self.clock.now(),
                 "authenticator_reset",
-                user_id,
+                user.user_id,
                 "old secret retired; next sign-in shows a new QR",
                 requested_by,
             )
         )
 
-    async def authenticator(self, user_id: str) -> Document | None:
-        return await self.authenticators.get(user_id)
+    async def authenticator(self, user: UserRef) -> Document | None:
+        return await self.authenticators.get(user)
 
     async def _until_applied(self, operation_id: str, owners: set[str]) -> None:
         async def all_applied() -> bool | None:

@@ -53,7 +53,7 @@ class GatewayHandlers:
             pending = PendingEnrollment(event.otpauth_uri, event.expires_at)
         await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
         await self.authenticators.issued(
-            event.user_id, event.credential_id, event.credential_created_at, event.confirmed_at
+            event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
         await self._changed(event.login_id)
         log.info(
@@ -66,14 +66,18 @@ class GatewayHandlers:
     async def on_code_verified(self, event: CodeVerified) -> None:
         await self.logins.code_accepted(event.login_id, event.submission_id)
         await self.authenticators.code_verified(
-            event.user_id,
+            event.user,
             event.credential_id,
             event.occurred_at,
             confirms=event.purpose == "enrollment",
         )
         await self.audit.record(
             AuditEvent(
-                event.occurred_at, "code_verified", event.user_id, f"{event.purpose} code accepted"
+                event.organization_id,
+                event.occurred_at,
+                "code_verified",
+                event.user_id,
+                f"{event.purpose} code accepted",
             )
         )
         await self._changed(event.login_id)
@@ -92,10 +96,11 @@ class GatewayHandlers:
             CodeOutcome(False, event.reason, event.attempts_left, event.locked_until),
         )
         if event.locked_until:
-            await self.authenticators.lock_changed(event.user_id, event.locked_until)
+            await self.authenticators.lock_changed(event.user, event.locked_until)
         lock = f", locked until {event.locked_until:%H:%M} UTC" if event.locked_until else ""
         await self.audit.record(
             AuditEvent(
+                event.organization_id,
                 event.occurred_at,
                 "code_rejected",
                 event.user_id,
@@ -116,6 +121,7 @@ class GatewayHandlers:
         rules = event.policy
         await self.audit.record(
             AuditEvent(
+                event.organization_id,
                 event.occurred_at,
                 "policy_changed",
                 "policy",

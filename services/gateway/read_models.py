@@ -1,88 +1,129 @@
 """Read models the gateway keeps from events, so admin reads never touch another
-service's database: the current policy and each user's authenticator status."""
+service's database: each organization's policy (and its versions) and each user's
+authenticator status."""
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
 
+from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.events import PolicyApplied, PolicyRules
+from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document
+from shared.upgrade import move_user_documents
 
-_CURRENT = "current"
+_BEFORE_ORGANIZATIONS = "current"
 
 
 class PolicyView:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._policy = db["policy_view"]
+        self._policy = db["policy_view"]  # _id: organization id
+        self._versions = db["policy_versions_view"]
 
-    async def current(self) -> Document:
-        doc = await self._policy.find_one({"_id": _CURRENT})
+    async def ensure_indexes(self) -> None:
+        await self._versions.create_index([("organization_id", 1), ("version", DESCENDING)])
+
+    async def current(self, organization_id: str) -> Document:
+        doc = await self._policy.find_one({"_id": organization_id})
         if doc is None:
             return {**PolicyRules().model_dump(), "version": 0, "updated_at": None}
         doc.pop("_id")
         return doc
 
+    async def versions(self, organization_id: str, limit: int = 50) -> list[Document]:
+        """The latest versions first."""
+        cursor = (
+            self._versions.find(
+                {"organization_id": organization_id}, projection={"_id": 0, "organization_id": 0}
+            )
+            .sort("version", DESCENDING)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
     async def apply(self, event: PolicyApplied) -> None:
+        fields = {
+            **event.policy.model_dump(),
+            "version": event.version,
+            "updated_at": event.updated_at,
+        }
         with contextlib.suppress(DuplicateKeyError):  # a late older version must not win
             await self._policy.update_one(
-                {"_id": _CURRENT, "version": {"$lt": event.version}},
-                {
-                    "$set": {
-                        **event.policy.model_dump(),
-                        "version": event.version,
-                        "updated_at": event.updated_at,
-                    }
-                },
+                {"_id": event.organization_id, "version": {"$lt": event.version}},
+                {"$set": fields},
                 upsert=True,
             )
+        with contextlib.suppress(DuplicateKeyError):  # a redelivery: recorded already
+            await self._versions.insert_one(
+                {
+                    "_id": f"{event.organization_id}/{event.version:010d}",
+                    "organization_id": event.organization_id,
+                    "requested_by": event.requested_by,
+                    **fields,
+                }
+            )
+
+    async def move_into_organizations(self) -> int:
+        old = await self._policy.find_one({"_id": _BEFORE_ORGANIZATIONS})
+        if old is None:
+            return 0
+        with contextlib.suppress(DuplicateKeyError):
+            await self._policy.insert_one({**old, "_id": DEFAULT_ORGANIZATION})
+        await self._policy.delete_one({"_id": _BEFORE_ORGANIZATIONS})
+        return 1
 
 
 class AuthenticatorView:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._authenticators = db["authenticator_view"]
+        self._authenticators = db["authenticator_view"]  # _id: UserRef.key
 
-    async def get(self, user_id: str) -> Document | None:
-        return await self._authenticators.find_one({"_id": user_id})
+    async def get(self, user: UserRef) -> Document | None:
+        return await self._authenticators.find_one({"_id": user.key})
 
     async def issued(
-        self, user_id: str, credential_id: str, created_at: datetime, confirmed_at: datetime | None
+        self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
     ) -> None:
         fields = {
+            "organization_id": user.organization_id,
+            "user_id": user.user_id,
             "credential_id": credential_id,
             "created_at": created_at,
             "confirmed_at": confirmed_at,
         }
         if confirmed_at is not None:
-            await self._authenticators.update_one({"_id": user_id}, {"$set": fields}, upsert=True)
+            await self._authenticators.update_one({"_id": user.key}, {"$set": fields}, upsert=True)
             return
         # A pending credential replaces another credential, never itself.
         with contextlib.suppress(DuplicateKeyError):
             await self._authenticators.update_one(
-                {"_id": user_id, "credential_id": {"$ne": credential_id}},
+                {"_id": user.key, "credential_id": {"$ne": credential_id}},
                 {"$set": fields, "$setOnInsert": {"locked_until": None}},
                 upsert=True,
             )
 
     async def code_verified(
-        self, user_id: str, credential_id: str, at: datetime, confirms: bool
+        self, user: UserRef, credential_id: str, at: datetime, confirms: bool
     ) -> None:
         """A success ends any lock; an enrollment code also confirms the credential."""
         if confirms:
             await self._authenticators.update_one(
-                {"_id": user_id, "credential_id": credential_id},
+                {"_id": user.key, "credential_id": credential_id},
                 {"$set": {"confirmed_at": at, "locked_until": None}},
             )
         else:
-            await self.lock_changed(user_id, None)
+            await self.lock_changed(user, None)
 
-    async def lock_changed(self, user_id: str, locked_until: datetime | None) -> None:
+    async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None:
         await self._authenticators.update_one(
-            {"_id": user_id}, {"$set": {"locked_until": locked_until}}
+            {"_id": user.key}, {"$set": {"locked_until": locked_until}}
         )
 
-    async def forget(self, user_id: str) -> None:
-        await self._authenticators.delete_one({"_id": user_id})
+    async def forget(self, user: UserRef) -> None:
+        await self._authenticators.delete_one({"_id": user.key})
+
+    async def move_into_organizations(self) -> int:
+        return await move_user_documents(self._authenticators)

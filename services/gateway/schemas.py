@@ -13,15 +13,23 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from services.gateway.domain import Login, Status, visible_status
 from shared.crypto import SecretBox, enrollment_context
-from shared.events import Identifier, PolicyRules, UserType
+from shared.events import PolicyRules, UserType
+from shared.identity import UserIdInput
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: Identifier
+    user_id: UserIdInput = Field(
+        description="Your id of the user: 1-128 letters, digits and . _ - @ +; "
+        "compared ignoring case and character width (stored canonical)",
+        examples=["ada@example.com"],
+    )
     email: EmailStr = Field(max_length=254)
     user_type: UserType
+    require_mfa: bool = Field(
+        default=False, description="Ask for a code even where the policy does not"
+    )
 
 
 class CodeRequest(BaseModel):
@@ -67,6 +75,12 @@ class CodeRefused(LoginState):
 class PolicyState(PolicyRules):
     version: int
     updated_at: AwareDatetime | None
+
+
+class PolicyVersion(PolicyRules):
+    version: int
+    updated_at: AwareDatetime
+    requested_by: str
 
 
 class AuthenticatorState(BaseModel):

@@ -31,8 +31,10 @@ class Session:
     csrf_token: str
     expires_at: datetime
     user: DirectoryUser | None = None  # signed in: password and, if required, MFA
+    mfa: bool = False  # the user's sign-in passed a code (the console requires it)
     pending: dict[str, Any] | None = None  # password passed, MFA step under way
-    admin: str | None = None  # who may use the console: "user:<email>" or "key:<id>"
+    admin: str | None = None  # signed in to the console with an admin key: "key:<id>"
+    organization_id: str | None = None  # that key's organization
     flash: dict[str, Any] | None = None  # a message for the next page, shown once
 
     def csrf_ok(self, presented: str | None) -> bool:
@@ -45,24 +47,28 @@ def _to_document(session: Session) -> Document:
         "_id": session.id,
         "csrf_token": session.csrf_token,
         "expires_at": session.expires_at,
-        "user": None
-        if user is None
-        else {"user_id": user.user_id, "email": user.email, "user_type": user.user_type},
+        "user": None if user is None else vars(user),
+        "mfa": session.mfa,
         "pending": session.pending,
         "admin": session.admin,
+        "organization_id": session.organization_id,
         "flash": session.flash,
     }
 
 
-def _from_document(doc: Document) -> Session:
+def _from_document(doc: Document) -> Session | None:
     user = doc.get("user")
+    if "organization_id" not in doc or (user and "organization_id" not in user):
+        return None  # from before organizations: sign in again
     return Session(
         id=doc["_id"],
         csrf_token=doc["csrf_token"],
         expires_at=doc["expires_at"],
         user=DirectoryUser(**user) if user else None,
+        mfa=doc.get("mfa", False),
         pending=doc.get("pending"),
         admin=doc.get("admin"),
+        organization_id=doc.get("organization_id"),
         flash=doc.get("flash"),
     )
 

@@ -9,6 +9,8 @@ from shared.settings import ServiceSettings
 
 DEV_CLIENT_KEY = "dev-client-key"
 DEV_ADMIN_KEY = "dev-admin-key"
+DEV_OPERATOR_KEY = "dev-operator-key"
+DEV_KEYS = frozenset({DEV_CLIENT_KEY, DEV_ADMIN_KEY, DEV_OPERATOR_KEY})
 MIN_PRODUCTION_KEY_LENGTH = 32
 
 ApiKeys = Annotated[tuple[SecretStr, ...], NoDecode]
@@ -21,6 +23,8 @@ class GatewaySettings(ServiceSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     client_api_keys: ApiKeys = Field(default=(SecretStr(DEV_CLIENT_KEY),), min_length=1)
     admin_api_keys: ApiKeys = Field(default=(SecretStr(DEV_ADMIN_KEY),), min_length=1)
+    # Platform operators: create organizations, issue and revoke their keys.
+    operator_api_keys: ApiKeys = Field(default=(SecretStr(DEV_OPERATOR_KEY),))
     login_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -37,7 +41,9 @@ class GatewaySettings(ServiceSettings):
     signin_limit_per_account: str = "10/15 minutes"
     signin_limit_per_address: str = "60/15 minutes"
 
-    @field_validator("client_api_keys", "admin_api_keys", "admin_user_types", mode="before")
+    @field_validator(
+        "client_api_keys", "admin_api_keys", "operator_api_keys", "admin_user_types", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -53,9 +59,10 @@ class GatewaySettings(ServiceSettings):
         for name, keys in (
             ("MFA_CLIENT_API_KEYS", self.client_api_keys),
             ("MFA_ADMIN_API_KEYS", self.admin_api_keys),
+            ("MFA_OPERATOR_API_KEYS", self.operator_api_keys),
         ):
             values = [k.get_secret_value() for k in keys]
-            if DEV_CLIENT_KEY in values or DEV_ADMIN_KEY in values:
+            if DEV_KEYS & set(values):
                 problems.append(f"{name} still holds a development key")
             if any(len(v) < MIN_PRODUCTION_KEY_LENGTH for v in values):
                 problems.append(

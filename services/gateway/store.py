@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
 from shared.crypto import Sealed
+from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document, Retention
 
 
@@ -18,6 +19,7 @@ def _login_from_document(doc: Document) -> Login:
     enrollment = doc.get("enrollment")
     return Login(
         login_id=doc["_id"],
+        organization_id=doc["organization_id"],
         client=doc["client"],
         user_id=doc["user_id"],
         email=doc["email"],
@@ -45,13 +47,24 @@ class LoginStore:
         self.retention = Retention(self._logins, "created_at", timedelta(days=1))
 
     async def ensure_indexes(self) -> None:
-        await self._logins.create_index([("user_id", ASCENDING), ("status", ASCENDING)])
+        await self._logins.create_index(
+            [("organization_id", ASCENDING), ("user_id", ASCENDING), ("status", ASCENDING)]
+        )
         await self.retention.ensure_index()
+
+    async def move_into_organizations(self) -> int:
+        """Logins from before organizations were the default organization's."""
+        done = await self._logins.update_many(
+            {"organization_id": {"$exists": False}},
+            {"$set": {"organization_id": DEFAULT_ORGANIZATION}},
+        )
+        return done.modified_count
 
     async def create(self, login: Login) -> None:
         await self._logins.insert_one(
             {
                 "_id": login.login_id,
+                "organization_id": login.organization_id,
                 "client": login.client,
                 "user_id": login.user_id,
                 "email": login.email,
@@ -134,9 +147,13 @@ class LoginStore:
             {"$set": {"status": "expired", "enrollment": None}},
         )
 
-    async def expire_open_logins_of(self, user_id: str) -> None:
+    async def expire_open_logins_of(self, user: UserRef) -> None:
         await self._logins.update_many(
-            {"user_id": user_id, "status": {"$in": ["pending", *WAITING_FOR_CODE]}},
+            {
+                "organization_id": user.organization_id,
+                "user_id": user.user_id,
+                "status": {"$in": ["pending", *WAITING_FOR_CODE]},
+            },
             {"$set": {"status": "expired", "enrollment": None}},
         )
 

@@ -1,7 +1,7 @@
 """Manage the demo sign-in's user directory.
 
 python -m services.gateway.users add ada@example.com --type editor [--user-id ada]
-    [--password-stdin]
+    [--organization acme] [--password-stdin]
 python -m services.gateway.users seed-demo      # development only
 """
 
@@ -12,19 +12,20 @@ import asyncio
 import getpass
 import sys
 
-from services.gateway.directory import DEMO_USERS, UserDirectory
+from services.gateway.directory import DEMO_USERS, DirectoryUser, UserDirectory
 from services.gateway.settings import GatewaySettings
+from shared.identity import DEFAULT_ORGANIZATION, InvalidId, canonical_user_id, is_organization_id
 from shared.mongo import connect, service_database
 from shared.service import load_settings
 
 
-async def _add(settings: GatewaySettings, users: list[tuple[str, str, str, str]]) -> None:
+async def _add(settings: GatewaySettings, users: list[tuple[DirectoryUser, str]]) -> None:
     client = connect(settings)
     try:
         directory = UserDirectory(service_database(client, settings))
         await directory.ensure_indexes()
-        for user_id, email, user_type, password in users:
-            await directory.put(user_id, email, user_type, password)
+        for user, password in users:
+            await directory.put(user, password)
     finally:
         await client.close()
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     add.add_argument("email")
     add.add_argument("--type", required=True, dest="user_type")
     add.add_argument("--user-id", help="defaults to the e-mail address")
+    add.add_argument("--organization", default=DEFAULT_ORGANIZATION)
     add.add_argument(
         "--password-stdin",
         action="store_true",
@@ -49,19 +51,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "seed-demo":
         if settings.env == "production":
             sys.exit("refusing to seed demo users in production")
-        asyncio.run(
-            _add(settings, [(u.user_id, u.email, u.user_type, u.password) for u in DEMO_USERS])
-        )
+        demo = [
+            (DirectoryUser(DEFAULT_ORGANIZATION, u.user_id, u.email, u.user_type), u.password)
+            for u in DEMO_USERS
+        ]
+        asyncio.run(_add(settings, demo))
         return
+    if not is_organization_id(args.organization):
+        sys.exit(f"not an organization id: {args.organization!r}")
+    try:
+        user_id = canonical_user_id(args.user_id or args.email)
+    except InvalidId as exc:
+        sys.exit(f"not a user id: {exc}")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass(f"password for {args.email}: ")
     if len(password) < 12:
         sys.exit("passwords need at least 12 characters")
-    asyncio.run(
-        _add(settings, [(args.user_id or args.email, args.email, args.user_type, password)])
-    )
+    user = DirectoryUser(args.organization, user_id, args.email, args.user_type)
+    asyncio.run(_add(settings, [(user, password)]))
 
 
 if __name__ == "__main__":

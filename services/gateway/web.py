@@ -76,9 +76,21 @@ class Web:
         return fresh
 
     def is_admin(self, session: Session) -> bool:
+        """Console rights: an admin key, or a user of an admin type who passed a code."""
         if session.admin:
-            return True
-        return session.user is not None and session.user.user_type in self.admin_user_types
+            return session.organization_id is not None
+        return (
+            session.user is not None
+            and session.user.user_type in self.admin_user_types
+            and session.mfa
+        )
+
+    def console_organization(self, session: Session) -> str:
+        """The organization an admin session sees and changes (is_admin holds)."""
+        if session.admin and session.organization_id:
+            return session.organization_id
+        assert session.user is not None  # noqa: S101 - guarded by is_admin
+        return session.user.organization_id
 
 
 def web(request: Request) -> Web:
@@ -156,13 +168,12 @@ async def sign_in(
             error="That e-mail and password do not match an account.",
         )
     session = await pages.renew_session(request, session)
-    login = await pages.logins.start(WEB_CLIENT, user.user_id, user.email, user.user_type)
-    session.pending = {
-        "login_id": login.login_id,
-        "user_id": user.user_id,
-        "email": user.email,
-        "user_type": user.user_type,
-    }
+    # Whoever may open the console passes their own authenticator, whatever the policy.
+    admin_type = user.user_type in pages.admin_user_types
+    login = await pages.logins.start(
+        WEB_CLIENT, user.user, user.email, user.user_type, require_mfa=admin_type
+    )
+    session.pending = {"login_id": login.login_id, **vars(user)}
     await pages.logins.open_in_browser(login.login_id, session.id)
     return see_other(f"/mfa/{login.login_id}")
 
@@ -193,7 +204,7 @@ async def mfa_step(
             text="This sign-in was opened in another browser. Start a new sign-in here.",
             restart=True,
         )
-    login = await pages.logins.wait(login_id, login.client, 5)
+    login = await pages.logins.wait(login_id, login.organization_id, 5)
     return await show_step(pages, request, session, login)
 
 
@@ -202,7 +213,7 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
     now = pages.clock.now()
     status = visible_status(login, now)
     if status == "authenticated":
-        return await finish(pages, session, login.login_id)
+        return await finish(pages, session, login)
     if status == "expired":
         return pages.render(
             request,
@@ -244,23 +255,26 @@ async def submit_code(
         return see_other(f"/mfa/{login_id}")
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
-        result = await pages.logins.submit_code(login_id, login.client, digits)
+        result = await pages.logins.submit_code(login_id, login.organization_id, digits)
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
         return see_other(f"/mfa/{login_id}")  # the page says what happened
     if result.outcome and result.outcome.accepted:
-        return await finish(pages, session, login_id)
+        return await finish(pages, session, result.login)
     session.flash = code_error(result.outcome)
     return see_other(f"/mfa/{login_id}")
 
 
-async def finish(pages: Web, session: Session, login_id: str) -> Response:
+async def finish(pages: Web, session: Session, login: Login) -> Response:
     """A verified login: the demo sign-in's user is now signed in."""
     pending = session.pending
-    if pending and pending["login_id"] == login_id:
-        session.user = DirectoryUser(pending["user_id"], pending["email"], pending["user_type"])
+    if pending and pending["login_id"] == login.login_id:
+        session.user = DirectoryUser(
+            pending["organization_id"], pending["user_id"], pending["email"], pending["user_type"]
+        )
+        session.mfa = bool(login.mfa_required)
         session.pending = None
         return see_other("/signed-in")
-    return see_other(f"/mfa/{login_id}/done")
+    return see_other(f"/mfa/{login.login_id}/done")
 
 
 @router.get("/mfa/{login_id}/done", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.events import LoginDecided, PolicyApplied
 from shared.messaging import StreamWiring, build_broker
-from shared.mongo import connect, service_database
+from shared.mongo import connect, run_once, service_database
 from shared.service import stream_app
 
 
@@ -29,7 +29,8 @@ def create_app(
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.POLICY_GROUP)
     mongo = connect(settings)
-    store = PolicyStore(service_database(mongo, settings))
+    database = service_database(mongo, settings)
+    store = PolicyStore(database)
     handlers = PolicyHandlers(
         store=store,
         clock=clock,
@@ -39,6 +40,9 @@ def create_app(
     wiring.consumer(streams.LOGIN_ATTEMPTED)(handlers.on_login_attempted)
     wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)
     broker.include_router(router)
-    return stream_app(
-        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
-    )
+
+    async def prepare() -> None:
+        await run_once(database, "organizations", store.move_into_organizations)
+        await store.ensure_indexes()
+
+    return stream_app(settings, broker, wiring, mongo, prepare=prepare, registry=registry)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Reason = Literal["all_users", "user_type", "user", "not_applicable"]
+from shared.identity import fold
+
+Reason = Literal["all_users", "user_type", "user", "required_by_caller", "not_applicable"]
 
 
 @dataclass(frozen=True)
 class PolicySnapshot:
-    """What one decision needs to know of the current policy."""
+    """What one decision needs to know of an organization's current policy."""
 
     all_users: bool
     user_types: frozenset[str]
@@ -24,17 +26,27 @@ class Decision:
     reason: Reason
 
 
-def decide(policy: PolicySnapshot, user_type: str) -> Decision:
-    """MFA applies if any of the three settings covers the user; the most specific wins."""
+def decide(policy: PolicySnapshot, user_type: str, required_by_caller: bool = False) -> Decision:
+    """MFA applies if any of the three settings covers the user; the most specific wins.
+
+    A caller may require MFA whatever the policy says (the admin console does).
+    """
     if policy.lists_user:
         return Decision(True, "user")
     if user_type in policy.user_types:
         return Decision(True, "user_type")
     if policy.all_users:
         return Decision(True, "all_users")
+    if required_by_caller:
+        return Decision(True, "required_by_caller")
     return Decision(False, "not_applicable")
 
 
+def listing_key(entry: str) -> str:
+    """How a listed user id or e-mail is compared: shared.identity's folding."""
+    return fold(entry)
+
+
 def user_keys(user_id: str, email: str) -> list[str]:
-    """Identifiers as listed in a policy: ids and e-mails match case-insensitively."""
-    return [user_id.casefold(), email.casefold()]
+    """The keys under which a user may be listed: their canonical id and e-mail."""
+    return [listing_key(user_id), listing_key(email)]

@@ -24,18 +24,20 @@ class PolicyHandlers:
     applied: Publisher
 
     async def on_login_attempted(self, event: LoginAttempted) -> None:
-        policy = await self.store.snapshot_for(event.user_id, event.email)
-        decision = decide(policy, event.user_type)
+        policy = await self.store.snapshot_for(event.user, event.email)
+        decision = decide(policy, event.user_type, required_by_caller=event.require_mfa)
         await self.decided.publish(
             LoginDecided(
                 occurred_at=self.clock.now(),
                 correlation_id=event.correlation_id,
+                organization_id=event.organization_id,
                 login_id=event.login_id,
                 user_id=event.user_id,
                 email=event.email,
                 mfa_required=decision.mfa_required,
                 reason=decision.reason,
                 policy_version=policy.version,
+                issuer=event.issuer,
             ),
             correlation_id=event.correlation_id,
         )
@@ -48,11 +50,14 @@ class PolicyHandlers:
         )
 
     async def on_policy_updated(self, event: PolicyUpdated) -> None:
-        stored = await self.store.replace(event.policy, self.clock.now(), event.requested_by)
+        stored = await self.store.replace(
+            event.organization_id, event.policy, self.clock.now(), event.requested_by
+        )
         await self.applied.publish(
             PolicyApplied(
                 occurred_at=self.clock.now(),
                 correlation_id=event.correlation_id,
+                organization_id=event.organization_id,
                 policy=stored.rules,
                 version=stored.version,
                 updated_at=stored.updated_at,
@@ -65,5 +70,6 @@ class PolicyHandlers:
             operation_id=event.correlation_id,
             stream=streams.POLICY_UPDATED,
             outcome="applied",
+            organization_id=event.organization_id,
             version=stored.version,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from faststream import FastStream
 from faststream.redis import RedisRouter
 from prometheus_client import CollectorRegistry, Counter
@@ -14,7 +16,7 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorResetApplied, CodeRejected, CodeVerified
 from shared.messaging import StreamWiring, build_broker
-from shared.mongo import connect, service_database
+from shared.mongo import connect, run_once, service_database
 from shared.service import stream_app
 
 
@@ -30,7 +32,8 @@ def create_app(
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.VERIFICATION_GROUP)
     mongo = connect(settings)
-    store = AuthenticatorStore(service_database(mongo, settings))
+    database = service_database(mongo, settings)
+    store = AuthenticatorStore(database)
     handlers = VerificationHandlers(
         store=store,
         box=SecretBox(settings.keyring),
@@ -51,6 +54,10 @@ def create_app(
     wiring.consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
     wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
     broker.include_router(router)
-    return stream_app(
-        settings, broker, wiring, mongo, prepare=store.ensure_indexes, registry=registry
-    )
+
+    async def prepare() -> None:
+        move = partial(store.move_into_organizations, handlers.box)
+        await run_once(database, "organizations", move)
+        await store.ensure_indexes()
+
+    return stream_app(settings, broker, wiring, mongo, prepare=prepare, registry=registry)

@@ -58,7 +58,7 @@ class VerificationHandlers:
 
     async def on_credential_registered(self, event: CredentialRegistered) -> None:
         adopted = await self.store.register(
-            event.user_id, event.credential_id, event.secret, event.created_at
+            event.user, event.credential_id, event.secret, event.created_at
         )
         log.info(
             "credential_registered",
@@ -75,6 +75,7 @@ class VerificationHandlers:
                 CodeVerified(
                     occurred_at=self.clock.now(),
                     correlation_id=event.correlation_id,
+                    organization_id=event.organization_id,
                     login_id=event.login_id,
                     submission_id=event.submission_id,
                     user_id=event.user_id,
@@ -88,6 +89,7 @@ class VerificationHandlers:
                 CodeRejected(
                     occurred_at=self.clock.now(),
                     correlation_id=event.correlation_id,
+                    organization_id=event.organization_id,
                     login_id=event.login_id,
                     submission_id=event.submission_id,
                     user_id=event.user_id,
@@ -107,7 +109,7 @@ class VerificationHandlers:
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
-        await self.store.forget(event.user_id)
+        await self.store.forget(event.user)
         await confirm_reset(event, "verification", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
@@ -122,7 +124,7 @@ class VerificationHandlers:
             return authenticator.last_outcome  # a redelivery: answer as the first time
         code = self.box.open(event.code, code_context(event.login_id, event.submission_id))
         secret = self.box.open(
-            authenticator.secret, credential_context(event.user_id, event.credential_id)
+            authenticator.secret, credential_context(event.user, event.credential_id)
         )
         state, outcome = check_code(
             authenticator.state, secret, code, self.clock.now(), self.totp, self.lockout
@@ -145,7 +147,7 @@ class VerificationHandlers:
             retry_error_callback=lambda _: None,
         )
         async def lookup() -> Authenticator | None:
-            found = await self.store.get(event.user_id)
+            found = await self.store.get(event.user)
             return found if found and found.credential_id == event.credential_id else None
 
         return await lookup()

@@ -14,13 +14,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.verification.domain import Accepted, GuardState, Outcome, Rejected
-from shared.crypto import Sealed
+from shared.crypto import Sealed, SecretBox
+from shared.identity import UserRef
 from shared.mongo import Document
+from shared.upgrade import move_sealed_documents
 
 
 @dataclass(frozen=True)
 class Authenticator:
-    user_id: str
+    user: UserRef
     credential_id: str
     secret: Sealed
     state: GuardState
@@ -50,7 +52,7 @@ def _outcome_from_document(doc: Document | None) -> Outcome | None:
 
 def _from_document(doc: Document) -> Authenticator:
     return Authenticator(
-        user_id=doc["_id"],
+        user=UserRef(doc["organization_id"], doc["user_id"]),
         credential_id=doc["credential_id"],
         secret=Sealed.model_validate(doc["secret"]),
         state=GuardState(
@@ -67,21 +69,23 @@ class AuthenticatorStore:
         self._authenticators = db["authenticators"]
 
     async def ensure_indexes(self) -> None:
-        """Keyed by user id (_id): every query is a point lookup."""
+        """Keyed by (organization, user) in _id: every query is a point lookup."""
 
-    async def get(self, user_id: str) -> Authenticator | None:
-        doc = await self._authenticators.find_one({"_id": user_id})
+    async def get(self, user: UserRef) -> Authenticator | None:
+        doc = await self._authenticators.find_one({"_id": user.key})
         return None if doc is None else _from_document(doc)
 
     async def register(
-        self, user_id: str, credential_id: str, secret: Sealed, created_at: datetime
+        self, user: UserRef, credential_id: str, secret: Sealed, created_at: datetime
     ) -> bool:
         """Adopt a new credential; the lockout state carries over. False if already known."""
         try:
             await self._authenticators.update_one(
-                {"_id": user_id, "credential_id": {"$ne": credential_id}},
+                {"_id": user.key, "credential_id": {"$ne": credential_id}},
                 {
                     "$set": {
+                        "organization_id": user.organization_id,
+                        "user_id": user.user_id,
                         "credential_id": credential_id,
                         "secret": secret.model_dump(),
                         "created_at": created_at,
@@ -103,7 +107,7 @@ class AuthenticatorStore:
     ) -> bool:
         """Write the new state if nobody else changed the authenticator since it was read."""
         result = await self._authenticators.update_one(
-            {"_id": current.user_id, "version": current.version},
+            {"_id": current.user.key, "version": current.version},
             {
                 "$set": {
                     "last_step": state.last_step,
@@ -118,5 +122,9 @@ class AuthenticatorStore:
         )
         return result.modified_count == 1
 
-    async def forget(self, user_id: str) -> None:
-        await self._authenticators.delete_one({"_id": user_id})
+    async def forget(self, user: UserRef) -> None:
+        await self._authenticators.delete_one({"_id": user.key})
+
+    async def move_into_organizations(self, box: SecretBox) -> int:
+        """What was stored before organizations becomes the default organization's."""
+        return await move_sealed_documents(self._authenticators, box)

@@ -19,6 +19,7 @@ from shared.events import (
     EnrollmentIssued,
     LoginDecided,
 )
+from shared.identity import UserRef
 from tests.component.conftest import Recorder
 from tests.conftest import Namespace
 
@@ -50,6 +51,7 @@ class Driver:
             LoginDecided(
                 occurred_at=self.clock.now(),
                 correlation_id=login_id,
+                organization_id="acme",
                 login_id=login_id,
                 user_id=user_id,
                 email="ada@example.com",
@@ -65,6 +67,7 @@ class Driver:
             CodeVerified(
                 occurred_at=self.clock.now(),
                 correlation_id="l",
+                organization_id="acme",
                 login_id="l",
                 submission_id="s",
                 user_id="u1",
@@ -79,6 +82,7 @@ class Driver:
             AuthenticatorReset(
                 occurred_at=self.clock.now(),
                 correlation_id="op",
+                organization_id="acme",
                 user_id="u1",
                 requested_by="admin",
             ),
@@ -102,7 +106,9 @@ async def test_a_first_login_gets_a_new_secret_in_a_sealed_otpauth_uri(
     assert issued.credential_id == registered.credential_id
     box = SecretBox(settings.keyring)
     uri = box.open(issued.otpauth_uri, enrollment_context("login-1"))
-    secret = box.open(registered.secret, credential_context("u1", registered.credential_id))
+    secret = box.open(
+        registered.secret, credential_context(UserRef("acme", "u1"), registered.credential_id)
+    )
     app_view = pyotp.parse_uri(uri)
     assert app_view.secret == secret
     assert (app_view.issuer, app_view.name) == ("Imageshop", "ada@example.com")

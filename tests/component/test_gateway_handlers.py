@@ -13,7 +13,10 @@ from shared import streams
 from shared.clock import FixedClock
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import CodeRejected, CodeVerified, EnrollmentIssued, LoginDecided
+from shared.identity import UserRef
 from tests.conftest import Namespace
+
+ADA = UserRef("acme", "u1")
 
 
 @pytest.fixture
@@ -35,12 +38,13 @@ class Driver:
         await self.broker.publish(event, stream=self.namespace.stream(stream))
 
     async def status(self, login_id: str) -> str:
-        return visible_status(await self.flow.find(login_id, "c"), self.clock.now())
+        return visible_status(await self.flow.find(login_id, "acme"), self.clock.now())
 
     def envelope(self, login_id: str) -> dict[str, Any]:
         return {
             "occurred_at": self.clock.now(),
             "correlation_id": login_id,
+            "organization_id": "acme",
             "login_id": login_id,
             "user_id": "u1",
         }
@@ -67,7 +71,7 @@ def drive(
 
 
 async def test_a_login_without_mfa_is_authenticated_when_decided(drive: Driver) -> None:
-    login = await drive.flow.start("c", "u1", "a@b.c", "viewer")
+    login = await drive.flow.start("c", ADA, "a@b.c", "viewer")
     assert await drive.status(login.login_id) == "pending"
     await drive.send(
         streams.LOGIN_DECIDED,
@@ -83,17 +87,17 @@ async def test_a_login_without_mfa_is_authenticated_when_decided(drive: Driver) 
 
 
 async def test_the_enrollment_answer_decides_between_qr_and_code(drive: Driver) -> None:
-    first = await drive.flow.start("c", "u1", "a@b.c", "editor")
-    later = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    first = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    later = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(first.login_id, pending=True))
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(later.login_id, pending=False))
     assert await drive.status(first.login_id) == "enrollment_required"
     assert await drive.status(later.login_id) == "code_required"
-    assert (await drive.flow.find(later.login_id, "c")).enrollment is None
+    assert (await drive.flow.find(later.login_id, "acme")).enrollment is None
 
 
 async def test_answers_are_kept_per_submission_and_a_lock_shows(drive: Driver) -> None:
-    login = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
     until = drive.clock.now() + timedelta(minutes=15)
     await drive.send(
@@ -107,7 +111,7 @@ async def test_answers_are_kept_per_submission_and_a_lock_shows(drive: Driver) -
             locked_until=until,
         ),
     )
-    stored = await drive.flow.find(login.login_id, "c")
+    stored = await drive.flow.find(login.login_id, "acme")
     assert stored.outcomes["s1"].reason == "locked"
     assert await drive.status(login.login_id) == "locked"
     drive.clock.advance(minutes=15)
@@ -121,11 +125,11 @@ async def test_answers_are_kept_per_submission_and_a_lock_shows(drive: Driver) -
         ),
     )
     assert await drive.status(login.login_id) == "authenticated"
-    assert (await drive.flow.find(login.login_id, "c")).outcomes["s2"].accepted
+    assert (await drive.flow.find(login.login_id, "acme")).outcomes["s2"].accepted
 
 
 async def test_a_late_decision_does_not_undo_the_enrollment_answer(drive: Driver) -> None:
-    login = await drive.flow.start("c", "u1", "a@b.c", "editor")
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
     await drive.send(
         streams.LOGIN_DECIDED,

@@ -30,6 +30,7 @@ async def update_policy(broker: Any, namespace: Namespace, clock: FixedClock, **
         PolicyUpdated(
             occurred_at=clock.now(),
             correlation_id="op",
+            organization_id="acme",
             policy=PolicyRules(**rules),
             requested_by="admin",
         ),
@@ -44,6 +45,7 @@ async def attempt(
         LoginAttempted(
             occurred_at=clock.now(),
             correlation_id=user_id,
+            organization_id="acme",
             login_id=f"login-{user_id}",
             user_id=user_id,
             email=email,

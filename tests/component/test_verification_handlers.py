@@ -21,10 +21,12 @@ from shared.events import (
     CodeVerified,
     CredentialRegistered,
 )
+from shared.identity import UserRef
 from tests.component.conftest import Recorder
 from tests.conftest import Namespace
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+U1 = UserRef("acme", "u1")
 
 
 @pytest.fixture
@@ -65,9 +67,12 @@ class Driver:
             CredentialRegistered(
                 occurred_at=self.clock.now(),
                 correlation_id="l",
+                organization_id="acme",
                 user_id="u1",
                 credential_id=credential_id,
-                secret=self.box.seal(secret, credential_context("u1", credential_id)),
+                secret=self.box.seal(
+                    secret, credential_context(UserRef("acme", "u1"), credential_id)
+                ),
                 created_at=self.clock.now(),
             ),
             stream=self.namespace.stream(streams.CREDENTIAL_REGISTERED),
@@ -79,6 +84,7 @@ class Driver:
         return CodeSubmitted(
             occurred_at=self.clock.now(),
             correlation_id="l1",
+            organization_id="acme",
             login_id="l1",
             submission_id=sid,
             user_id="u1",
@@ -209,7 +215,11 @@ async def test_a_reset_makes_the_old_secret_stop_working(verification: Any, driv
     await drive.register()
     await drive.broker.publish(
         AuthenticatorReset(
-            occurred_at=drive.clock.now(), correlation_id="op", user_id="u1", requested_by="admin"
+            occurred_at=drive.clock.now(),
+            correlation_id="op",
+            organization_id="acme",
+            user_id="u1",
+            requested_by="admin",
         ),
         stream=drive.namespace.stream(streams.AUTHENTICATOR_RESET),
     )

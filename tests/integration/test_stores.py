@@ -12,11 +12,13 @@ from services.enrollment.domain import new_credential
 from services.enrollment.store import CredentialStore
 from services.verification.domain import GuardState, Rejected
 from services.verification.store import AuthenticatorStore
-from shared.crypto import Keyring, SecretBox
+from shared.crypto import Keyring, SecretBox, credential_context
+from shared.identity import UserRef
 from tests.conftest import Namespace
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 BOX = SecretBox(Keyring.parse(Keyring.generate_spec("k")))
+U1 = UserRef("acme", "u1")
 
 
 @pytest.fixture
@@ -28,15 +30,15 @@ async def db(mongodb_url: str, namespace: Namespace) -> AsyncIterator[Any]:
 
 async def test_only_one_of_two_concurrent_state_changes_wins(db: Any) -> None:
     store = AuthenticatorStore(db)
-    await store.register("u1", "c1", BOX.seal("s", "ctx"), NOW)
-    current = await store.get("u1")
+    await store.register(U1, "c1", BOX.seal("s", "ctx"), NOW)
+    current = await store.get(U1)
     assert current is not None
     outcome = Rejected("invalid", 4)
     results = await asyncio.gather(
         *(store.save(current, GuardState(failures=1), f"e{i}", outcome) for i in range(5))
     )
     assert sorted(results) == [False, False, False, False, True]
-    stored = await store.get("u1")
+    stored = await store.get(U1)
     assert stored is not None
     assert (stored.state.failures, stored.version) == (1, current.version + 1)
     assert stored.last_outcome == outcome
@@ -44,20 +46,20 @@ async def test_only_one_of_two_concurrent_state_changes_wins(db: Any) -> None:
 
 async def test_registering_the_same_credential_twice_keeps_its_replay_state(db: Any) -> None:
     store = AuthenticatorStore(db)
-    assert await store.register("u1", "c1", BOX.seal("s", "ctx"), NOW)
-    current = await store.get("u1")
+    assert await store.register(U1, "c1", BOX.seal("s", "ctx"), NOW)
+    current = await store.get(U1)
     assert current is not None
     await store.save(current, GuardState(last_step=99), "e1", Rejected("invalid", 4))
-    assert not await store.register("u1", "c1", BOX.seal("s", "ctx"), NOW)
-    again = await store.get("u1")
+    assert not await store.register(U1, "c1", BOX.seal("s", "ctx"), NOW)
+    again = await store.get(U1)
     assert again is not None
     assert again.state.last_step == 99
 
 
 async def test_two_logins_racing_to_enroll_store_one_credential(db: Any) -> None:
     store = CredentialStore(db)
-    first = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
-    second = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
+    first = new_credential(U1, "a@b.c", NOW, timedelta(minutes=10))
+    second = new_credential(U1, "a@b.c", NOW, timedelta(minutes=10))
     won = await asyncio.gather(
         store.put_new(first, BOX.seal("a", "x"), None),
         store.put_new(second, BOX.seal("b", "x"), None),
@@ -67,11 +69,28 @@ async def test_two_logins_racing_to_enroll_store_one_credential(db: Any) -> None
 
 async def test_a_confirmed_credential_is_never_replaced_by_a_new_offer(db: Any) -> None:
     store = CredentialStore(db)
-    first = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
+    first = new_credential(U1, "a@b.c", NOW, timedelta(minutes=10))
     await store.put_new(first, BOX.seal("a", "x"), None)
-    assert await store.confirm("u1", first.credential_id, NOW)
-    second = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
+    assert await store.confirm(U1, first.credential_id, NOW)
+    second = new_credential(U1, "a@b.c", NOW, timedelta(minutes=10))
     assert not await store.put_new(second, BOX.seal("b", "x"), replacing=first)
-    found = await store.get("u1")
+    found = await store.get(U1)
     assert found is not None
     assert found[0].credential_id == first.credential_id
+
+
+async def test_the_same_user_id_in_two_organizations_is_two_users(db: Any) -> None:
+    credentials, authenticators = CredentialStore(db), AuthenticatorStore(db)
+    acme, globex = UserRef("acme", "ada"), UserRef("globex", "ada")
+    for user, secret in ((acme, "a"), (globex, "b")):
+        credential = new_credential(user, "ada@example.com", NOW, timedelta(minutes=10))
+        sealed = BOX.seal(secret, credential_context(user, credential.credential_id))
+        assert await credentials.put_new(credential, sealed, None)
+        assert await authenticators.register(user, credential.credential_id, sealed, NOW)
+    found_acme, found_globex = await credentials.get(acme), await credentials.get(globex)
+    assert found_acme is not None
+    assert found_globex is not None
+    assert found_acme[0].credential_id != found_globex[0].credential_id
+    await authenticators.forget(acme)
+    assert await authenticators.get(acme) is None
+    assert await authenticators.get(globex) is not None

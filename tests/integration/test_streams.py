@@ -36,6 +36,7 @@ def attempt(login_id: str) -> bytes:
     event = LoginAttempted(
         occurred_at=NOW,
         correlation_id=login_id,
+        organization_id="acme",
         login_id=login_id,
         user_id="u1",
         email="a@b.c",

@@ -10,16 +10,18 @@ from shared.crypto import (
     code_context,
     credential_context,
 )
+from shared.identity import UserRef
 
+ADA = UserRef("acme", "ada")
 KEYS = Keyring.parse(Keyring.generate_spec("k2") + "," + Keyring.generate_spec("k1"))
 
 
 def test_seals_and_opens_with_the_same_context() -> None:
     box = SecretBox(KEYS)
-    sealed = box.seal("JBSWY3DPEHPK3PXP", credential_context("u1", "c1"))
+    sealed = box.seal("JBSWY3DPEHPK3PXP", credential_context(ADA, "c1"))
     assert sealed.key_id == "k2"
     assert "JBSWY3DPEHPK3PXP" not in sealed.model_dump_json()
-    assert box.open(sealed, credential_context("u1", "c1")) == "JBSWY3DPEHPK3PXP"
+    assert box.open(sealed, credential_context(ADA, "c1")) == "JBSWY3DPEHPK3PXP"
 
 
 def test_every_seal_uses_a_fresh_nonce() -> None:
@@ -29,18 +31,18 @@ def test_every_seal_uses_a_fresh_nonce() -> None:
     assert first.ciphertext != second.ciphertext
 
 
-def test_a_ciphertext_bound_to_another_user_does_not_open() -> None:
+def test_a_ciphertext_bound_to_the_same_user_id_of_another_organization_does_not_open() -> None:
     box = SecretBox(KEYS)
-    sealed = box.seal("secret", credential_context("u1", "c1"))
+    sealed = box.seal("secret", credential_context(ADA, "c1"))
     with pytest.raises(CannotOpen):
-        box.open(sealed, credential_context("u2", "c1"))
+        box.open(sealed, credential_context(UserRef("other-org", "ada"), "c1"))
 
 
 def test_a_sealed_code_cannot_pass_as_a_secret() -> None:
     box = SecretBox(KEYS)
     sealed = box.seal("123456", code_context("login", "sub"))
     with pytest.raises(CannotOpen):
-        box.open(sealed, credential_context("login", "sub"))
+        box.open(sealed, credential_context(UserRef("login", "sub"), "c1"))
 
 
 def test_tampering_is_detected() -> None:

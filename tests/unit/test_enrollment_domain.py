@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 
 from services.enrollment.domain import Next, new_credential, new_secret, next_step, otpauth_uri
+from shared.identity import UserRef
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -44,12 +45,12 @@ def test_a_user_without_credential_gets_a_new_one() -> None:
 
 
 def test_a_pending_credential_is_shown_again_until_its_offer_expires() -> None:
-    pending = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
+    pending = new_credential(UserRef("acme", "u1"), "a@b.c", NOW, timedelta(minutes=10))
     assert next_step(pending, NOW + timedelta(minutes=9)) is Next.SHOW_PENDING
     assert next_step(pending, NOW + timedelta(minutes=10)) is Next.ISSUE_NEW
 
 
 def test_a_confirmed_credential_only_asks_for_the_code() -> None:
-    pending = new_credential("u1", "a@b.c", NOW, timedelta(minutes=10))
+    pending = new_credential(UserRef("acme", "u1"), "a@b.c", NOW, timedelta(minutes=10))
     confirmed = type(pending)(**{**pending.__dict__, "confirmed_at": NOW})
     assert next_step(confirmed, NOW + timedelta(days=400)) is Next.ASK_FOR_CODE

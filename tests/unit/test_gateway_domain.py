@@ -8,6 +8,7 @@ from services.gateway.domain import CodeGate, Login, may_submit_code, visible_st
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LOGIN = Login(
     login_id="l1",
+    organization_id="acme",
     client="c",
     user_id="u1",
     email="a@b.c",

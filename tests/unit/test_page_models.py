@@ -15,6 +15,7 @@ def test_the_enrollment_page_shows_issuer_account_and_the_key_in_groups_of_four(
     )
     login = Login(
         "l1",
+        "acme",
         "web",
         "u1",
         "ada@example.com",

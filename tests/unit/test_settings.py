@@ -46,8 +46,20 @@ def test_production_starts_with_strong_settings() -> None:
         encryption_keys=STRONG_KEYS,
         client_api_keys=f"{CLIENT_KEY}, {'d' * 40}",
         admin_api_keys=ADMIN_KEY,
+        operator_api_keys="",  # no operator API
     )
     assert len(settings.client_api_keys) == 2
+    assert settings.operator_api_keys == ()
+
+
+def test_production_refuses_the_development_operator_key() -> None:
+    with pytest.raises(ValidationError, match="MFA_OPERATOR_API_KEYS still holds a development"):
+        GatewaySettings(
+            env="production",
+            encryption_keys=STRONG_KEYS,
+            client_api_keys=CLIENT_KEY,
+            admin_api_keys=ADMIN_KEY,
+        )
 
 
 def test_api_keys_are_read_comma_separated_from_the_environment(
