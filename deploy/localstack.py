@@ -104,8 +104,8 @@ class LocalStack:
         self._spawn(self._child("mongodb", argv, dict(os.environ), serving=lambda: port_open(port)))
         self.env["MFA_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
 
-    def start_service(self, service: str, replica: int = 0) -> Child:
-        env = {**os.environ, **self.env}
+    def start_service(self, service: str, replica: int = 0, **env_overrides: str) -> Child:
+        env = {**os.environ, **self.env, **env_overrides}
         name = service if replica == 0 else f"{service}-{replica}"
         env.setdefault("MFA_CONSUMER_NAME", f"{socket.gethostname()}-{name}")
         env["MFA_CONSUMER_NAME"] = f"{env['MFA_CONSUMER_NAME']}-{replica}"
@@ -202,7 +202,9 @@ def banner(stack: LocalStack, directory: Path) -> str:
         f"\nImageshop MFA is up: {stack.gateway_url}\n"
         f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
         "  Policy: editors and admins need an authenticator; viewers do not (until changed).\n"
-        "  API keys: client=dev-client-key admin=dev-admin-key (unless configured)\n"
+        "  Organization 'default' (the demo), unless keys are configured: client key\n"
+        "  dev-client-key, admin key dev-admin-key; operator key dev-operator-key creates\n"
+        "  organizations and their keys (python -m services.gateway.operator --help)\n"
         f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  Redis: {stack.env['MFA_REDIS_URL']}\n"
         f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"
         "  it survives restarts. `make wipe-data` deletes it.\n"
