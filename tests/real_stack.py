@@ -24,6 +24,7 @@ from deploy.localstack import LocalStack, free_port
 
 CLIENT = {"Authorization": "Bearer dev-client-key"}
 ADMIN = {"Authorization": "Bearer dev-admin-key"}
+OPERATOR = {"Authorization": "Bearer dev-operator-key"}
 
 
 def totp(secret: str, at: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.real_stack import ADMIN, CLIENT, Stack, new_user
+from tests.real_stack import ADMIN, CLIENT, OPERATOR, Stack, new_user
 
 pytestmark = pytest.mark.e2e
 
@@ -129,12 +129,13 @@ def test_unknown_users_have_no_authenticator(stack: Stack) -> None:
     assert (status["enrolled"], status["confirmed"], status["locked_until"]) == (False, False, None)
 
 
-def test_metrics_need_an_admin_key_and_show_streams_and_backlogs(stack: Stack) -> None:
+def test_metrics_need_an_operator_key_and_show_streams_and_backlogs(stack: Stack) -> None:
     assert stack.http.get("/metrics").status_code == 401
     assert stack.http.get("/metrics", headers=CLIENT).status_code == 403
+    assert stack.http.get("/metrics", headers=ADMIN).status_code == 403  # spans organizations
     user = new_user()
     stack.start_login(user, f"{user}@example.com", "viewer")
-    text = stack.http.get("/metrics", headers=ADMIN).text
+    text = stack.http.get("/metrics", headers=OPERATOR).text
     prefix = stack.processes.env["MFA_STREAM_PREFIX"]
     assert f'mfa_stream_lag{{group="gateway",stream="{prefix}mfa.login.decided"}}' in text
     assert "mfa_received_messages_total{" in text

@@ -18,10 +18,9 @@ import pytest
 
 from deploy.localstack import ROOT, free_port
 from tests.e2e.test_operations import wait_until
-from tests.real_stack import Stack, secret_of
+from tests.real_stack import OPERATOR, Stack, secret_of
 
 pytestmark = pytest.mark.e2e
-OPERATOR = {"Authorization": "Bearer dev-operator-key"}
 
 
 @dataclass
