@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.identity import UserRef
@@ -64,6 +66,11 @@ class Keyring:
                 raise KeyringError(f"key id {key_id!r} appears twice")
             keys[key_id] = key
         return cls(active_key_id=next(iter(keys)), keys=keys)
+
+    def derive(self, purpose: str) -> bytes:
+        """A 256-bit key for another purpose (e.g. CSRF tokens), from the active key (HKDF)."""
+        hkdf = HKDF(algorithm=SHA256(), length=_KEY_BYTES, salt=None, info=purpose.encode())
+        return hkdf.derive(self.keys[self.active_key_id])
 
     @staticmethod
     def generate_spec(key_id: str) -> str:

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.auth import Caller, require
 from services.gateway.domain import Login
+from services.gateway.edge import POLICY_BODY_LIMIT
 from services.gateway.flows import AdminFlow, CodeResult, LoginFlow
 from services.gateway.messages import REFUSALS, locked_message
 from services.gateway.schemas import (
@@ -157,7 +158,7 @@ async def get_policy(caller: AdminCaller, admin: Admin) -> PolicyState:
     return PolicyState.model_validate(await admin.policy(caller.organization_id))
 
 
-@router.put("/v1/admin/policy", tags=["admin"])
+@router.put("/v1/admin/policy", tags=["admin"], max_body_size=POLICY_BODY_LIMIT)
 async def put_policy(body: PolicyRequest, caller: AdminCaller, admin: Admin) -> PolicyState:
     saved = await admin.replace_policy(caller.organization_id, body, caller.actor)
     return PolicyState.model_validate(saved)

@@ -23,6 +23,7 @@ from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeys, ConfiguredKeys
 from services.gateway.changes import ChangeFeed
 from services.gateway.directory import UserDirectory
+from services.gateway.edge import BODY_LIMIT, Edge
 from services.gateway.errors import install_error_handlers
 from services.gateway.flows import AdminFlow, LoginFlow
 from services.gateway.handlers import GatewayHandlers
@@ -74,7 +75,11 @@ class Stores:
             OperationStore(db),
             PolicyView(db),
             AuthenticatorView(db),
-            SessionStore(db, timedelta(seconds=settings.session_ttl_seconds)),
+            SessionStore(
+                db,
+                timedelta(seconds=settings.session_ttl_seconds),
+                settings.keyring.derive("gateway-csrf"),
+            ),
             UserDirectory(db),
             AuditLog(db),
             Organizations(db),
@@ -143,29 +148,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     )
     _consume(wiring, router, handlers)
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
-    login_flow = LoginFlow(
-        stores.logins,
-        stores.organizations,
-        feed,
-        clock,
-        box,
-        publish_attempt=wiring.publisher(streams.LOGIN_ATTEMPTED, LoginAttempted).publish,
-        publish_code=wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted).publish,
-        login_ttl=timedelta(seconds=settings.login_ttl_seconds),
-        code_timeout=settings.code_timeout_seconds,
-    )
-    admin_flow = AdminFlow(
-        stores.logins,
-        stores.operations,
-        stores.policy_view,
-        stores.authenticators,
-        feed,
-        clock,
-        stores.audit,
-        publish_policy=wiring.publisher(streams.POLICY_UPDATED, PolicyUpdated).publish,
-        publish_reset=wiring.publisher(streams.AUTHENTICATOR_RESET, AuthenticatorReset).publish,
-        timeout=settings.admin_timeout_seconds,
-    )
+    login_flow, admin_flow = _flows(settings, stores, wiring, feed, clock, box)
     broker.include_router(router)
 
     @asynccontextmanager
@@ -190,19 +173,14 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
             await broker.stop()
             await mongo.close()
 
-    app = FastAPI(title="Imageshop MFA gateway", version="1.0.0", lifespan=lifespan)
-    app.state.broker = broker
-    app.state.api_keys = ApiKeys(
-        ConfiguredKeys(
-            [
-                *((k, "client") for k in settings.client_api_keys),
-                *((k, "admin") for k in settings.admin_api_keys),
-                *((k, "operator") for k in settings.operator_api_keys),
-            ]
-        ),
-        stores.keys,
-        clock,
+    app = FastAPI(
+        title="Imageshop MFA gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        max_body_size=BODY_LIMIT,
     )
+    app.state.broker = broker
+    app.state.api_keys = _api_keys(settings, stores, clock)
     app.state.organizations, app.state.keys, app.state.clock = (
         stores.organizations,
         stores.keys,
@@ -212,7 +190,72 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.readiness = Readiness(settings, broker.connect, mongo)
     app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
-    app.state.web = web.Web(
+    app.state.web = _pages(settings, stores, login_flow, admin_flow, clock, box)
+    app.include_router(api.router)
+    app.include_router(operator_api.router)
+    app.include_router(web.router)
+    app.include_router(admin_pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_error_handlers(app)
+    http_security.install(app, stores.sessions, settings.secure_cookies)
+    app.add_middleware(Edge, api_keys=app.state.api_keys)  # outermost: before any body is read
+    return app
+
+
+def _flows(
+    settings: GatewaySettings,
+    stores: Stores,
+    wiring: StreamWiring,
+    feed: ChangeFeed,
+    clock: Clock,
+    box: SecretBox,
+) -> tuple[LoginFlow, AdminFlow]:
+    login_flow = LoginFlow(
+        stores.logins,
+        stores.organizations,
+        feed,
+        clock,
+        box,
+        publish_attempt=wiring.publisher(streams.LOGIN_ATTEMPTED, LoginAttempted).publish,
+        publish_code=wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted).publish,
+        login_ttl=timedelta(seconds=settings.login_ttl_seconds),
+        code_timeout=settings.code_timeout_seconds,
+    )
+    admin_flow = AdminFlow(
+        stores.logins,
+        stores.operations,
+        stores.policy_view,
+        stores.authenticators,
+        feed,
+        clock,
+        stores.audit,
+        publish_policy=wiring.publisher(streams.POLICY_UPDATED, PolicyUpdated).publish,
+        publish_reset=wiring.publisher(streams.AUTHENTICATOR_RESET, AuthenticatorReset).publish,
+        timeout=settings.admin_timeout_seconds,
+    )
+    return login_flow, admin_flow
+
+
+def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKeys:
+    configured = ConfiguredKeys(
+        [
+            *((k, "client") for k in settings.client_api_keys),
+            *((k, "admin") for k in settings.admin_api_keys),
+            *((k, "operator") for k in settings.operator_api_keys),
+        ]
+    )
+    return ApiKeys(configured, stores.keys, clock)
+
+
+def _pages(
+    settings: GatewaySettings,
+    stores: Stores,
+    login_flow: LoginFlow,
+    admin_flow: AdminFlow,
+    clock: Clock,
+    box: SecretBox,
+) -> web.Web:
+    return web.Web(
         templates=Jinja2Templates(directory=HERE / "templates"),
         sessions=stores.sessions,
         directory=stores.directory,
@@ -229,14 +272,6 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         box=box,
         admin_user_types=frozenset(settings.admin_user_types),
     )
-    app.include_router(api.router)
-    app.include_router(operator_api.router)
-    app.include_router(web.router)
-    app.include_router(admin_pages.router)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    install_error_handlers(app)
-    http_security.install(app, stores.sessions, settings.secure_cookies)
-    return app
 
 
 def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandlers) -> None:

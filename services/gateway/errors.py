@@ -17,7 +17,13 @@ from services.gateway.flows import LoginExpired, LoginNotFound, NotAppliedInTime
 
 log = structlog.get_logger("mfa.gateway")
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def _error(http_status: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -213,7 +214,7 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
     now = pages.clock.now()
     status = visible_status(login, now)
     if status == "authenticated":
-        return await finish(pages, session, login)
+        return await finish(pages, request, session, login)
     if status == "expired":
         return pages.render(
             request,
@@ -259,22 +260,28 @@ async def submit_code(
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
         return see_other(f"/mfa/{login_id}")  # the page says what happened
     if result.outcome and result.outcome.accepted:
-        return await finish(pages, session, result.login)
+        return await finish(pages, request, session, result.login)
     session.flash = code_error(result.outcome)
     return see_other(f"/mfa/{login_id}")
 
 
-async def finish(pages: Web, session: Session, login: Login) -> Response:
-    """A verified login: the demo sign-in's user is now signed in."""
+async def finish(pages: Web, request: Request, session: Session, login: Login) -> Response:
+    """A verified login: the demo sign-in's user is now signed in, under a new session id.
+
+    Only a login that is authenticated now: an accepted code does not finish a login
+    that a reset ended meanwhile.
+    """
+    if visible_status(login, pages.clock.now()) != "authenticated":
+        return see_other(f"/mfa/{quote(login.login_id)}")
     pending = session.pending
     if pending and pending["login_id"] == login.login_id:
+        session = await pages.renew_session(request, session)
         session.user = DirectoryUser(
             pending["organization_id"], pending["user_id"], pending["email"], pending["user_type"]
         )
         session.mfa = bool(login.mfa_required)
-        session.pending = None
         return see_other("/signed-in")
-    return see_other(f"/mfa/{login.login_id}/done")
+    return see_other(f"/mfa/{quote(login.login_id)}/done")
 
 
 @router.get("/mfa/{login_id}/done", response_class=HTMLResponse)
