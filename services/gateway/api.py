@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.gateway.auth import Caller, require
 from services.gateway.domain import Login
 from services.gateway.edge import POLICY_BODY_LIMIT
-from services.gateway.flows import AdminFlow, CodeResult, LoginFlow
+from services.gateway.flows import AdminFlow, CodeResult, LoginExpired, LoginFlow
 from services.gateway.messages import REFUSALS, locked_message
 from services.gateway.schemas import (
     AuthenticatorState,
@@ -118,6 +118,8 @@ async def submit_code(
 ) -> LoginState:
     result = await flow.submit_code(login_id, caller.organization_id, body.code)
     if result.outcome is not None and result.outcome.accepted:
+        if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
+            raise LoginExpired(login_id)
         return present.state(result.login)
     raise CodeRefusal(*refusal(result, present))
 

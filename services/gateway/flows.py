@@ -240,9 +240,9 @@ class AdminFlow:
             user_id=user.user_id,
             requested_by=requested_by,
         )
-        # Logins in flight were shown the old QR or asked for the old code: end them.
-        await self.logins.expire_open_logins_of(user)
-        await self.authenticators.forget(user)
+        # A clean cut: no login started before the reset completes may authenticate, even
+        # with a code the old authenticator produced and verification checked meanwhile.
+        await self.logins.cut_off(user, self.clock.now())
         await self.publish_reset(
             AuthenticatorReset(
                 occurred_at=self.clock.now(),
@@ -252,7 +252,11 @@ class AdminFlow:
                 requested_by=requested_by,
             )
         )
-        await self._until_applied(operation_id, {"enrollment", "verification"})
+        try:
+            await self._until_applied(operation_id, {"enrollment", "verification"})
+        finally:  # logins started while the owners forgot were shown the old credential
+            await self.logins.cut_off(user, self.clock.now())
+            await self.authenticators.forget(user)
         await self.audit.record(
             AuditEvent(
                 user.organization_id,

@@ -64,7 +64,7 @@ class GatewayHandlers:
         )
 
     async def on_code_verified(self, event: CodeVerified) -> None:
-        await self.logins.code_accepted(event.login_id, event.submission_id)
+        await self.logins.code_accepted(event.login_id, event.user, event.submission_id)
         await self.authenticators.code_verified(
             event.user,
             event.credential_id,

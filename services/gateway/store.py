@@ -43,6 +43,7 @@ def _login_from_document(doc: Document) -> Login:
 class LoginStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._logins = db["logins"]
+        self._cutoffs = db["login_cutoffs"]  # per user: the last authenticator reset
         # Logins, and the code answers kept in them, are dropped after a day.
         self.retention = Retention(self._logins, "created_at", timedelta(days=1))
 
@@ -112,10 +113,22 @@ class LoginStore:
             },
         )
 
-    async def code_accepted(self, login_id: str, submission_id: str) -> None:
+    async def cut_off(self, user: UserRef, at: datetime) -> None:
+        """No login of ``user`` created at or before ``at`` may authenticate any more
+        (an authenticator reset), and those still open end now."""
+        await self._cutoffs.update_one({"_id": user.key}, {"$set": {"at": at}}, upsert=True)
+        await self.expire_open_logins_of(user)
+
+    async def code_accepted(self, login_id: str, user: UserRef, submission_id: str) -> None:
+        """Authenticate the login, unless it ended or a reset cut it off meanwhile; either
+        way the answer is kept for the request waiting on it."""
         answer = {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))}
+        condition: Document = {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}}
+        cutoff = await self._cutoffs.find_one({"_id": user.key})
+        if cutoff is not None:
+            condition["created_at"] = {"$gt": cutoff["at"]}
         done = await self._logins.update_one(
-            {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}},
+            condition,
             {
                 "$set": {
                     "status": "authenticated",
@@ -125,8 +138,10 @@ class LoginStore:
                 }
             },
         )
-        if done.matched_count == 0:  # answered, but the login ended meanwhile (reset)
+        if done.matched_count == 0:  # answered, but the login ended or was cut off
             await self._logins.update_one({"_id": login_id}, {"$set": answer})
+            if cutoff is not None:
+                await self.expire_open_logins_of(user)
 
     async def code_refused(self, login_id: str, submission_id: str, outcome: CodeOutcome) -> None:
         changes: Document = {f"outcomes.{submission_id}": asdict(outcome)}

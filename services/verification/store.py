@@ -78,10 +78,19 @@ class AuthenticatorStore:
     async def register(
         self, user: UserRef, credential_id: str, secret: Sealed, created_at: datetime
     ) -> bool:
-        """Adopt a new credential; the lockout state carries over. False if already known."""
+        """Adopt a credential newer than the one held; the lockout state carries over.
+
+        False if this credential, or a newer one, is held already: registrations can
+        arrive out of order, and an older credential must never displace a newer one
+        (nor reset its replay guard).
+        """
         try:
             await self._authenticators.update_one(
-                {"_id": user.key, "credential_id": {"$ne": credential_id}},
+                {
+                    "_id": user.key,
+                    "credential_id": {"$ne": credential_id},
+                    "created_at": {"$lt": created_at},
+                },
                 {
                     "$set": {
                         "organization_id": user.organization_id,
@@ -98,7 +107,7 @@ class AuthenticatorStore:
                 },
                 upsert=True,
             )
-        except DuplicateKeyError:  # the filter missed because this credential is stored
+        except DuplicateKeyError:  # the filter missed: this credential or a newer one is held
             return False
         return True
 

@@ -1,7 +1,9 @@
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from faststream.redis import TestRedisBroker
 
@@ -12,25 +14,39 @@ from services.gateway.settings import GatewaySettings
 from shared import streams
 from shared.clock import FixedClock
 from shared.crypto import SecretBox, enrollment_context
-from shared.events import CodeRejected, CodeVerified, EnrollmentIssued, LoginDecided
+from shared.events import (
+    AuthenticatorReset,
+    AuthenticatorResetApplied,
+    CodeRejected,
+    CodeSubmitted,
+    CodeVerified,
+    EnrollmentIssued,
+    LoginDecided,
+)
 from shared.identity import UserRef
+from tests.component.conftest import Recorder
 from tests.conftest import Namespace
 
 ADA = UserRef("acme", "u1")
 
 
 @pytest.fixture
-async def gateway(service_env: dict[str, Any], clock: FixedClock) -> AsyncIterator[Any]:
+async def gateway(
+    service_env: dict[str, Any], clock: FixedClock, namespace: Namespace
+) -> AsyncIterator[Any]:
     app = create_app(GatewaySettings(**service_env), clock)
+    published = Recorder(app.state.broker, namespace)  # what the gateway sends
+    published.watch(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
+    published.watch(streams.CODE_SUBMITTED, CodeSubmitted)
     async with TestRedisBroker(app.state.broker) as broker:
-        yield app, broker
+        yield app, broker, published
 
 
 class Driver:
     def __init__(
         self, gateway: Any, namespace: Namespace, clock: FixedClock, box: SecretBox
     ) -> None:
-        app, self.broker = gateway
+        app, self.broker, self.published = gateway
         self.namespace, self.clock, self.box = namespace, clock, box
         self.flow: LoginFlow = app.state.login_flow
 
@@ -142,3 +158,63 @@ async def test_a_late_decision_does_not_undo_the_enrollment_answer(drive: Driver
         ),
     )
     assert await drive.status(login.login_id) == "enrollment_required"
+
+
+async def test_a_reset_ends_the_logins_started_while_the_owners_were_forgetting(
+    gateway: Any, drive: Driver
+) -> None:
+    app = gateway[0]
+    reset = asyncio.create_task(app.state.admin_flow.reset_authenticator(ADA, "key:test"))
+    event = await drive.published.first(streams.AUTHENTICATOR_RESET)
+    # Enrollment answered this login with the old credential before it forgot it.
+    during = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(during.login_id, pending=False))
+    assert await drive.status(during.login_id) == "code_required"
+    for owner in ("enrollment", "verification"):
+        await drive.send(
+            streams.AUTHENTICATOR_RESET_APPLIED,
+            AuthenticatorResetApplied(
+                occurred_at=drive.clock.now(),
+                correlation_id=event.correlation_id,
+                organization_id="acme",
+                user_id="u1",
+                service=owner,
+            ),
+        )
+    await reset
+    assert await drive.status(during.login_id) == "expired"
+    # A code of the old authenticator, checked before verification forgot it.
+    verified = CodeVerified(
+        **drive.envelope(during.login_id), submission_id="s1", credential_id="c1", purpose="login"
+    )
+    await drive.send(streams.CODE_VERIFIED, verified)
+    assert await drive.status(during.login_id) == "expired"
+
+
+async def test_an_accepted_code_for_a_login_that_a_reset_ended_answers_410(
+    gateway: Any, drive: Driver
+) -> None:
+    app = gateway[0]
+    user = UserRef("default", "u1")  # the development client key's organization
+    login = await drive.flow.start("c", user, "a@b.c", "editor")
+    envelope = {**drive.envelope(login.login_id), "organization_id": "default"}
+    issued = drive.issued(login.login_id, pending=False).model_copy(update=envelope)
+    await drive.send(streams.ENROLLMENT_ISSUED, issued)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        answer = asyncio.create_task(
+            http.post(
+                f"/v1/logins/{login.login_id}/code",
+                json={"code": "123456"},
+                headers={"Authorization": "Bearer dev-client-key"},
+            )
+        )
+        code = await drive.published.first(streams.CODE_SUBMITTED)
+        await app.state.login_flow.logins.expire_open_logins_of(user)  # a reset ended it
+        verified = CodeVerified(
+            **envelope, submission_id=code.submission_id, credential_id="c1", purpose="login"
+        )
+        await drive.send(streams.CODE_VERIFIED, verified)
+        response = await answer
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "login_expired"

@@ -62,7 +62,10 @@ class Driver:
         self.broker, self.namespace, self.clock, self.box = broker, namespace, clock, box
         self.submissions = 0
 
-    async def register(self, credential_id: str = "c1", secret: str = SECRET) -> None:
+    async def register(
+        self, credential_id: str = "c1", secret: str = SECRET, age: timedelta = timedelta(0)
+    ) -> None:
+        """``credential_id`` registered; created ``age`` before now."""
         await self.broker.publish(
             CredentialRegistered(
                 occurred_at=self.clock.now(),
@@ -73,7 +76,7 @@ class Driver:
                 secret=self.box.seal(
                     secret, credential_context(UserRef("acme", "u1"), credential_id)
                 ),
-                created_at=self.clock.now(),
+                created_at=self.clock.now() - age,
             ),
             stream=self.namespace.stream(streams.CREDENTIAL_REGISTERED),
         )
@@ -234,6 +237,7 @@ async def test_a_new_credential_keeps_the_lockout_state(verification: Any, drive
     _, recorder = verification
     await drive.register("c1")
     await drive.submit(drive.code(-120))
+    drive.clock.advance(minutes=11)  # the first offer lapsed: a newer credential
     await drive.register("c2")
     await drive.submit(drive.code(-120), credential_id="c2")
     assert recorder.of(streams.CODE_REJECTED)[-1].attempts_left == 3
@@ -247,3 +251,17 @@ async def test_checks_are_counted_by_outcome_for_dashboards(
     await drive.submit(drive.code())
     assert registry.get_sample_value("mfa_code_checks_total", {"outcome": "verified"}) == 1
     assert registry.get_sample_value("mfa_code_checks_total", {"outcome": "reused"}) == 1
+
+
+async def test_an_older_credential_arriving_late_does_not_displace_a_newer_one(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    older_secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    await drive.register("new")  # the offer a user scanned
+    await drive.submit(drive.code(), credential_id="new")
+    await drive.register("old", secret=older_secret, age=timedelta(minutes=11))  # redelivered
+    await drive.submit(drive.code(), credential_id="new")  # the same code again: a replay
+    drive.clock.advance(seconds=30)
+    await drive.submit(drive.code(), credential_id="new")
+    assert outcomes(recorder) == [("verified", None), ("reused", 4), ("verified", None)]
