@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.gateway.flows import NotAppliedInTime
+from services.gateway.keys import split_key
 from services.gateway.sessions import Session
 from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
 from shared.events import PolicyRules
@@ -17,6 +19,12 @@ from shared.identity import InvalidId, UserRef, canonical_user_id
 from shared.messaging import describe_validation_error
 
 router = APIRouter(include_in_schema=False)
+
+
+def presented_key_id(api_key: str) -> str:
+    """The id of an issued key; for anything else, a digest that names it, never the key."""
+    parts = split_key(api_key.strip())
+    return parts[0] if parts else hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 def actor(session: Session) -> str:
@@ -215,12 +223,18 @@ async def key_sign_in(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     client_ip = request.client.host if request.client else "unknown"
+    key_id = presented_key_id(api_key)
+    if not await pages.limiter.key_attempts_left(key_id, client_ip):
+        return pages.render(
+            request,
+            "admin_signin.html",
+            session,
+            429,
+            error="Too many attempts with this key. Wait a few minutes and try again.",
+        )
     caller = await request.app.state.api_keys.identify(api_key)
-    if (
-        not await pages.limiter.allow("admin-key", client_ip)
-        or caller is None
-        or (caller.role != "admin")
-    ):
+    if caller is None or caller.role != "admin":
+        await pages.limiter.key_refused(key_id, client_ip)
         return pages.render(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )

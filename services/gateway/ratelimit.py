@@ -1,4 +1,4 @@
-"""Password sign-in throttling, shared by all gateway replicas through Redis."""
+"""Sign-in throttling, shared by all gateway replicas through Redis."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ class SignInLimiter:
         self._namespace = namespace
         self._per_account: RateLimitItem = parse(per_account)
         self._per_address: RateLimitItem = parse(per_address)
+
+    async def key_attempts_left(self, key_id: str, address: str) -> bool:
+        """Whether another admin-key sign-in may be tried from ``address`` with this key id."""
+        return await self._limiter.test(
+            self._per_account, self._namespace, "key", key_id
+        ) and await self._limiter.test(self._per_address, self._namespace, "key-address", address)
+
+    async def key_refused(self, key_id: str, address: str) -> None:
+        """Count a wrong admin key against its key id and the address that sent it.
+
+        Only failures count, per key id: bad tries with other keys, from anywhere, do not
+        lock out the admin whose key it is (one bucket for every key used to).
+        """
+        await self._limiter.hit(self._per_account, self._namespace, "key", key_id)
+        await self._limiter.hit(self._per_address, self._namespace, "key-address", address)
 
     async def allow(self, email: str, address: str) -> bool:
         account_ok = await self._limiter.hit(
