@@ -255,8 +255,10 @@ def _pages(
     clock: Clock,
     box: SecretBox,
 ) -> web.Web:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["segment"] = web.path_segment  # ids in URL paths, always encoded
     return web.Web(
-        templates=Jinja2Templates(directory=HERE / "templates"),
+        templates=templates,
         sessions=stores.sessions,
         directory=stores.directory,
         logins=login_flow,

@@ -118,6 +118,15 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def path_segment(value: object) -> str:
+    """One URL path segment: everything but unreserved characters percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def mfa_page(login_id: str, *rest: str) -> str:
+    return "/".join(["/mfa", path_segment(login_id), *rest])
+
+
 def refuse_forgery(pages: Web, request: Request, session: Session) -> HTMLResponse:
     return pages.render(
         request,
@@ -176,7 +185,7 @@ async def sign_in(
     )
     session.pending = {"login_id": login.login_id, **vars(user)}
     await pages.logins.open_in_browser(login.login_id, session.id)
-    return see_other(f"/mfa/{login.login_id}")
+    return see_other(mfa_page(login.login_id))
 
 
 @router.get("/mfa/{login_id}", response_class=HTMLResponse)
@@ -253,16 +262,16 @@ async def submit_code(
     digits = "".join(code.split())
     if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
         session.flash = {"error": "Enter the 6 digits your authenticator app shows."}
-        return see_other(f"/mfa/{login_id}")
+        return see_other(mfa_page(login_id))
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
         result = await pages.logins.submit_code(login_id, login.organization_id, digits)
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
-        return see_other(f"/mfa/{login_id}")  # the page says what happened
+        return see_other(mfa_page(login_id))  # the page says what happened
     if result.outcome and result.outcome.accepted:
         return await finish(pages, request, session, result.login)
     session.flash = code_error(result.outcome)
-    return see_other(f"/mfa/{login_id}")
+    return see_other(mfa_page(login_id))
 
 
 async def finish(pages: Web, request: Request, session: Session, login: Login) -> Response:
@@ -272,7 +281,7 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
     that a reset ended meanwhile.
     """
     if visible_status(login, pages.clock.now()) != "authenticated":
-        return see_other(f"/mfa/{quote(login.login_id)}")
+        return see_other(mfa_page(login.login_id))
     pending = session.pending
     if pending and pending["login_id"] == login.login_id:
         session = await pages.renew_session(request, session)
@@ -281,7 +290,7 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
         )
         session.mfa = bool(login.mfa_required)
         return see_other("/signed-in")
-    return see_other(f"/mfa/{quote(login.login_id)}/done")
+    return see_other(mfa_page(login.login_id, "done"))
 
 
 @router.get("/mfa/{login_id}/done", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DESK
-from tests.real_stack import ADMIN, Stack
+from tests.real_stack import ADMIN, Stack, secret_of
 
 pytestmark = pytest.mark.browser
 
@@ -35,3 +35,46 @@ def test_wrong_keys_tried_by_someone_else_do_not_lock_the_real_admin_out(
     admin = browser.new_context(base_url=stack.processes.gateway_url, viewport=DESK).new_page()
     key_sign_in(admin, ADMIN["Authorization"].removeprefix("Bearer "))
     expect(admin).to_have_url(re.compile(r"/admin$"))
+
+
+def sign_in_with_the_admin_key(page: Page) -> None:
+    key_sign_in(page, ADMIN["Authorization"].removeprefix("Bearer "))
+    expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+def look_up(page: Page, query: str) -> None:
+    page.fill("#q", query)
+    page.click("form[action='/admin/users'] button[type=submit]")
+    page.wait_for_load_state()
+
+
+def test_a_look_up_crafted_as_a_path_cannot_reset_anyone(console: Page, stack: Stack) -> None:
+    alice = f"alice-{uuid.uuid4().hex[:6]}"
+    stack.enroll(alice)
+    sign_in_with_the_admin_key(console)
+    look_up(console, f"{alice}/reset/confirm?")
+    if console.locator("#reset").count():  # a Reset button for a made-up path
+        console.click("#reset")
+        console.wait_for_load_state()
+    assert stack.authenticator(alice)["enrolled"] is True
+    expect(console.locator(".error")).to_contain_text("No such user")
+
+
+def test_ids_with_reserved_characters_are_encoded_in_every_form_target(
+    console: Page, stack: Stack
+) -> None:
+    user = f"jöran+{uuid.uuid4().hex[:6]}@example.com"
+    login = stack.start_login(user, "joran@example.com", "editor")
+    secret = secret_of(login["enrollment"]["otpauth_uri"])
+    assert stack.submit(login["login_id"], stack.code(secret)).status_code == 200
+    sign_in_with_the_admin_key(console)
+    look_up(console, user.upper())
+    action = console.locator("form:has(#reset)").get_attribute("action")
+    assert action is not None
+    for encoded in ("%2B", "%40", "%C3%B6"):  # + @ ö
+        assert encoded in action
+    console.click("#reset")
+    expect(console.locator("h1")).to_contain_text(f"Reset the authenticator of {user}")
+    console.click("#confirm-reset")
+    expect(console.locator(".notice")).to_contain_text("Authenticator reset")
+    assert stack.authenticator(user)["enrolled"] is False
