@@ -130,6 +130,13 @@ class Stack:
         self.http.close()
         self.processes.stop()
 
+    def enrolled_and_back(self, user_id: str) -> tuple[str, dict[str, Any]]:
+        """Enroll a user, move to a fresh 30-second step and start their next login:
+        the secret their app holds, and that login (asking for the code only)."""
+        secret = self.enroll(user_id)
+        self.next_step()
+        return secret, self.start_login(user_id, f"{user_id}@example.com", "editor")
+
     def logs(self) -> str:
         return "\n".join(
             c.log_path.read_text(errors="replace")

@@ -116,7 +116,7 @@ async def get_login(
 async def submit_code(
     login_id: str, body: CodeRequest, caller: ClientCaller, flow: Logins, present: Present
 ) -> LoginState:
-    result = await flow.submit_code(login_id, caller.organization_id, body.code)
+    result = await flow.submit_code(login_id, caller.organization_id, body.code, caller.key_id)
     if result.outcome is not None and result.outcome.accepted:
         if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
             raise LoginExpired(login_id)

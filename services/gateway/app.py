@@ -29,7 +29,7 @@ from services.gateway.flows import AdminFlow, LoginFlow
 from services.gateway.handlers import GatewayHandlers
 from services.gateway.keys import KeyStore
 from services.gateway.organizations import Organizations
-from services.gateway.ratelimit import SignInLimiter
+from services.gateway.ratelimit import Limits, Throttle
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.readiness import Readiness
 from services.gateway.sessions import SessionStore
@@ -148,7 +148,8 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     )
     _consume(wiring, router, handlers)
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
-    login_flow, admin_flow = _flows(settings, stores, wiring, feed, clock, box)
+    throttle = _throttle(settings)
+    login_flow, admin_flow = _flows(settings, stores, throttle, wiring, feed, clock, box)
     broker.include_router(router)
 
     @asynccontextmanager
@@ -190,21 +191,25 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.readiness = Readiness(settings, broker.connect, mongo)
     app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
-    app.state.web = _pages(settings, stores, login_flow, admin_flow, clock, box)
-    app.include_router(api.router)
-    app.include_router(operator_api.router)
-    app.include_router(web.router)
-    app.include_router(admin_pages.router)
+    app.state.web = _pages(settings, stores, throttle, login_flow, admin_flow, clock, box)
+    _serve(app, stores, settings)
+    return app
+
+
+def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:
+    """Routes, error answers and the layers every request passes through."""
+    for router in (api.router, operator_api.router, web.router, admin_pages.router):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
     http_security.install(app, stores.sessions, settings.secure_cookies)
     app.add_middleware(Edge, api_keys=app.state.api_keys)  # outermost: before any body is read
-    return app
 
 
 def _flows(
     settings: GatewaySettings,
     stores: Stores,
+    throttle: Throttle,
     wiring: StreamWiring,
     feed: ChangeFeed,
     clock: Clock,
@@ -213,6 +218,8 @@ def _flows(
     login_flow = LoginFlow(
         stores.logins,
         stores.organizations,
+        stores.authenticators,
+        throttle,
         feed,
         clock,
         box,
@@ -220,6 +227,7 @@ def _flows(
         publish_code=wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted).publish,
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
+        max_codes_per_login=settings.max_codes_per_login,
     )
     admin_flow = AdminFlow(
         stores.logins,
@@ -236,6 +244,15 @@ def _flows(
     return login_flow, admin_flow
 
 
+def _throttle(settings: GatewaySettings) -> Throttle:
+    limits = Limits(
+        settings.signin_limit_per_account,
+        settings.signin_limit_per_address,
+        settings.code_limit_per_client,
+    )
+    return Throttle(settings.redis_url.get_secret_value(), settings.stream_prefix or "mfa", limits)
+
+
 def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKeys:
     configured = ConfiguredKeys(
         [
@@ -250,6 +267,7 @@ def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKey
 def _pages(
     settings: GatewaySettings,
     stores: Stores,
+    throttle: Throttle,
     login_flow: LoginFlow,
     admin_flow: AdminFlow,
     clock: Clock,
@@ -264,12 +282,7 @@ def _pages(
         logins=login_flow,
         admin=admin_flow,
         audit=stores.audit,
-        limiter=SignInLimiter(
-            settings.redis_url.get_secret_value(),
-            settings.stream_prefix or "mfa",
-            settings.signin_limit_per_account,
-            settings.signin_limit_per_address,
-        ),
+        limiter=throttle,
         clock=clock,
         box=box,
         admin_user_types=frozenset(settings.admin_user_types),

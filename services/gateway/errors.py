@@ -13,7 +13,13 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from services.gateway.api import CodeRefusal
-from services.gateway.flows import LoginExpired, LoginNotFound, NotAppliedInTime, NotWaitingForCode
+from services.gateway.flows import (
+    LoginExpired,
+    LoginNotFound,
+    NotAppliedInTime,
+    NotWaitingForCode,
+    TooManyCodes,
+)
 
 log = structlog.get_logger("mfa.gateway")
 
@@ -75,6 +81,16 @@ def install_error_handlers(app: FastAPI) -> None:
             f"This login is {exc.status} and is not waiting for a code.",
             status=exc.status,
         )
+
+    @app.exception_handler(TooManyCodes)
+    async def too_many_codes(_: Request, exc: TooManyCodes) -> JSONResponse:
+        if exc.per == "login":
+            return _error(
+                429, "too_many_codes", "Too many codes for this login. Start a new login."
+            )
+        response = _error(429, "too_many_codes", "Too many codes from this client. Wait a minute.")
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.exception_handler(NotAppliedInTime)
     async def not_applied(_: Request, exc: NotAppliedInTime) -> JSONResponse:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -19,6 +20,7 @@ from services.gateway.domain import (
     visible_status,
 )
 from services.gateway.organizations import Organizations
+from services.gateway.ratelimit import Throttle
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.store import LoginStore, OperationStore
 from shared.clock import Clock
@@ -54,6 +56,14 @@ class NotWaitingForCode(Exception):
         self.status = status
 
 
+class TooManyCodes(Exception):
+    """Codes come faster than a person types them: from one client, or for one login."""
+
+    def __init__(self, per: Literal["client", "login"]) -> None:
+        super().__init__(per)
+        self.per = per
+
+
 class NotAppliedInTime(Exception):
     """An admin change was published but not every owning service confirmed it yet."""
 
@@ -76,6 +86,8 @@ def new_id() -> str:
 class LoginFlow:
     logins: LoginStore
     organizations: Organizations
+    authenticators: AuthenticatorView
+    throttle: Throttle
     feed: ChangeFeed
     clock: Clock
     box: SecretBox
@@ -83,6 +95,7 @@ class LoginFlow:
     publish_code: Publish
     login_ttl: timedelta
     code_timeout: float
+    max_codes_per_login: int
 
     async def start(
         self, client: str, user: UserRef, email: str, user_type: str, require_mfa: bool = False
@@ -156,13 +169,23 @@ class LoginFlow:
             login_id, organization_id
         )
 
-    async def submit_code(self, login_id: str, organization_id: str, code: str) -> CodeResult:
+    async def submit_code(
+        self, login_id: str, organization_id: str, code: str, client: str
+    ) -> CodeResult:
+        """Send ``code`` (typed by ``client``: a key id or a browser) to verification and
+        wait for its answer. A user known to be locked is answered here, at no cost."""
         login = await self.find(login_id, organization_id)
         gate = may_submit_code(login, self.clock.now())
         if gate is CodeGate.EXPIRED:
             raise LoginExpired(login_id)
         if gate is CodeGate.NOT_WAITING or login.credential_id is None:
             raise NotWaitingForCode(visible_status(login, self.clock.now()))
+        if not await self.throttle.code(client):
+            raise TooManyCodes("client")
+        if (locked := await self._locked_until(login)) is not None:
+            return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
+        if not await self.logins.count_submission(login_id, self.max_codes_per_login):
+            raise TooManyCodes("login")
         submission_id = new_id()
         await self.publish_code(
             CodeSubmitted(
@@ -186,6 +209,11 @@ class LoginFlow:
         if answered_login is None:
             return CodeResult(await self.find(login_id, organization_id), None)
         return CodeResult(answered_login, answered_login.outcomes[submission_id])
+
+    async def _locked_until(self, login: Login) -> datetime | None:
+        view = await self.authenticators.get(login.user) or {}
+        locked_until: datetime | None = view.get("locked_until")
+        return locked_until if locked_until and locked_until > self.clock.now() else None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
@@ -40,6 +41,9 @@ class GatewaySettings(ServiceSettings):
     admin_user_types: Annotated[tuple[str, ...], NoDecode] = ("admin",)
     signin_limit_per_account: str = "10/15 minutes"
     signin_limit_per_address: str = "60/15 minutes"
+    # Code submissions: per API key (or browser), and per login over its life.
+    code_limit_per_client: str = "600/minute"
+    max_codes_per_login: int = Field(default=10, ge=1, le=100)
 
     @field_validator(
         "client_api_keys", "admin_api_keys", "operator_api_keys", "admin_user_types", mode="before"
@@ -48,6 +52,17 @@ class GatewaySettings(ServiceSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator(
+        "signin_limit_per_account", "signin_limit_per_address", "code_limit_per_client"
+    )
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("write a rate like '10/15 minutes' or '600/minute'") from None
         return value
 
     @property

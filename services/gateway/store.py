@@ -73,6 +73,7 @@ class LoginStore:
                 "status": login.status,
                 "created_at": login.created_at,
                 "expires_at": login.expires_at,
+                "submissions": 0,
             }
         )
 
@@ -112,6 +113,17 @@ class LoginStore:
                 }
             },
         )
+
+    async def count_submission(self, login_id: str, limit: int) -> bool:
+        """Count one more code for this login; False once ``limit`` were submitted."""
+        done = await self._logins.update_one(
+            {
+                "_id": login_id,
+                "$or": [{"submissions": {"$exists": False}}, {"submissions": {"$lt": limit}}],
+            },
+            {"$inc": {"submissions": 1}},
+        )
+        return done.modified_count == 1
 
     async def cut_off(self, user: UserRef, at: datetime) -> None:
         """No login of ``user`` created at or before ``at`` may authenticate any more

@@ -24,9 +24,10 @@ from services.gateway.flows import (
     LoginNotFound,
     NotWaitingForCode,
     OpenElsewhere,
+    TooManyCodes,
 )
 from services.gateway.page_models import code_error, enrollment_view
-from services.gateway.ratelimit import SignInLimiter
+from services.gateway.ratelimit import Throttle
 from services.gateway.sessions import COOKIE, Session, SessionStore
 from shared.clock import Clock
 from shared.crypto import SecretBox
@@ -43,7 +44,7 @@ class Web:
     logins: LoginFlow
     admin: AdminFlow
     audit: AuditLog
-    limiter: SignInLimiter
+    limiter: Throttle
     clock: Clock
     box: SecretBox
     admin_user_types: frozenset[str]
@@ -158,7 +159,7 @@ async def sign_in(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     client_ip = request.client.host if request.client else "unknown"
-    if not await pages.limiter.allow(email, client_ip):
+    if not await pages.limiter.sign_in(email, client_ip):
         return pages.render(
             request,
             "signin.html",
@@ -265,9 +266,14 @@ async def submit_code(
         return see_other(mfa_page(login_id))
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
-        result = await pages.logins.submit_code(login_id, login.organization_id, digits)
+        result = await pages.logins.submit_code(
+            login_id, login.organization_id, digits, f"web:{session.id}"
+        )
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
         return see_other(mfa_page(login_id))  # the page says what happened
+    except TooManyCodes:
+        session.flash = {"error": "Too many codes for this sign-in. Start a new sign-in."}
+        return see_other(mfa_page(login_id))
     if result.outcome and result.outcome.accepted:
         return await finish(pages, request, session, result.login)
     session.flash = code_error(result.outcome)

@@ -9,7 +9,7 @@ from faststream.redis import TestRedisBroker
 
 from services.gateway.app import create_app
 from services.gateway.domain import visible_status
-from services.gateway.flows import LoginFlow
+from services.gateway.flows import LoginFlow, TooManyCodes
 from services.gateway.settings import GatewaySettings
 from shared import streams
 from shared.clock import FixedClock
@@ -218,3 +218,51 @@ async def test_an_accepted_code_for_a_login_that_a_reset_ended_answers_410(
         response = await answer
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "login_expired"
+
+
+@pytest.fixture
+async def strict_gateway(
+    service_env: dict[str, Any], clock: FixedClock, namespace: Namespace
+) -> AsyncIterator[Any]:
+    settings = GatewaySettings(
+        **service_env,
+        max_codes_per_login=3,
+        code_limit_per_client="5/minute",
+        code_timeout_seconds=0.05,  # nobody answers here: each code times out at once
+    )
+    app = create_app(settings, clock)
+    async with TestRedisBroker(app.state.broker) as broker:
+        yield app, broker, Recorder(app.state.broker, namespace)
+
+
+@pytest.fixture
+def strict(
+    strict_gateway: Any, namespace: Namespace, clock: FixedClock, service_env: dict[str, Any]
+) -> Driver:
+    box = SecretBox(GatewaySettings(**service_env).keyring)
+    return Driver(strict_gateway, namespace, clock, box)
+
+
+async def open_login(drive: Driver) -> str:
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
+    return login.login_id
+
+
+async def test_a_login_takes_a_bounded_number_of_codes(strict: Driver) -> None:
+    login_id = await open_login(strict)
+    for _ in range(3):
+        assert (await strict.flow.submit_code(login_id, "acme", "123456", "k1")).outcome is None
+    with pytest.raises(TooManyCodes) as refused:
+        await strict.flow.submit_code(login_id, "acme", "123456", "k1")
+    assert refused.value.per == "login"
+
+
+async def test_a_client_submits_a_bounded_number_of_codes_a_minute(strict: Driver) -> None:
+    logins = [await open_login(strict) for _ in range(3)]
+    for login_id in [*logins, *logins[:2]]:
+        await strict.flow.submit_code(login_id, "acme", "123456", "k1")
+    with pytest.raises(TooManyCodes) as refused:
+        await strict.flow.submit_code(logins[2], "acme", "123456", "k1")
+    assert refused.value.per == "client"
+    await strict.flow.submit_code(logins[2], "acme", "123456", "k2")  # its own budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from tests.real_stack import CLIENT, Stack
+from tests.real_stack import CLIENT, Stack, new_user
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +86,26 @@ def test_anonymous_pages_cost_no_session_document(stack: Stack) -> None:
                 assert visitor.get("/").status_code == 200
                 assert visitor.get("/admin/signin").status_code == 200
         assert sessions.count_documents({}) == before
+
+
+def codes_checked(stack: Stack) -> int:
+    log = stack.processes.children["verification"].log_path
+    assert log is not None
+    return log.read_text().count('"event": "code_checked"')
+
+
+def test_a_locked_users_codes_are_answered_at_the_edge_and_cost_verification_nothing(
+    stack: Stack,
+) -> None:
+    user = new_user()
+    secret, login = stack.enrolled_and_back(user)
+    answers = [stack.submit(login["login_id"], stack.wrong_code(secret)) for _ in range(5)]
+    assert answers[-1].status_code == 423
+    checked = codes_checked(stack)
+    another = stack.start_login(user, f"{user}@example.com", "editor")
+    for candidate in (login, another):
+        refused = stack.submit(candidate["login_id"], stack.code(secret))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (423, "locked")
+        assert refused.json()["locked_until"] == answers[-1].json()["locked_until"]
+    time.sleep(0.5)
+    assert codes_checked(stack) == checked

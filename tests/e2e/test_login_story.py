@@ -65,9 +65,7 @@ def test_first_login_shows_a_standard_qr_code_and_the_current_code_confirms_it(
 
 def test_later_logins_ask_for_the_code_only_and_never_show_the_secret(stack: Stack) -> None:
     user = new_user()
-    secret = stack.enroll(user)
-    stack.next_step()
-    login = stack.start_login(user, f"{user}@example.com", "editor")
+    secret, login = stack.enrolled_and_back(user)
     assert (login["status"], login["enrollment"]) == ("code_required", None)
     after_code = stack.submit(login["login_id"], stack.code(secret))
     assert after_code.status_code == 200, after_code.text
@@ -105,9 +103,7 @@ def test_a_late_code_gets_its_own_error_and_the_retry_succeeds(stack: Stack) -> 
 
 def test_a_wrong_code_says_how_many_attempts_are_left(stack: Stack) -> None:
     user = new_user()
-    secret = stack.enroll(user)
-    stack.next_step()
-    login = stack.start_login(user, f"{user}@example.com", "editor")
+    secret, login = stack.enrolled_and_back(user)
     wrong = "000000" if stack.code(secret) != "000000" else "111111"
     response = stack.submit(login["login_id"], wrong)
     assert response.status_code == 400
@@ -131,9 +127,7 @@ def test_five_failures_lock_the_user_for_fifteen_minutes_and_success_resets(
     stack: Stack,
 ) -> None:
     user = new_user()
-    secret = stack.enroll(user)
-    stack.next_step()
-    login = stack.start_login(user, f"{user}@example.com", "editor")
+    secret, login = stack.enrolled_and_back(user)
     old = stack.code(secret, -120)
     left = [stack.submit(login["login_id"], old).json()["error"]["attempts_left"] for _ in range(4)]
     assert left == [4, 3, 2, 1]

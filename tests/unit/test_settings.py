@@ -94,3 +94,8 @@ def test_secrets_do_not_show_in_settings_repr() -> None:
     settings = GatewaySettings(encryption_keys=STRONG_KEYS)
     assert STRONG_KEYS.split(":")[1] not in repr(settings)
     assert "dev-admin-key" not in repr(settings)
+
+
+def test_a_rate_that_does_not_parse_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="code_limit_per_client"):
+        GatewaySettings(code_limit_per_client="lots")
