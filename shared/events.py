@@ -163,15 +163,24 @@ class AuthenticatorResetApplied(UserEvent):
     service: Literal["enrollment", "verification"]
 
 
+MAX_LISTED_USERS = 5_000
+MAX_USER_TYPES = 500
+
+
 class PolicyRules(BaseModel):
-    """Who must use MFA: the union of the three settings."""
+    """Who must use MFA: the union of the three settings.
+
+    The lists are bounded so that every document holding a policy stays far below
+    MongoDB's 16 MiB: the policy service stores the users twice (as given and folded),
+    at up to 128 characters of up to 4 bytes each (tests/unit/test_policy_size.py).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     all_users: bool = False
-    user_types: tuple[UserType, ...] = Field(default=(), max_length=1000)
+    user_types: tuple[UserType, ...] = Field(default=(), max_length=MAX_USER_TYPES)
     users: tuple[Identifier, ...] = Field(
-        default=(), max_length=100_000, description="User ids or e-mail addresses"
+        default=(), max_length=MAX_LISTED_USERS, description="User ids or e-mail addresses"
     )
 
     @field_validator("user_types", "users")

@@ -25,6 +25,21 @@ class StoredPolicy:
     updated_at: datetime
 
 
+def policy_fields(rules: PolicyRules, now: datetime, requested_by: str) -> Document:
+    return {
+        "all_users": rules.all_users,
+        "user_types": list(rules.user_types),
+        "users": list(rules.users),
+        "updated_at": now,
+        "updated_by": requested_by,
+    }
+
+
+def listing_keys(rules: PolicyRules) -> list[str]:
+    """The listed users as compared: folded, so a policy lookup is one $in."""
+    return sorted({listing_key(u) for u in rules.users})
+
+
 def _version_id(organization_id: str, version: int) -> str:
     return f"{organization_id}/{version:010d}"
 
@@ -57,17 +72,11 @@ class PolicyStore:
     async def replace(
         self, organization_id: str, rules: PolicyRules, now: datetime, requested_by: str
     ) -> StoredPolicy:
-        fields = {
-            "all_users": rules.all_users,
-            "user_types": list(rules.user_types),
-            "users": list(rules.users),
-            "updated_at": now,
-            "updated_by": requested_by,
-        }
+        fields = policy_fields(rules, now, requested_by)
         doc = await self._policies.find_one_and_update(
             {"_id": organization_id},
             {
-                "$set": {**fields, "user_keys": sorted({listing_key(u) for u in rules.users})},
+                "$set": {**fields, "user_keys": listing_keys(rules)},
                 "$inc": {"version": 1},
             },
             upsert=True,
