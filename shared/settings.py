@@ -15,7 +15,8 @@ from shared.crypto import Keyring, KeyringError
 
 # A fixed, public key so a development stack works with no configuration.
 # Production refuses it (see ``_refuse_weak_defaults``).
-DEV_ENCRYPTION_KEYS = "dev:" + base64.b64encode(b"imageshop-mfa-dev-key-not-secret").decode()
+DEV_KEY_BYTES = b"imageshop-mfa-dev-key-not-secret"
+DEV_ENCRYPTION_KEYS = "dev:" + base64.b64encode(DEV_KEY_BYTES).decode()
 
 
 def _default_consumer_name() -> str:
@@ -82,7 +83,7 @@ class ServiceSettings(BaseSettings):
 
     def production_problems(self) -> list[str]:
         problems = []
-        if "dev" in self.keyring.keys:
+        if DEV_KEY_BYTES in self.keyring.keys.values():  # under whatever key id
             problems.append("MFA_ENCRYPTION_KEYS still holds the development key")
         if self.clock_offset_file is not None:
             problems.append("MFA_CLOCK_OFFSET_FILE is a test seam")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
 
 from services.gateway.app import create_app
+from services.gateway.http_security import HostedPageIdsRedacted
 from services.gateway.settings import (
     DEV_ADMIN_KEY,
     DEV_CLIENT_KEY,
@@ -24,6 +26,7 @@ def main() -> None:
         settings.log_level,
         production=settings.env == "production",
     )
+    logging.getLogger("uvicorn.access").addFilter(HostedPageIdsRedacted())
     print(f"MFA gateway on http://{settings.host}:{settings.port}", file=sys.stderr)
     configured = (
         *settings.client_api_keys,

@@ -40,7 +40,7 @@ async def guard(
     csrf: str | None = None,
 ) -> Response | None:
     """None when the caller may act; otherwise the page to show instead."""
-    if not pages.is_admin(session):
+    if not await pages.still_admin(session):
         return see_other("/admin/signin")
     if csrf is not None and not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)

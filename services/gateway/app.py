@@ -191,7 +191,9 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.readiness = Readiness(settings, broker.connect, mongo)
     app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
-    app.state.web = _pages(settings, stores, throttle, login_flow, admin_flow, clock, box)
+    app.state.web = _pages(
+        settings, stores, throttle, app.state.api_keys, login_flow, admin_flow, clock, box
+    )
     _serve(app, stores, settings)
     return app
 
@@ -268,6 +270,7 @@ def _pages(
     settings: GatewaySettings,
     stores: Stores,
     throttle: Throttle,
+    keys: ApiKeys,
     login_flow: LoginFlow,
     admin_flow: AdminFlow,
     clock: Clock,
@@ -286,6 +289,7 @@ def _pages(
         clock=clock,
         box=box,
         admin_user_types=frozenset(settings.admin_user_types),
+        keys=keys,
     )
 
 

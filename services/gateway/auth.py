@@ -44,9 +44,14 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
+def _configured_id(digest: bytes) -> str:
+    return f"config-{digest.hex()[:12]}"
+
+
 class ConfiguredKeys:
     def __init__(self, keys: Iterable[tuple[SecretStr, Role]]) -> None:
         self._keys = [(_digest(k.get_secret_value()), role) for k, role in keys]
+        self.ids = frozenset(_configured_id(digest) for digest, _ in self._keys)
 
     def identify(self, presented: str) -> Caller | None:
         presented_digest = _digest(presented)
@@ -54,7 +59,7 @@ class ConfiguredKeys:
         for digest, role in self._keys:  # compare with every key: timing names none
             if hmac.compare_digest(digest, presented_digest):
                 organization = "" if role == "operator" else DEFAULT_ORGANIZATION
-                found = Caller(role, organization, f"config-{digest.hex()[:12]}")
+                found = Caller(role, organization, _configured_id(digest))
         return found
 
 
@@ -70,6 +75,10 @@ class ApiKeys:
             return caller
         key = await self.issued.identify(presented, self.clock.now())
         return None if key is None else Caller(key.role, key.organization_id, key.key_id)
+
+    async def still_valid(self, key_id: str) -> bool:
+        """Whether a key that was presented earlier (a console session's) still works."""
+        return key_id in self.configured.ids or await self.issued.is_live(key_id)
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -122,6 +122,11 @@ class KeyStore:
             self._seen.pop(key_id, None)
         return key
 
+    async def is_live(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked (as fresh as ``identify``)."""
+        doc = await self._record(key_id)
+        return doc is not None and doc.get("revoked_at") is None
+
     async def _record(self, key_id: str) -> Document | None:
         seen = self._seen.get(key_id)
         if seen is not None and time.monotonic() - seen[0] < FRESH_FOR_SECONDS:

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.gateway.audit import AuditLog
+from services.gateway.auth import ApiKeys
 from services.gateway.directory import DirectoryUser, UserDirectory
 from services.gateway.domain import Login, visible_status
 from services.gateway.flows import (
@@ -48,6 +49,7 @@ class Web:
     clock: Clock
     box: SecretBox
     admin_user_types: frozenset[str]
+    keys: ApiKeys
 
     def render(
         self,
@@ -86,6 +88,23 @@ class Web:
             and session.user.user_type in self.admin_user_types
             and session.mfa
         )
+
+    async def still_admin(self, session: Session) -> bool:
+        """Console rights, checked again at every request: a revoked key, or a user whose
+        type is no longer an admin type, loses them at once."""
+        if session.admin:
+            key_id = session.admin.removeprefix("key:")
+            if await self.keys.still_valid(key_id):
+                return True
+            session.admin = session.organization_id = None
+            return False
+        if not self.is_admin(session) or session.user is None:
+            return False
+        current = await self.directory.find(session.user.organization_id, session.user.user_id)
+        if current is None or current.user_type not in self.admin_user_types:
+            session.user = current  # signed out if the user is gone
+            return False
+        return True
 
     def console_organization(self, session: Session) -> str:
         """The organization an admin session sees and changes (is_admin holds)."""

@@ -64,6 +64,12 @@ def add_person(stack: Stack, user_type: str) -> Person:
     """A user in the gateway's directory, added with its own command line tool."""
     name = f"{user_type}-{uuid.uuid4().hex[:8]}"
     person = Person(name, f"{name}@imageshop.example", user_type, f"pw-{uuid.uuid4().hex}")
+    put_person(stack, person)
+    return person
+
+
+def put_person(stack: Stack, person: Person) -> None:
+    """Add or replace a user of the directory (``python -m services.gateway.users add``)."""
     subprocess.run(
         [
             sys.executable,
@@ -72,7 +78,7 @@ def add_person(stack: Stack, user_type: str) -> Person:
             "add",
             person.email,
             "--type",
-            user_type,
+            person.user_type,
             "--user-id",
             person.user_id,
             "--password-stdin",
@@ -83,7 +89,6 @@ def add_person(stack: Stack, user_type: str) -> Person:
         cwd=ROOT,
         env={**os.environ, **stack.processes.env},
     )
-    return person
 
 
 def shoot(page: Page, name: str) -> None:

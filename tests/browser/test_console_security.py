@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESK
-from tests.real_stack import ADMIN, Stack, secret_of
+from tests.browser.conftest import DESK, add_person, put_person
+from tests.browser.test_journeys import enroll
+from tests.real_stack import ADMIN, OPERATOR, Stack, secret_of
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +82,32 @@ def test_ids_with_reserved_characters_are_encoded_in_every_form_target(
     console.click("#confirm-reset")
     expect(console.locator(".notice")).to_contain_text("Authenticator reset")
     assert stack.authenticator(user)["enrolled"] is False
+
+
+def test_a_console_opened_with_a_key_closes_when_the_key_is_revoked(
+    console: Page, stack: Stack
+) -> None:
+    issued = stack.http.post(
+        "/v1/operator/organizations/default/keys",
+        headers=OPERATOR,
+        json={"role": "admin", "name": "a console"},
+    ).json()
+    key_sign_in(console, issued["key"])
+    expect(console).to_have_url(re.compile(r"/admin$"))
+    path = f"/v1/operator/organizations/default/keys/{issued['key_id']}"
+    assert stack.http.delete(path, headers=OPERATOR).status_code == 200
+    time.sleep(1.0)
+    console.goto("/admin")
+    expect(console).to_have_url(re.compile(r"/admin/signin$"))
+
+
+def test_a_console_user_no_longer_of_an_admin_type_loses_the_console_at_once(
+    console: Page, stack: Stack, tmp_path: Path
+) -> None:
+    person = add_person(stack, "admin")
+    enroll(console, stack, person, tmp_path)  # admins pass their own authenticator
+    console.goto("/admin")
+    expect(console).to_have_url(re.compile(r"/admin$"))
+    put_person(stack, replace(person, user_type="editor"))
+    console.goto("/admin")
+    expect(console).to_have_url(re.compile(r"/admin/signin$"))

@@ -109,3 +109,23 @@ def test_a_locked_users_codes_are_answered_at_the_edge_and_cost_verification_not
         assert refused.json()["locked_until"] == answers[-1].json()["locked_until"]
     time.sleep(0.5)
     assert codes_checked(stack) == checked
+
+
+def test_hsts_is_sent_only_over_tls(stack: Stack) -> None:
+    plain = stack.http.get("/")
+    assert "strict-transport-security" not in plain.headers
+    # The test client talks to uvicorn from 127.0.0.1, a trusted proxy by default.
+    tls = stack.http.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert tls.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+def test_the_access_log_never_holds_a_hosted_page_id(stack: Stack) -> None:
+    login = stack.start_login(new_user(), "someone@example.com", "editor")
+    with httpx.Client(base_url=stack.processes.gateway_url) as browser:
+        assert browser.get(f"/mfa/{login['login_id']}").status_code == 200
+    log = stack.processes.children["gateway"].log_path
+    assert log is not None
+    time.sleep(0.2)
+    access = [line for line in log.read_text().splitlines() if "uvicorn.access" in line]
+    assert any("/mfa/[login]" in line for line in access)
+    assert not any(login["login_id"] in line for line in access)

@@ -5,6 +5,7 @@ from services.gateway.settings import GatewaySettings
 from services.policy.settings import PolicySettings
 from services.verification.settings import VerificationSettings
 from shared.crypto import Keyring
+from shared.settings import DEV_ENCRYPTION_KEYS
 
 STRONG_KEYS = Keyring.generate_spec("prod1")
 CLIENT_KEY = "c" * 40
@@ -99,3 +100,9 @@ def test_secrets_do_not_show_in_settings_repr() -> None:
 def test_a_rate_that_does_not_parse_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="code_limit_per_client"):
         GatewaySettings(code_limit_per_client="lots")
+
+
+def test_production_refuses_the_development_key_under_any_key_id() -> None:
+    renamed = DEV_ENCRYPTION_KEYS.replace("dev:", "k2026:", 1)
+    with pytest.raises(ValidationError, match="development key"):
+        PolicySettings(env="production", encryption_keys=f"{STRONG_KEYS},{renamed}")
