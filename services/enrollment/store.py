@@ -11,6 +11,7 @@ from services.enrollment.domain import Credential
 from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
+from shared.rotation import reseal, stored_credential_context
 from shared.upgrade import move_sealed_documents
 
 
@@ -81,6 +82,10 @@ class CredentialStore:
 
     async def forget(self, user: UserRef) -> None:
         await self._credentials.delete_one({"_id": user.key})
+
+    async def reseal(self, box: SecretBox) -> int:
+        """Seal again under the active key the secrets another key sealed."""
+        return await reseal(self._credentials, box, "secret", stored_credential_context)
 
     async def move_into_organizations(self, box: SecretBox) -> int:
         """What was stored before organizations becomes the default organization's."""

@@ -10,9 +10,10 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
-from shared.crypto import Sealed
+from shared.crypto import Sealed, SecretBox, enrollment_context
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document, Retention
+from shared.rotation import reseal
 
 
 def _login_from_document(doc: Document) -> Login:
@@ -112,6 +113,15 @@ class LoginStore:
                     "enrollment": stored,
                 }
             },
+        )
+
+    async def reseal(self, box: SecretBox) -> int:
+        """Seal again under the active key the QR payloads (otpauth URIs) logins show."""
+        return await reseal(
+            self._logins,
+            box,
+            "enrollment.otpauth_uri",
+            lambda doc: enrollment_context(doc["_id"]),
         )
 
     async def count_submission(self, login_id: str, limit: int) -> bool:

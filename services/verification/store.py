@@ -17,6 +17,7 @@ from services.verification.domain import Accepted, GuardState, Outcome, Rejected
 from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
+from shared.rotation import reseal, stored_credential_context
 from shared.upgrade import move_sealed_documents
 
 
@@ -133,6 +134,10 @@ class AuthenticatorStore:
 
     async def forget(self, user: UserRef) -> None:
         await self._authenticators.delete_one({"_id": user.key})
+
+    async def reseal(self, box: SecretBox) -> int:
+        """Seal again under the active key the secrets another key sealed."""
+        return await reseal(self._authenticators, box, "secret", stored_credential_context)
 
     async def move_into_organizations(self, box: SecretBox) -> int:
         """What was stored before organizations becomes the default organization's."""
