@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,18 +26,30 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse, urlunparse
 
 import redis
 
 from deploy import ferretdb
 from deploy.processes import Child, free_port, port_open, wait_for
+from deploy.redis_acl import acl_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("policy", "enrollment", "verification", "gateway")
 INFRASTRUCTURE = ("redis", "mongodb")
 
 __all__ = ["ROOT", "LocalStack", "free_port", "redis_answers"]
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    parts = urlparse(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname}"
+    return urlunparse(parts._replace(netloc=f"{netloc}:{parts.port or 6379}"))
+
+
+def without_credentials(url: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(netloc=f"{parts.hostname}:{parts.port or 6379}"))
 
 
 def redis_answers(url: str) -> bool:
@@ -52,6 +65,7 @@ class LocalStack:
     log_dir: Path | None = None  # None: children write to this terminal
     data_dir: Path | None = None  # None: Redis keeps nothing; no embedded MongoDB
     children: dict[str, Child] = field(default_factory=dict)
+    redis_users: dict[str, str] = field(default_factory=dict)  # service -> its own Redis URL
 
     @property
     def gateway_url(self) -> str:
@@ -86,10 +100,24 @@ class LocalStack:
         if self.data_dir is None:
             argv += ["--appendonly", "no"]
         else:
-            argv += ["--dir", str(self._data("redis")), "--appendonly", "yes"]
-            argv += ["--appendfsync", "everysec"]
+            directory = self._data("redis")
+            argv += ["--dir", str(directory), "--appendonly", "yes", "--appendfsync", "everysec"]
+            argv += ["--aclfile", str(self._redis_users(directory, url))]
+            url = self.env["MFA_REDIS_URL"]
         answers = lambda: redis_answers(url)  # noqa: E731
         self._spawn(self._child("redis", argv, dict(os.environ), serving=answers))
+
+    def _redis_users(self, directory: Path, url: str) -> Path:
+        """A Redis user per service, allowed only its own streams and keys (the ACL file
+        is rewritten, with new passwords, at every start); the stack itself is admin."""
+        passwords = {service: secrets.token_urlsafe(24) for service in SERVICES}
+        admin = secrets.token_urlsafe(24)
+        acl = directory / "users.acl"
+        acl.touch(mode=0o600)
+        acl.write_text(acl_file(passwords, admin, self.env.get("MFA_STREAM_PREFIX", "")))
+        self.env["MFA_REDIS_URL"] = with_credentials(url, "default", admin)
+        self.redis_users = {s: with_credentials(url, s, pw) for s, pw in passwords.items()}
+        return acl
 
     def ensure_mongodb(self) -> None:
         """Use MFA_MONGODB_URL or MONGODB_URL; otherwise start FerretDB on the data directory."""
@@ -105,7 +133,10 @@ class LocalStack:
         self.env["MFA_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
 
     def start_service(self, service: str, replica: int = 0, **env_overrides: str) -> Child:
-        env = {**os.environ, **self.env, **env_overrides}
+        own_user = (
+            {"MFA_REDIS_URL": self.redis_users[service]} if service in self.redis_users else {}
+        )
+        env = {**os.environ, **self.env, **own_user, **env_overrides}
         name = service if replica == 0 else f"{service}-{replica}"
         env.setdefault("MFA_CONSUMER_NAME", f"{socket.gethostname()}-{name}")
         env["MFA_CONSUMER_NAME"] = f"{env['MFA_CONSUMER_NAME']}-{replica}"
@@ -197,7 +228,11 @@ def banner(stack: LocalStack, directory: Path) -> str:
 
     users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
     mongo = "FerretDB on SQLite in mongo/" if "mongodb" in stack.children else "MONGODB_URL"
-    redis_data = "append-only file in redis/" if "redis" in stack.children else "its own"
+    redis_data = (
+        "append-only file in redis/, a user per service (users.acl)"
+        if "redis" in stack.children
+        else "its own"
+    )
     return (
         f"\nImageshop MFA is up: {stack.gateway_url}\n"
         f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
@@ -205,7 +240,8 @@ def banner(stack: LocalStack, directory: Path) -> str:
         "  Organization 'default' (the demo), unless keys are configured: client key\n"
         "  dev-client-key, admin key dev-admin-key; operator key dev-operator-key creates\n"
         "  organizations and their keys (python -m services.gateway.operator --help)\n"
-        f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  Redis: {stack.env['MFA_REDIS_URL']}\n"
+        f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  "
+        f"Redis: {without_credentials(stack.env['MFA_REDIS_URL'])}\n"
         f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"
         "  it survives restarts. `make wipe-data` deletes it.\n"
         "  Ctrl-C stops everything.\n"

@@ -115,16 +115,23 @@ class DeadLetterMiddleware(BaseMiddleware):
         log.error("event_dead_lettered", stream=stream, entry_ids=entry_ids, error=error)
 
 
+def reconnecting() -> dict[str, Any]:
+    """redis-py options for every client: a restarted Redis leaves every pooled
+    connection dead, so reconnect and retry the command at once."""
+    return {
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+
+
 def build_broker(
     settings: ServiceSettings, clock: Clock, registry: CollectorRegistry
 ) -> RedisBroker:
     return RedisBroker(
         settings.redis_url.get_secret_value(),
-        # A restarted Redis leaves every pooled connection dead. Reconnect and retry the
-        # command at once, instead of failing it into FastStream's 5-second fetch backoff
-        # once per stale connection (consumers are idempotent, so a repeated XADD is safe).
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        # FastStream would otherwise fail each command on a stale connection into its
+        # 5-second fetch backoff (consumers are idempotent, so a repeated XADD is safe).
+        **reconnecting(),
         middlewares=[
             broker_metrics(registry, settings.service_name),
             partial(DeadLetterMiddleware, settings=settings, clock=clock),

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,4 +88,6 @@ class ServiceSettings(BaseSettings):
             problems.append("MFA_ENCRYPTION_KEYS still holds the development key")
         if self.clock_offset_file is not None:
             problems.append("MFA_CLOCK_OFFSET_FILE is a test seam")
+        if not urlparse(self.redis_url.get_secret_value()).password:
+            problems.append("MFA_REDIS_URL has no password (each service has its own Redis user)")
         return problems

@@ -9,6 +9,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from shared.messaging import reconnecting
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -19,7 +21,7 @@ class Limits:
 
 class Throttle:
     def __init__(self, redis_url: str, namespace: str, limits: Limits) -> None:
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy")
+        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", **reconnecting())
         self._limiter = MovingWindowRateLimiter(storage)
         self._namespace = namespace
         self._per_account: RateLimitItem = parse(limits.per_account)

@@ -8,6 +8,7 @@ from shared.crypto import Keyring
 from shared.settings import DEV_ENCRYPTION_KEYS
 
 STRONG_KEYS = Keyring.generate_spec("prod1")
+REDIS_WITH_PASSWORD = "redis://gateway:a-long-random-password@redis:6379/0"
 CLIENT_KEY = "c" * 40
 ADMIN_KEY = "a" * 40
 
@@ -45,6 +46,7 @@ def test_production_starts_with_strong_settings() -> None:
     settings = GatewaySettings(
         env="production",
         encryption_keys=STRONG_KEYS,
+        redis_url=REDIS_WITH_PASSWORD,
         client_api_keys=f"{CLIENT_KEY}, {'d' * 40}",
         admin_api_keys=ADMIN_KEY,
         operator_api_keys="",  # no operator API
@@ -106,3 +108,9 @@ def test_production_refuses_the_development_key_under_any_key_id() -> None:
     renamed = DEV_ENCRYPTION_KEYS.replace("dev:", "k2026:", 1)
     with pytest.raises(ValidationError, match="development key"):
         PolicySettings(env="production", encryption_keys=f"{STRONG_KEYS},{renamed}")
+
+
+def test_production_refuses_a_redis_without_a_password() -> None:
+    with pytest.raises(ValidationError, match="MFA_REDIS_URL has no password"):
+        PolicySettings(env="production", encryption_keys=STRONG_KEYS)
+    PolicySettings(env="production", encryption_keys=STRONG_KEYS, redis_url=REDIS_WITH_PASSWORD)
