@@ -165,11 +165,13 @@ class LocalStack:
         return [child.name for child in revived]
 
     def ready(self) -> bool:
+        """The gateway is ready and every service it sends to has a live replica."""
         try:
             with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
+                health = json.load(response)
+        except (OSError, ValueError):
             return False
+        return health.get("status") == "ready" and all(health.get("downstream", {}).values())
 
     def wait_ready(self, timeout: float = 60) -> None:
         wait_for(self.ready, timeout, "the stack to be ready", self.children.values())

@@ -210,9 +210,14 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    checks = await request.app.state.readiness.check()
-    ready = all(checks.values())
+    """200 when this gateway can serve (Redis and MongoDB answer); live replicas of the
+    downstream services are reported in ``downstream``, not in the status."""
+    health = await request.app.state.readiness.check()
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
+        {
+            "status": "ready" if health.ready else "not_ready",
+            "checks": health.checks,
+            "downstream": health.downstream,
+        },
+        status_code=200 if health.ready else 503,
     )

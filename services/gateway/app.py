@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from faststream.redis import RedisRouter
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway import admin_pages, api, http_security, operator_api, web
@@ -188,7 +188,13 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         clock,
     )
     app.state.presenter = Presenter(clock, box)
-    app.state.readiness = Readiness(settings, broker.connect, mongo)
+    replicas = Gauge(
+        "mfa_downstream_replicas",
+        "Live replicas of each service the gateway sends events to (from heartbeats)",
+        ["service"],
+        registry=registry,
+    )
+    app.state.readiness = Readiness(settings, broker.connect, mongo, replicas)
     app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
     app.state.web = _pages(

@@ -145,10 +145,7 @@ def test_health_and_readiness(stack: Stack) -> None:
     assert stack.http.get("/healthz").json() == {"status": "ok"}
     ready = stack.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {
-        "redis": True,
-        "mongodb": True,
-        "policy": True,
-        "enrollment": True,
-        "verification": True,
-    }
+    assert ready.json()["checks"] == {"redis": True, "mongodb": True}
+    assert ready.json()["downstream"] == {"policy": 1, "enrollment": 1, "verification": 1}
+    metrics = stack.http.get("/metrics", headers=OPERATOR).text
+    assert 'mfa_downstream_replicas{service="verification"} 1.0' in metrics
