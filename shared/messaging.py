@@ -32,6 +32,7 @@ from shared import streams
 from shared.clock import Clock
 from shared.events import AuthenticatorReset, AuthenticatorResetApplied, DeadLettered
 from shared.metrics import broker_metrics
+from shared.redis_connection import connection_class_for
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -127,8 +128,10 @@ def reconnecting() -> dict[str, Any]:
 def build_broker(
     settings: ServiceSettings, clock: Clock, registry: CollectorRegistry
 ) -> RedisBroker:
+    url = settings.redis_url.get_secret_value()
     return RedisBroker(
-        settings.redis_url.get_secret_value(),
+        url,
+        connection_class=connection_class_for(url),  # a lost group is made again
         # FastStream would otherwise fail each command on a stale connection into its
         # 5-second fetch backoff (consumers are idempotent, so a repeated XADD is safe).
         **reconnecting(),

@@ -126,3 +126,20 @@ def test_an_outage_of_its_database_answers_503_and_the_stack_recovers_from_it(
         assert service_pids(stack) == services
     finally:
         stack.close()
+
+
+def test_a_redis_that_forgot_everything_is_survived_without_restarting_a_service(
+    tmp_path: Path, mongodb_url: str
+) -> None:
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"  # the stack starts one: no persistence
+    stack = launch(redis_url, mongodb_url, tmp_path, MFA_RECLAIM_IDLE_MS="2000")
+    try:
+        user, secret = enrolled_editor(stack)
+        services = service_pids(stack)
+        stack.processes.restart("redis")  # streams and consumer groups are gone
+        stack.processes.wait_ready(30)
+        assert_signs_in_with_a_code(stack, user, secret)  # the data lives in MongoDB
+        assert service_pids(stack) == services
+        assert all(stack.processes.children[name].running for name in SERVICES)
+    finally:
+        stack.close()
