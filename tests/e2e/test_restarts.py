@@ -7,6 +7,7 @@ MONGODB_URL points elsewhere, their FerretDB, as `make run` does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,17 @@ def enrolled_editor(stack: Stack) -> tuple[str, str]:
     user = new_user()
     stack.set_policy(user_types=["editor"])
     return user, stack.enroll(user)
+
+
+def assert_serves_through(stack: Stack, disruption: Callable[[], object]) -> None:
+    """An enrolled user signs in after ``disruption``, and no service was restarted."""
+    user, secret = enrolled_editor(stack)
+    services = service_pids(stack)
+    disruption()
+    stack.processes.wait_ready(30)
+    assert_signs_in_with_a_code(stack, user, secret)
+    assert service_pids(stack) == services
+    assert all(stack.processes.children[name].running for name in SERVICES)
 
 
 def assert_signs_in_with_a_code(stack: Stack, user: str, secret: str) -> None:
@@ -87,16 +99,12 @@ def test_the_stack_keeps_serving_when_its_redis_is_restarted(
     redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing there: the stack starts one
     stack = own_stack(tmp_path, tmp_path / "data", redis_url, mongodb_url)
     try:
-        user, secret = enrolled_editor(stack)
-        services = service_pids(stack)
 
-        stack.processes.children["redis"].stop()  # as `redis-cli shutdown` would
-        assert stack.processes.revive_infrastructure() == ["redis"]  # what `make run` does
-        stack.processes.wait_ready(30)
+        def shutdown_and_revive() -> None:
+            stack.processes.children["redis"].stop()  # as `redis-cli shutdown` would
+            assert stack.processes.revive_infrastructure() == ["redis"]  # as make run does
 
-        assert_signs_in_with_a_code(stack, user, secret)  # groups and policy were kept
-        assert service_pids(stack) == services
-        assert all(stack.processes.children[name].running for name in SERVICES)
+        assert_serves_through(stack, shutdown_and_revive)  # groups and policy were kept
     finally:
         stack.close()
 
@@ -133,13 +141,7 @@ def test_a_redis_that_forgot_everything_is_survived_without_restarting_a_service
 ) -> None:
     redis_url = f"redis://127.0.0.1:{free_port()}/0"  # the stack starts one: no persistence
     stack = launch(redis_url, mongodb_url, tmp_path, MFA_RECLAIM_IDLE_MS="2000")
-    try:
-        user, secret = enrolled_editor(stack)
-        services = service_pids(stack)
-        stack.processes.restart("redis")  # streams and consumer groups are gone
-        stack.processes.wait_ready(30)
-        assert_signs_in_with_a_code(stack, user, secret)  # the data lives in MongoDB
-        assert service_pids(stack) == services
-        assert all(stack.processes.children[name].running for name in SERVICES)
+    try:  # streams and consumer groups are gone; the data lives in MongoDB
+        assert_serves_through(stack, lambda: stack.processes.restart("redis"))
     finally:
         stack.close()
