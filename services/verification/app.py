@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from faststream import FastStream
@@ -41,6 +42,7 @@ def create_app(
         totp=settings.totp_rules(),
         lockout=settings.lockout_rules(),
         credential_wait_seconds=settings.credential_wait_seconds,
+        answer_memory=timedelta(seconds=settings.answer_memory_seconds),
         checks=Counter(
             "mfa_code_checks", "Codes checked, by outcome", ["outcome"], registry=registry
         ),

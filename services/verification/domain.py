@@ -13,6 +13,7 @@ twice as long (up to a day), so a guesser gets a few dozen tries a day, not hund
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -118,6 +119,27 @@ def check_code(
     if match.step <= state.last_step:
         return count_failure(state, "reused", now, lockout)
     return GuardState(last_step=match.step), Accepted(match.step)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one submission (an event id) got, kept so a redelivery gets it again."""
+
+    outcome: Outcome
+    at: datetime
+
+
+def remember(
+    answers: Mapping[str, Answer],
+    event_id: str,
+    outcome: Outcome,
+    now: datetime,
+    memory: timedelta,
+) -> dict[str, Answer]:
+    """The answers to keep after this one: every answer younger than ``memory`` (longer
+    than a login lives), so any submission redelivered meanwhile is answered the same."""
+    kept = {eid: a for eid, a in answers.items() if now - a.at < memory}
+    return {**kept, event_id: Answer(outcome, now)}
 
 
 def is_locked(state: GuardState, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from prometheus_client import Counter
@@ -22,6 +23,7 @@ from services.verification.domain import (
     Rejected,
     TotpRules,
     check_code,
+    remember,
 )
 from services.verification.store import Authenticator, AuthenticatorStore
 from shared import streams
@@ -51,6 +53,7 @@ class VerificationHandlers:
     totp: TotpRules
     lockout: LockoutRules
     credential_wait_seconds: float
+    answer_memory: timedelta
     checks: Counter
     verified: Publisher
     rejected: Publisher
@@ -120,16 +123,16 @@ class VerificationHandlers:
             # check against. Not counted as a failure, since no guess was tested.
             return Rejected("invalid", self.lockout.max_failures)
         event_id = str(event.event_id)
-        if authenticator.last_event_id == event_id and authenticator.last_outcome:
-            return authenticator.last_outcome  # a redelivery: answer as the first time
+        if (answered := authenticator.answers.get(event_id)) is not None:
+            return answered.outcome  # a redelivery: answer as the first time
         code = self.box.open(event.code, code_context(event.login_id, event.submission_id))
         secret = self.box.open(
             authenticator.secret, credential_context(event.user, event.credential_id)
         )
-        state, outcome = check_code(
-            authenticator.state, secret, code, self.clock.now(), self.totp, self.lockout
-        )
-        if not await self.store.save(authenticator, state, event_id, outcome):
+        now = self.clock.now()
+        state, outcome = check_code(authenticator.state, secret, code, now, self.totp, self.lockout)
+        answers = remember(authenticator.answers, event_id, outcome, now, self.answer_memory)
+        if not await self.store.save(authenticator, state, answers):
             raise LostRace
         return outcome
 

@@ -7,13 +7,14 @@ race reloads and checks again (and then sees the replay or the lock).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.verification.domain import Accepted, GuardState, Outcome, Rejected
+from services.verification.domain import Accepted, Answer, GuardState, Outcome, Rejected
 from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
@@ -28,8 +29,7 @@ class Authenticator:
     secret: Sealed
     state: GuardState
     version: int
-    last_event_id: str | None = None
-    last_outcome: Outcome | None = None  # what last_event_id got, for redeliveries
+    answers: Mapping[str, Answer] = field(default_factory=dict)  # by event id, recent only
 
 
 def _outcome_to_document(outcome: Outcome) -> Document:
@@ -43,9 +43,7 @@ def _outcome_to_document(outcome: Outcome) -> Document:
     }
 
 
-def _outcome_from_document(doc: Document | None) -> Outcome | None:
-    if doc is None:
-        return None
+def _outcome_from_document(doc: Document) -> Outcome:
     if doc["accepted"]:
         return Accepted(doc["step"])
     return Rejected(doc["reason"], doc["attempts_left"], doc.get("locked_until"))
@@ -60,9 +58,21 @@ def _from_document(doc: Document) -> Authenticator:
             doc["last_step"], doc["failures"], doc.get("locked_until"), doc.get("locks", 0)
         ),
         version=doc["version"],
-        last_event_id=doc.get("last_event_id"),
-        last_outcome=_outcome_from_document(doc.get("last_outcome")),
+        answers=_answers_from_document(doc),
     )
+
+
+def _answers_from_document(doc: Document) -> dict[str, Answer]:
+    answers = {
+        event_id: Answer(_outcome_from_document(answer["outcome"]), answer["at"])
+        for event_id, answer in (doc.get("answers") or {}).items()
+    }
+    if doc.get("last_event_id") and doc.get("last_outcome"):  # the one answer kept before
+        at = doc.get("updated_at") or datetime.now(UTC)
+        answers.setdefault(
+            doc["last_event_id"], Answer(_outcome_from_document(doc["last_outcome"]), at)
+        )
+    return answers
 
 
 class AuthenticatorStore:
@@ -100,8 +110,7 @@ class AuthenticatorStore:
                         "secret": secret.model_dump(),
                         "created_at": created_at,
                         "last_step": -1,
-                        "last_event_id": None,
-                        "last_outcome": None,
+                        "answers": {},
                     },
                     "$setOnInsert": {"failures": 0, "locked_until": None, "locks": 0},
                     "$inc": {"version": 1},
@@ -113,9 +122,10 @@ class AuthenticatorStore:
         return True
 
     async def save(
-        self, current: Authenticator, state: GuardState, event_id: str, outcome: Outcome
+        self, current: Authenticator, state: GuardState, answers: Mapping[str, Answer]
     ) -> bool:
-        """Write the new state if nobody else changed the authenticator since it was read."""
+        """Write the new state and the answers kept, in one update, if nobody else changed
+        the authenticator since it was read: an answer is never recorded without its effect."""
         result = await self._authenticators.update_one(
             {"_id": current.user.key, "version": current.version},
             {
@@ -125,9 +135,12 @@ class AuthenticatorStore:
                     "locked_until": state.locked_until,
                     "locks": state.locks,
                     "version": current.version + 1,
-                    "last_event_id": event_id,
-                    "last_outcome": _outcome_to_document(outcome),
-                }
+                    "answers": {
+                        event_id: {"outcome": _outcome_to_document(a.outcome), "at": a.at}
+                        for event_id, a in answers.items()
+                    },
+                },
+                "$unset": {"last_event_id": "", "last_outcome": ""},
             },
         )
         return result.modified_count == 1

@@ -265,3 +265,22 @@ async def test_an_older_credential_arriving_late_does_not_displace_a_newer_one(
     drive.clock.advance(seconds=30)
     await drive.submit(drive.code(), credential_id="new")
     assert outcomes(recorder) == [("verified", None), ("reused", 4), ("verified", None)]
+
+
+async def test_any_submission_redelivered_later_gets_its_first_answer(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    await drive.register()
+    first = drive.submission(drive.code())  # s1: accepted
+    await drive.send(first)
+    await drive.submit(drive.code(-120))  # s2: expired, 4 attempts left
+    await drive.send(first)  # s1 again, after s2: neither a replay nor a failure
+    drive.clock.advance(seconds=30)
+    await drive.submit(drive.code(-120))  # s3: expired, 3 attempts left (s1 counted once)
+    assert outcomes(recorder) == [
+        ("verified", None),
+        ("verified", None),
+        ("expired", 4),
+        ("expired", 3),
+    ]

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from services.enrollment.domain import new_credential
 from services.enrollment.store import CredentialStore
-from services.verification.domain import GuardState, Rejected
+from services.verification.domain import Answer, GuardState, Rejected
 from services.verification.store import AuthenticatorStore
 from shared.crypto import Keyring, SecretBox, credential_context
 from shared.identity import UserRef
@@ -35,13 +35,18 @@ async def test_only_one_of_two_concurrent_state_changes_wins(db: Any) -> None:
     assert current is not None
     outcome = Rejected("invalid", 4)
     results = await asyncio.gather(
-        *(store.save(current, GuardState(failures=1), f"e{i}", outcome) for i in range(5))
+        *(
+            store.save(current, GuardState(failures=1), {f"e{i}": Answer(outcome, NOW)})
+            for i in range(5)
+        )
     )
     assert sorted(results) == [False, False, False, False, True]
     stored = await store.get(U1)
     assert stored is not None
     assert (stored.state.failures, stored.version) == (1, current.version + 1)
-    assert stored.last_outcome == outcome
+    [(winner, answer)] = stored.answers.items()  # the answer written with the state
+    assert results[int(winner.removeprefix("e"))]
+    assert answer == Answer(outcome, NOW)
 
 
 async def test_registering_the_same_credential_twice_keeps_its_replay_state(db: Any) -> None:
@@ -49,7 +54,7 @@ async def test_registering_the_same_credential_twice_keeps_its_replay_state(db: 
     assert await store.register(U1, "c1", BOX.seal("s", "ctx"), NOW)
     current = await store.get(U1)
     assert current is not None
-    await store.save(current, GuardState(last_step=99), "e1", Rejected("invalid", 4))
+    await store.save(current, GuardState(last_step=99), {"e1": Answer(Rejected("invalid", 4), NOW)})
     assert not await store.register(U1, "c1", BOX.seal("s", "ctx"), NOW)
     again = await store.get(U1)
     assert again is not None

@@ -14,6 +14,7 @@ from services.verification.domain import (
     TotpRules,
     check_code,
     code_for_step,
+    remember,
     time_step,
 )
 
@@ -169,3 +170,12 @@ def test_a_success_forgets_earlier_locks() -> None:
 def test_escalation_can_be_turned_off() -> None:
     fixed = LockoutRules(escalation=1.0)
     assert fixed.lock_duration(0) == fixed.lock_duration(7) == timedelta(minutes=15)
+
+
+def test_answers_are_kept_as_long_as_a_login_may_redeliver_them() -> None:
+    memory = timedelta(minutes=10)
+    answers = remember({}, "e1", Accepted(1), NOW, memory)
+    answers = remember(answers, "e2", Rejected("invalid", 4), NOW + timedelta(minutes=9), memory)
+    assert set(answers) == {"e1", "e2"}
+    later = remember(answers, "e3", Accepted(2), NOW + timedelta(minutes=10), memory)
+    assert set(later) == {"e2", "e3"}  # e1 is older than any login lives
