@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.identity import DEFAULT_ORGANIZATION
 from shared.mongo import Document, Retention
@@ -20,6 +22,7 @@ class AuditEvent:
     subject: str  # the user, or "policy"
     detail: str
     actor: str | None = None
+    source: str | None = None  # the event or operation it records: recorded once
 
 
 class AuditLog:
@@ -39,17 +42,21 @@ class AuditLog:
         return done.modified_count
 
     async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
-        await self._events.insert_one(
-            {
-                "organization_id": event.organization_id,
-                "at": event.at,
-                "kind": event.kind,
-                "subject": event.subject,
-                "detail": event.detail,
-                "actor": event.actor,
-                "expires_at": event.at + timedelta(days=keep_days),
-            }
-        )
+        """Add a row; a row for the same ``source`` (a redelivered event) is not added twice."""
+        row = {"_id": event.source} if event.source else {}
+        with contextlib.suppress(DuplicateKeyError):
+            await self._events.insert_one(
+                {
+                    **row,
+                    "organization_id": event.organization_id,
+                    "at": event.at,
+                    "kind": event.kind,
+                    "subject": event.subject,
+                    "detail": event.detail,
+                    "actor": event.actor,
+                    "expires_at": event.at + timedelta(days=keep_days),
+                }
+            )
 
     async def latest(self, organization_id: str, limit: int = 25) -> list[AuditEvent]:
         cursor = (

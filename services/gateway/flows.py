@@ -293,6 +293,7 @@ class AdminFlow:
                 user.user_id,
                 "old secret retired; next sign-in shows a new QR",
                 requested_by,
+                source=operation_id,
             )
         )
 

@@ -78,6 +78,7 @@ class GatewayHandlers:
                 "code_verified",
                 event.user_id,
                 f"{event.purpose} code accepted",
+                source=str(event.event_id),
             )
         )
         await self._changed(event.login_id)
@@ -105,6 +106,7 @@ class GatewayHandlers:
                 "code_rejected",
                 event.user_id,
                 f"{event.reason} code, {event.attempts_left} attempts left{lock}",
+                source=str(event.event_id),
             )
         )
         await self._changed(event.login_id)
@@ -128,6 +130,7 @@ class GatewayHandlers:
                 f"version {event.version}: all users {'on' if rules.all_users else 'off'}; "
                 f"types {', '.join(rules.user_types) or 'none'}; {len(rules.users)} listed users",
                 event.requested_by,
+                source=str(event.event_id),
             )
         )
         await self.operations.applied(

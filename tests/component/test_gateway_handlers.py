@@ -8,6 +8,7 @@ import pytest
 from faststream.redis import TestRedisBroker
 
 from services.gateway.app import create_app
+from services.gateway.audit import AuditLog
 from services.gateway.domain import visible_status
 from services.gateway.flows import LoginFlow, TooManyCodes
 from services.gateway.settings import GatewaySettings
@@ -266,3 +267,15 @@ async def test_a_client_submits_a_bounded_number_of_codes_a_minute(strict: Drive
         await strict.flow.submit_code(logins[2], "acme", "123456", "k1")
     assert refused.value.per == "client"
     await strict.flow.submit_code(logins[2], "acme", "123456", "k2")  # its own budget
+
+
+async def test_a_redelivered_event_is_audited_once(gateway: Any, drive: Driver) -> None:
+    login_id = await open_login(drive)
+    verified = CodeVerified(
+        **drive.envelope(login_id), submission_id="s1", credential_id="c1", purpose="login"
+    )
+    for _ in range(2):
+        await drive.send(streams.CODE_VERIFIED, verified)
+    audit: AuditLog = gateway[0].state.web.audit
+    rows = [e for e in await audit.latest("acme") if e.kind == "code_verified"]
+    assert len(rows) == 1
