@@ -192,13 +192,22 @@ class PolicyRules(BaseModel):
 class PolicyUpdated(OrganizationEvent):
     policy: PolicyRules
     requested_by: Identifier
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="Apply only over this version (the one the editor saw); else a conflict",
+    )
 
 
 class PolicyApplied(OrganizationEvent):
+    """The update is applied (or was already): ``policy`` is that version. On a conflict
+    nothing changed, and ``policy`` and ``version`` are the current ones."""
+
     policy: PolicyRules
-    version: int = Field(ge=1)
-    updated_at: AwareDatetime
+    version: int = Field(ge=0)
+    updated_at: AwareDatetime | None
     requested_by: Identifier
+    conflict: bool = False
 
 
 class DeadLettered(Event):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from services.gateway.flows import NotAppliedInTime
+from services.gateway.flows import NotAppliedInTime, PolicyConflict
 from services.gateway.keys import split_key
 from services.gateway.sessions import Session
 from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
@@ -51,13 +51,22 @@ async def guard(
 async def console(request: Request, pages: Pages, session: CurrentSession) -> Response:
     if refused := await guard(pages, request, session):
         return refused
+    return await render_console(request, pages, session)
+
+
+async def render_console(
+    request: Request, pages: Web, session: Session, status: int = 200, error: str | None = None
+) -> Response:
     organization = pages.console_organization(session)
     policy = await pages.admin.policy(organization)
     types = set(await pages.directory.user_types(organization)) | set(policy["user_types"])
+    if error:
+        session.flash = {"error": error}
     return pages.render(
         request,
         "admin.html",
         session,
+        status,
         policy=policy,
         known_types=sorted(types),
         events=await pages.audit.latest(organization),
@@ -70,19 +79,22 @@ async def save_policy(
     pages: Pages,
     session: CurrentSession,
     csrf: Csrf,
+    version: Annotated[int, Form(ge=0)],
     user_types: Annotated[list[str], Form()] = [],  # noqa: B006
     other_type: Annotated[str, Form(max_length=64)] = "",
     all_users: Annotated[bool, Form()] = False,
 ) -> Response:
+    """The whole form, over the version it showed: a change made meanwhile is a 409."""
     if refused := await guard(pages, request, session, csrf):
         return refused
     current = await pages.admin.policy(pages.console_organization(session))
     types = [t for t in [*user_types, other_type] if t.strip()]
-    return await replace_policy(
-        pages,
-        session,
-        {"all_users": all_users, "user_types": tuple(types), "users": tuple(current["users"])},
-    )
+    fields = {"all_users": all_users, "user_types": types, "users": current["users"]}
+    try:
+        return await save(pages, session, fields, version)
+    except PolicyConflict as conflict:
+        message = f"Not saved: someone changed the policy meanwhile. {conflict.message}"
+        return await render_console(request, pages, session, 409, message + " Review and save.")
 
 
 @router.post("/admin/policy/users")
@@ -94,43 +106,49 @@ async def change_listed_users(
     user: Annotated[str, Form(min_length=1, max_length=128)],
     action: Annotated[str, Form(pattern="^(add|remove)$")],
 ) -> Response:
+    """A delta: applied over whatever version is current, again if another change lands."""
     if refused := await guard(pages, request, session, csrf):
         return refused
-    current = await pages.admin.policy(pages.console_organization(session))
-    users = set(current["users"])
-    if action == "add":
-        users.add(user.strip())
-    else:
-        users.discard(user)
-    return await replace_policy(
-        pages,
-        session,
-        {
-            "all_users": current["all_users"],
-            "user_types": tuple(current["user_types"]),
-            "users": tuple(users),
-        },
+    organization = pages.console_organization(session)
+    for _ in range(3):
+        current = await pages.admin.policy(organization)
+        users = set(current["users"])
+        if action == "add":
+            users.add(user.strip())
+        else:
+            users.discard(user)
+        try:
+            return await save(pages, session, {**current, "users": users}, current["version"])
+        except PolicyConflict:
+            continue
+    return await render_console(
+        request, pages, session, 409, "The policy kept changing while this was saved. Try again."
     )
 
 
-async def replace_policy(pages: Web, session: Session, fields: dict[str, Any]) -> Response:
+async def save(pages: Web, session: Session, fields: dict[str, Any], expected: int) -> Response:
+    """Save the policy over version ``expected`` and say how it went on the console;
+    PolicyConflict when it is no longer that version."""
     try:
-        rules = PolicyRules.model_validate(fields)
+        rules = PolicyRules.model_validate(
+            {k: fields[k] for k in ("all_users", "user_types", "users")}
+        )
     except ValidationError as exc:
         session.flash = {"error": f"Not saved: {describe_validation_error(exc)}"}
         return see_other("/admin")
+    organization = pages.console_organization(session)
     try:
-        organization = pages.console_organization(session)
-        saved = await pages.admin.replace_policy(organization, rules, actor(session))
-        session.flash = {
-            "notice": f"Policy saved (version {saved['version']}). "
-            "It applies to every sign-in from now on."
-        }
+        saved = await pages.admin.replace_policy(organization, rules, actor(session), expected)
     except NotAppliedInTime:
         session.flash = {
             "error": "The policy service did not confirm in time; the change "
             "will apply when it recovers."
         }
+        return see_other("/admin")
+    session.flash = {
+        "notice": f"Policy saved (version {saved['version']}). "
+        "It applies to every sign-in from now on."
+    }
     return see_other("/admin")
 
 

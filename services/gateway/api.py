@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -155,15 +155,48 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
     return status.HTTP_400_BAD_REQUEST, CodeRefused(**state, error=error)
 
 
+def _version_tag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names: '"3"' (or W/"3", or 3); '*' or none: any."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isascii() or not tag.isdigit():
+        error = {"loc": ("header", "if-match"), "msg": 'a version such as "3"', "type": "value"}
+        raise RequestValidationError([error])
+    return int(tag)
+
+
 @router.get("/v1/admin/policy", tags=["admin"])
-async def get_policy(caller: AdminCaller, admin: Admin) -> PolicyState:
-    return PolicyState.model_validate(await admin.policy(caller.organization_id))
+async def get_policy(caller: AdminCaller, admin: Admin, response: Response) -> PolicyState:
+    """The policy; its ETag is the version, to send back as If-Match with a change."""
+    policy = PolicyState.model_validate(await admin.policy(caller.organization_id))
+    response.headers["ETag"] = _version_tag(policy.version)
+    return policy
 
 
-@router.put("/v1/admin/policy", tags=["admin"], max_body_size=POLICY_BODY_LIMIT)
-async def put_policy(body: PolicyRequest, caller: AdminCaller, admin: Admin) -> PolicyState:
-    saved = await admin.replace_policy(caller.organization_id, body, caller.actor)
-    return PolicyState.model_validate(saved)
+@router.put(
+    "/v1/admin/policy",
+    tags=["admin"],
+    max_body_size=POLICY_BODY_LIMIT,
+    responses={409: {"description": "The policy changed since the If-Match version"}},
+)
+async def put_policy(
+    body: PolicyRequest,
+    caller: AdminCaller,
+    admin: Admin,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=64)] = None,
+) -> PolicyState:
+    """Replace the policy; with If-Match, only if it is still that version (else 409)."""
+    expected = _expected_version(if_match)
+    saved = await admin.replace_policy(caller.organization_id, body, caller.actor, expected)
+    policy = PolicyState.model_validate(saved)
+    response.headers["ETag"] = _version_tag(policy.version)
+    return policy
 
 
 @router.get("/v1/admin/policy/versions", tags=["admin"])

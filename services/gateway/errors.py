@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
@@ -18,6 +19,7 @@ from services.gateway.flows import (
     LoginNotFound,
     NotAppliedInTime,
     NotWaitingForCode,
+    PolicyConflict,
     TooManyCodes,
 )
 
@@ -91,6 +93,12 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _error(429, "too_many_codes", "Too many codes from this client. Wait a minute.")
         response.headers["Retry-After"] = "60"
         return response
+
+    @app.exception_handler(PolicyConflict)
+    async def policy_changed(_: Request, exc: PolicyConflict) -> JSONResponse:
+        current = jsonable_encoder(exc.current)
+        message = f"The policy changed since you loaded it. {exc.message} Reload and reapply."
+        return _error(409, "policy_changed", message, current=current)
 
     @app.exception_handler(NotAppliedInTime)
     async def not_applied(_: Request, exc: NotAppliedInTime) -> JSONResponse:

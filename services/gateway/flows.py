@@ -19,6 +19,7 @@ from services.gateway.domain import (
     may_submit_code,
     visible_status,
 )
+from services.gateway.messages import policy_change
 from services.gateway.organizations import Organizations
 from services.gateway.ratelimit import Throttle
 from services.gateway.read_models import AuthenticatorView, PolicyView
@@ -62,6 +63,15 @@ class TooManyCodes(Exception):
     def __init__(self, per: Literal["client", "login"]) -> None:
         super().__init__(per)
         self.per = per
+
+
+class PolicyConflict(Exception):
+    """The policy changed since the version the editor saw; nothing was saved."""
+
+    def __init__(self, message: str, current: Document) -> None:
+        super().__init__(message)
+        self.message = message
+        self.current = current
 
 
 class NotAppliedInTime(Exception):
@@ -236,8 +246,14 @@ class AdminFlow:
         return await self.policy_view.versions(organization_id)
 
     async def replace_policy(
-        self, organization_id: str, rules: PolicyRules, requested_by: str
+        self,
+        organization_id: str,
+        rules: PolicyRules,
+        requested_by: str,
+        expected_version: int | None = None,
     ) -> Document:
+        """Save the organization's policy: over any version, or only over
+        ``expected_version`` (the one the editor saw), else PolicyConflict."""
         operation_id = new_id()
         await self.operations.start(
             operation_id,
@@ -253,10 +269,15 @@ class AdminFlow:
                 organization_id=organization_id,
                 policy=rules,
                 requested_by=requested_by,
+                expected_version=expected_version,
             )
         )
         await self._until_applied(operation_id, {"policy"})
-        return await self.policy_view.current(organization_id)
+        current = await self.policy_view.current(organization_id)
+        if (await self.operations.result(operation_id)).get("conflict"):
+            seen = await self.policy_view.at_version(organization_id, expected_version or 0)
+            raise PolicyConflict(policy_change(seen, current), current)
+        return current
 
     async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
         operation_id = new_id()

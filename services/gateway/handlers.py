@@ -119,6 +119,25 @@ class GatewayHandlers:
         )
 
     async def on_policy_applied(self, event: PolicyApplied) -> None:
+        if not event.conflict:  # a refused update changed nothing to show or audit
+            await self._policy_changed(event)
+        await self.operations.applied(
+            event.correlation_id,
+            "policy",
+            self.clock.now(),
+            version=event.version,
+            conflict=event.conflict,
+        )
+        await self._changed(event.correlation_id)
+        log.info(
+            "policy_applied",
+            operation_id=event.correlation_id,
+            stream=streams.POLICY_APPLIED,
+            outcome="conflict" if event.conflict else "applied",
+            version=event.version,
+        )
+
+    async def _policy_changed(self, event: PolicyApplied) -> None:
         await self.policy.apply(event)
         rules = event.policy
         await self.audit.record(
@@ -132,17 +151,6 @@ class GatewayHandlers:
                 event.requested_by,
                 source=str(event.event_id),
             )
-        )
-        await self.operations.applied(
-            event.correlation_id, "policy", self.clock.now(), version=event.version
-        )
-        await self._changed(event.correlation_id)
-        log.info(
-            "policy_applied",
-            operation_id=event.correlation_id,
-            stream=streams.POLICY_APPLIED,
-            outcome="applied",
-            version=event.version,
         )
 
     async def on_reset_applied(self, event: AuthenticatorResetApplied) -> None:

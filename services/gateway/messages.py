@@ -1,8 +1,11 @@
-"""What people are told when a code is refused: one wording for the API and the pages."""
+"""What people are told when a code is refused, or an edit conflicts: one wording for the
+API and the pages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 REFUSALS: dict[str, tuple[str, str]] = {
     "invalid": (
@@ -24,3 +27,22 @@ REFUSALS: dict[str, tuple[str, str]] = {
 def locked_message(until: datetime | None) -> str:
     when = until.strftime("%H:%M UTC") if until else "later"
     return f"Too many failed attempts. You can try again after {when}."
+
+
+def policy_change(seen: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str:
+    """What changed in a policy since the version an editor saw, in a sentence."""
+    if seen is None:
+        return f"It is now version {now['version']}."
+    parts = []
+    if seen["all_users"] != now["all_users"]:
+        parts.append(f"all users turned {'on' if now['all_users'] else 'off'}")
+    for field, label in (("user_types", "user types"), ("users", "listed users")):
+        added = sorted(set(now[field]) - set(seen[field]))
+        removed = sorted(set(seen[field]) - set(now[field]))
+        if added:
+            parts.append(f"{label} added: {', '.join(added[:5])}{' ...' if len(added) > 5 else ''}")
+        if removed:
+            shown = ", ".join(removed[:5]) + (" ..." if len(removed) > 5 else "")
+            parts.append(f"{label} removed: {shown}")
+    changes = "; ".join(parts) or "the same rules, saved again"
+    return f"It changed from version {seen['version']} to {now['version']}: {changes}."

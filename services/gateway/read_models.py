@@ -34,6 +34,11 @@ class PolicyView:
         doc.pop("_id")
         return doc
 
+    async def at_version(self, organization_id: str, version: int) -> Document | None:
+        return await self._versions.find_one(
+            {"_id": f"{organization_id}/{version:010d}"}, projection={"_id": 0}
+        )
+
     async def versions(self, organization_id: str, limit: int = 50) -> list[Document]:
         """The latest versions first."""
         cursor = (

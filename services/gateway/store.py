@@ -219,6 +219,10 @@ class OperationStore:
             upsert=True,
         )
 
+    async def result(self, operation_id: str) -> Document:
+        """What the owners reported when they applied it (e.g. a version, a conflict)."""
+        return await self._operations.find_one({"_id": operation_id}) or {}
+
     async def applied_by(self, operation_id: str) -> set[str]:
         doc = await self._operations.find_one({"_id": operation_id}, projection={"applied": 1})
         return set((doc or {}).get("applied", {}))

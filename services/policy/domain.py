@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,3 +51,34 @@ def listing_key(entry: str) -> str:
 def user_keys(user_id: str, email: str) -> list[str]:
     """The keys under which a user may be listed: their canonical id and e-mail."""
     return [listing_key(user_id), listing_key(email)]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What to do with a policy update: apply it as ``version``, answer as before (it was
+    applied as ``version``), or refuse it (the policy is at ``version`` now)."""
+
+    kind: Literal["apply", "already", "conflict"]
+    version: int
+
+
+def judge_update(
+    current_version: int,
+    recent_events: Mapping[str, int],
+    event_id: str,
+    expected_version: int | None,
+) -> Update:
+    """Updates apply once, and only over the version their editor saw, if they name one."""
+    if event_id in recent_events:
+        return Update("already", recent_events[event_id])
+    if expected_version is not None and expected_version != current_version:
+        return Update("conflict", current_version)
+    return Update("apply", current_version + 1)
+
+
+def remember_event(
+    recent_events: Mapping[str, int], event_id: str, version: int, keep: int = 100
+) -> dict[str, int]:
+    """The updates to recognise when delivered again: the last ``keep`` applied."""
+    kept = list(recent_events.items())[-(keep - 1) :] if keep > 1 else []
+    return {**dict(kept), event_id: version}

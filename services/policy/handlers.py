@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
-from services.policy.domain import decide
-from services.policy.store import PolicyStore
+from services.policy.domain import decide, judge_update, remember_event
+from services.policy.store import PolicyStore, StoredPolicy
 from shared import streams
 from shared.clock import Clock
 from shared.events import LoginAttempted, LoginDecided, PolicyApplied, PolicyUpdated
 from shared.messaging import Publisher
 
 log = structlog.get_logger("mfa.policy")
+
+
+class LostRace(Exception):
+    """Another replica applied an update between our read and our write."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,7 @@ class PolicyHandlers:
         )
 
     async def on_policy_updated(self, event: PolicyUpdated) -> None:
-        stored = await self.store.replace(
-            event.organization_id, event.policy, self.clock.now(), event.requested_by
-        )
+        stored, conflict = await self._apply(event)
         await self.applied.publish(
             PolicyApplied(
                 occurred_at=self.clock.now(),
@@ -62,6 +65,7 @@ class PolicyHandlers:
                 version=stored.version,
                 updated_at=stored.updated_at,
                 requested_by=event.requested_by,
+                conflict=conflict,
             ),
             correlation_id=event.correlation_id,
         )
@@ -69,7 +73,28 @@ class PolicyHandlers:
             "policy_applied",
             operation_id=event.correlation_id,
             stream=streams.POLICY_UPDATED,
-            outcome="applied",
+            outcome="conflict" if conflict else "applied",
             organization_id=event.organization_id,
             version=stored.version,
         )
+
+    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
+    async def _apply(self, event: PolicyUpdated) -> tuple[StoredPolicy, bool]:
+        """The policy as this update leaves it, and whether the update was refused."""
+        organization = event.organization_id
+        current = await self.store.current(organization)
+        event_id = str(event.event_id)
+        update = judge_update(
+            current.version, current.recent_events, event_id, event.expected_version
+        )
+        if update.kind == "conflict":
+            return current, True
+        if update.kind == "already":  # a redelivery: the same answer, no new version
+            return await self.store.at_version(organization, update.version) or current, False
+        recent = remember_event(current.recent_events, event_id, update.version)
+        saved = await self.store.save(
+            organization, current, event.policy, recent, self.clock.now(), event.requested_by
+        )
+        if saved is None:
+            raise LostRace
+        return saved, False

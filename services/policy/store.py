@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -22,7 +22,18 @@ _BEFORE_ORGANIZATIONS = "current"  # the one policy's _id before there were orga
 class StoredPolicy:
     rules: PolicyRules
     version: int
-    updated_at: datetime
+    updated_at: datetime | None
+    recent_events: Mapping[str, int] = field(default_factory=dict)  # update event -> version
+
+
+NO_POLICY = StoredPolicy(PolicyRules(), version=0, updated_at=None)
+
+
+def _stored(doc: Document) -> StoredPolicy:
+    rules = PolicyRules(
+        all_users=doc["all_users"], user_types=tuple(doc["user_types"]), users=tuple(doc["users"])
+    )
+    return StoredPolicy(rules, doc["version"], doc.get("updated_at"), doc.get("recent_events", {}))
 
 
 def policy_fields(rules: PolicyRules, now: datetime, requested_by: str) -> Document:
@@ -69,25 +80,45 @@ class PolicyStore:
             version=doc["version"],
         )
 
-    async def replace(
-        self, organization_id: str, rules: PolicyRules, now: datetime, requested_by: str
-    ) -> StoredPolicy:
+    async def current(self, organization_id: str) -> StoredPolicy:
+        doc = await self._policies.find_one({"_id": organization_id})
+        return NO_POLICY if doc is None else _stored(doc)
+
+    async def at_version(self, organization_id: str, version: int) -> StoredPolicy | None:
+        doc = await self._versions.find_one({"_id": _version_id(organization_id, version)})
+        return None if doc is None else _stored(doc)
+
+    async def save(
+        self,
+        organization_id: str,
+        over: StoredPolicy,
+        rules: PolicyRules,
+        recent_events: Mapping[str, int],
+        now: datetime,
+        requested_by: str,
+    ) -> StoredPolicy | None:
+        """Write ``rules`` as the next version, with the updates it recognises, if the
+        policy is still ``over`` (compare-and-set on its version); None if it moved."""
+        version = over.version + 1
         fields = policy_fields(rules, now, requested_by)
-        doc = await self._policies.find_one_and_update(
-            {"_id": organization_id},
-            {
-                "$set": {**fields, "user_keys": listing_keys(rules)},
-                "$inc": {"version": 1},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None  # noqa: S101 - an upsert returning the new document
-        version = doc["version"]
-        await self._versions.insert_one(
-            {"_id": _version_id(organization_id, version), "version": version, **fields}
-        )
-        return StoredPolicy(rules=rules, version=version, updated_at=doc["updated_at"])
+        doc = {**fields, "version": version, "user_keys": listing_keys(rules)}
+        doc["recent_events"] = dict(recent_events)
+        try:
+            if over.version == 0:
+                await self._policies.insert_one({"_id": organization_id, **doc})
+            else:
+                done = await self._policies.update_one(
+                    {"_id": organization_id, "version": over.version}, {"$set": doc}
+                )
+                if done.modified_count != 1:
+                    return None
+        except DuplicateKeyError:  # another replica wrote the first version meanwhile
+            return None
+        with contextlib.suppress(DuplicateKeyError):  # recorded by an earlier attempt
+            await self._versions.insert_one(
+                {"_id": _version_id(organization_id, version), "version": version, **fields}
+            )
+        return StoredPolicy(rules, version, now, recent_events)
 
     async def ensure_indexes(self) -> None:
         """Documents keyed by organization and version: nothing more to index."""

@@ -111,3 +111,29 @@ def test_a_console_user_no_longer_of_an_admin_type_loses_the_console_at_once(
     put_person(stack, replace(person, user_type="editor"))
     console.goto("/admin")
     expect(console).to_have_url(re.compile(r"/admin/signin$"))
+
+
+def test_two_admins_saving_at_once_lose_nothing_the_second_is_told_what_changed(
+    console: Page, browser: Browser, stack: Stack
+) -> None:
+    stack.set_policy(user_types=["editor"])
+    other = browser.new_context(base_url=stack.processes.gateway_url, viewport=DESK).new_page()
+    for page in (console, other):
+        sign_in_with_the_admin_key(page)
+    console.locator("#policy-form input[name=user_types][value=editor]").uncheck()
+    console.fill("#other_type", "contributor")
+    console.click("#policy-form button[type=submit]")
+    expect(console.locator(".notice")).to_contain_text("Policy saved")
+    other.locator("#policy-form input[name=all_users]").check()  # on the page it loaded
+    with other.expect_response(re.compile(r"/admin/policy$")) as answer:
+        other.click("#policy-form button[type=submit]")
+    assert answer.value.status == 409
+    expect(other.locator(".error")).to_contain_text("user types added: contributor")
+    expect(other.locator(".error")).to_contain_text("user types removed: editor")
+    policy = stack.http.get("/v1/admin/policy", headers=ADMIN).json()
+    assert (policy["all_users"], policy["user_types"]) == (False, ["contributor"])
+    other.fill("#add-user", "vip@example.com")  # a delta applies over whatever is current
+    other.click("form:has(#add-user) button[type=submit]")
+    expect(other.locator(".notice")).to_contain_text("Policy saved")
+    policy = stack.http.get("/v1/admin/policy", headers=ADMIN).json()
+    assert (policy["user_types"], policy["users"]) == (["contributor"], ["vip@example.com"])

@@ -101,3 +101,54 @@ async def test_each_update_is_confirmed_with_a_new_version(
     assert [a.version for a in applied] == [1, 2]
     assert applied[1].policy == PolicyRules(users=("u9",))
     assert applied[1].correlation_id == "op"
+
+
+def update(clock: FixedClock, expected_version: int | None = None, **rules: Any) -> PolicyUpdated:
+    return PolicyUpdated(
+        occurred_at=clock.now(),
+        correlation_id="op",
+        organization_id="acme",
+        policy=PolicyRules(**rules),
+        requested_by="admin",
+        expected_version=expected_version,
+    )
+
+
+async def send(broker: Any, namespace: Namespace, event: PolicyUpdated) -> None:
+    await broker.publish(event, stream=namespace.stream(streams.POLICY_UPDATED))
+
+
+async def test_an_update_delivered_twice_makes_one_version(
+    policy: Any, namespace: Namespace, clock: FixedClock
+) -> None:
+    broker, recorder = policy
+    once = update(clock, user_types=["editor"])
+    await send(broker, namespace, once)
+    await send(broker, namespace, once)
+    applied = recorder.of(streams.POLICY_APPLIED)
+    assert [(a.version, a.conflict) for a in applied] == [(1, False), (1, False)]
+    assert applied[1].policy == PolicyRules(user_types=("editor",))
+
+
+async def test_an_older_update_delivered_late_does_not_overwrite_a_newer_one(
+    policy: Any, namespace: Namespace, clock: FixedClock
+) -> None:
+    broker, recorder = policy
+    older, newer = update(clock, user_types=["editor"]), update(clock, all_users=True)
+    for event in (older, newer, older):
+        await send(broker, namespace, event)
+    await attempt(broker, namespace, clock, "u1", "a@b.c", "viewer")
+    [decided] = recorder.of(streams.LOGIN_DECIDED)
+    assert (decided.reason, decided.policy_version) == ("all_users", 2)
+
+
+async def test_an_update_over_a_version_that_is_gone_is_refused_and_changes_nothing(
+    policy: Any, namespace: Namespace, clock: FixedClock
+) -> None:
+    broker, recorder = policy
+    await send(broker, namespace, update(clock, expected_version=0, user_types=["editor"]))
+    await send(broker, namespace, update(clock, expected_version=1, user_types=["admin"]))
+    await send(broker, namespace, update(clock, expected_version=1, all_users=True))  # stale
+    applied = recorder.of(streams.POLICY_APPLIED)
+    assert [(a.version, a.conflict) for a in applied] == [(1, False), (2, False), (2, True)]
+    assert applied[2].policy == PolicyRules(user_types=("admin",))  # what is there now

@@ -149,3 +149,31 @@ def test_health_and_readiness(stack: Stack) -> None:
     assert ready.json()["downstream"] == {"policy": 1, "enrollment": 1, "verification": 1}
     metrics = stack.http.get("/metrics", headers=OPERATOR).text
     assert 'mfa_downstream_replicas{service="verification"} 1.0' in metrics
+
+
+def test_a_policy_change_over_a_stale_version_is_refused_and_says_what_changed(
+    stack: Stack,
+) -> None:
+    loaded = stack.http.get("/v1/admin/policy", headers=ADMIN)
+    seen = loaded.headers["etag"]
+    assert seen == f'"{loaded.json()["version"]}"'
+    other = stack.http.put(
+        "/v1/admin/policy",
+        headers={**ADMIN, "If-Match": seen},
+        json={"user_types": ["editor", "x"]},
+    )
+    assert other.status_code == 200
+    assert other.headers["etag"] == f'"{other.json()["version"]}"'
+    stale = stack.http.put(
+        "/v1/admin/policy", headers={**ADMIN, "If-Match": seen}, json={"all_users": True}
+    )
+    assert stale.status_code == 409
+    error = stale.json()["error"]
+    assert error["code"] == "policy_changed"
+    assert "user types added: x" in error["message"]
+    assert error["current"]["version"] == other.json()["version"]
+    assert stack.http.get("/v1/admin/policy", headers=ADMIN).json()["all_users"] is False
+    unreadable = stack.http.put(
+        "/v1/admin/policy", headers={**ADMIN, "If-Match": "yesterday"}, json={}
+    )
+    assert unreadable.status_code == 422
