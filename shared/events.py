@@ -216,3 +216,6 @@ class DeadLettered(Event):
     group: str | None
     error: str = Field(max_length=2000)
     payload: str = Field(max_length=4000, description="The unreadable body, truncated")
+    original: str | None = Field(
+        default=None, description="The entry's data field, base64, whole: what a replay sends"
+    )

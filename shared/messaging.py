@@ -10,6 +10,7 @@ service was down or not yet deployed are still delivered.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Callable
@@ -58,11 +59,14 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 class DeadLetterMiddleware(BaseMiddleware):
-    """Park entries that can never succeed on ``mfa.deadletter`` and acknowledge them.
+    """Park entries that can never be read on ``mfa.deadletter``, at once, and acknowledge
+    them; never anything else.
 
-    A payload that fails validation is dead-lettered at once; any other error
-    leaves the entry pending for the reclaimer until it has been delivered
-    ``max_deliveries`` times.
+    A handler that fails (a database outage, a bug fixed by the next deploy) leaves its
+    entry pending: the reclaimer delivers it again every ``reclaim_idle_ms`` until it
+    succeeds or an operator acts, and ``mfa_stream_oldest_pending_seconds`` shows how
+    long the oldest one has waited. Losing it after a few tries would lose a reset, a
+    policy change or a confirmation that the admin was told would apply.
     """
 
     def __init__(
@@ -79,15 +83,15 @@ class DeadLetterMiddleware(BaseMiddleware):
             await self._dead_letter(msg, "invalid payload: " + describe_validation_error(exc))
             return None
         except Exception as exc:
-            if not isinstance(msg, RedisStreamMessage):
-                raise
-            if await msg.get_delivery_count() < self.settings.max_deliveries:
-                raise
-            await self._dead_letter(
-                msg,
-                f"gave up after {self.settings.max_deliveries} deliveries: {type(exc).__name__}",
-            )
-            return None
+            if isinstance(msg, RedisStreamMessage):
+                log.warning(
+                    "handler_failed",
+                    stream=str(msg.raw_message.get("channel", "?")),
+                    deliveries=await msg.get_delivery_count(),
+                    error=type(exc).__name__,
+                    retry_in_ms=self.settings.reclaim_idle_ms,
+                )
+            raise
 
     async def _dead_letter(self, msg: Any, error: str) -> None:
         raw = msg.raw_message
@@ -104,6 +108,7 @@ class DeadLetterMiddleware(BaseMiddleware):
             group=getattr(msg, "group", None),
             error=error[:2000],
             payload=body[:4000],
+            original=_original(raw),
         )
         broker: RedisBroker = self.context.get("broker")
         await broker.publish(
@@ -114,6 +119,13 @@ class DeadLetterMiddleware(BaseMiddleware):
         if isinstance(msg, RedisStreamMessage):
             await msg.ack()
         log.error("event_dead_lettered", stream=stream, entry_ids=entry_ids, error=error)
+
+
+def _original(raw: Any) -> str | None:
+    """The entry's data field as it was, for a replay (base64)."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    value = data.get(b"__data__") if isinstance(data, dict) else None
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else None
 
 
 def reconnecting() -> dict[str, Any]:
