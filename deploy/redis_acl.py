@@ -84,7 +84,7 @@ def user_rules(service: str, prefix: str, access: Access) -> list[str]:
         *_CONNECTION.split(),
         f"({_keys(access.consumed)} {_CONSUME})",
         f"({_keys(access.produced)} +xadd)",
-        f"(~{heartbeat} +zadd +zremrangebyscore)",
+        f"(~{heartbeat} +zadd +zremrangebyscore +zrange +zrem)",
     ]
     if access.channels:
         channels = " ".join(f"&{c}" for c in sorted(access.channels))

@@ -9,10 +9,8 @@ service was down or not yet deployed are still delivered.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -26,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
@@ -186,6 +184,8 @@ class StreamWiring:
                 min_idle_time=self.settings.reclaim_idle_ms,
                 polling_interval=1000,
             ),
+            # a dead replica's entries come back all at once (see shared.replicas)
+            max_workers=self.settings.concurrency,
             include_in_schema=False,
         )
 
@@ -247,31 +247,3 @@ async def confirm_reset(
         stream=streams.AUTHENTICATOR_RESET,
         outcome="reset",
     )
-
-
-def heartbeat_key(settings: ServiceSettings, service: str) -> str:
-    return settings.stream(f"mfa.heartbeat.{service}")
-
-
-async def beat(redis: Redis, settings: ServiceSettings) -> None:
-    """Record that this replica is alive (a sorted set of consumer -> last beat)."""
-    key = heartbeat_key(settings, settings.service_name)
-    now = time.time()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(key, {settings.consumer_name: now})
-        pipe.zremrangebyscore(key, "-inf", now - 60)
-        await pipe.execute()
-
-
-async def keep_beating(redis: Redis, settings: ServiceSettings) -> None:
-    while True:
-        try:
-            await beat(redis, settings)
-        except RedisError as exc:
-            log.warning("heartbeat_failed", error=type(exc).__name__)
-        await asyncio.sleep(settings.heartbeat_seconds)
-
-
-async def live_replicas(redis: Redis, settings: ServiceSettings, service: str) -> int:
-    fresh_since = time.time() - 3 * settings.heartbeat_seconds
-    return int(await redis.zcount(heartbeat_key(settings, service), fresh_since, "+inf"))

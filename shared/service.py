@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from shared.logging import configure_logging
-from shared.messaging import StreamWiring, describe_validation_error, keep_beating
+from shared.messaging import StreamWiring, describe_validation_error
 from shared.metrics import StreamBacklog
 from shared.metrics import serve as serve_metrics
+from shared.replicas import Replica
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger("mfa.service")
@@ -44,7 +45,8 @@ def stream_app(
     async def lifespan() -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
         await prepare()
-        beating = asyncio.create_task(keep_beating(redis, settings))
+        replica = Replica(redis, settings, wiring.group, wiring.consumed)
+        watching = asyncio.create_task(replica.keep_watch())
         if settings.metrics_port:
             serve_metrics(registry, settings.metrics_host, settings.metrics_port)
         log.info(
@@ -55,7 +57,8 @@ def stream_app(
         try:
             yield
         finally:
-            beating.cancel()
+            watching.cancel()
+            await replica.leave()
             await mongo.close()
             log.info("service_stopped", consumer=settings.consumer_name)
 

@@ -39,7 +39,7 @@ from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
-from shared.messaging import StreamWiring, build_broker, keep_beating
+from shared.messaging import StreamWiring, build_broker
 from shared.metrics import StreamBacklog
 from shared.mongo import (
     Document,
@@ -49,6 +49,7 @@ from shared.mongo import (
     run_once,
     service_database,
 )
+from shared.replicas import Replica
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
@@ -157,7 +158,8 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         redis = await wiring.prepare(broker)
         await stores.prepare(clock)
         await broker.start()
-        beating = asyncio.create_task(keep_beating(redis, settings))
+        replica = Replica(redis, settings, wiring.group, wiring.consumed)
+        watching = asyncio.create_task(replica.keep_watch())
         sweeping = asyncio.create_task(
             keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
         )
@@ -169,9 +171,10 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         try:
             yield
         finally:
-            beating.cancel()
+            watching.cancel()
             sweeping.cancel()
             await broker.stop()
+            await replica.leave()
             await mongo.close()
 
     app = FastAPI(

@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.messaging import live_replicas
+from shared.replicas import live_replicas
 from shared.settings import ServiceSettings
 
 DOWNSTREAM = ("policy", "enrollment", "verification")

@@ -1,0 +1,128 @@
+"""Replicas of a service: heartbeats, and taking over what a dead one held.
+
+Every replica beats once a ``heartbeat_seconds`` into a sorted set (consumer -> time of
+its last beat). A replica silent for ``DEAD_AFTER_BEATS`` beats is dead: the first live
+replica to remove it from the set (ZREM answers 1 to exactly one caller) takes over its
+pending entries and marks them idle for ``reclaim_idle_ms``, so the reclaimers
+(XAUTOCLAIM, polling every second) deliver them at once instead of after 30 s. A crash
+then costs the users whose events it held a few seconds, not an error. If the taker dies
+too, the entries stay pending and the ordinary 30 s reclaim still finds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger("mfa.replicas")
+
+DEAD_AFTER_BEATS = 3
+FORGET_AFTER_SECONDS = 60  # a beat older than this is dropped: a restarted replica
+# comes back under a new name, and one gone that long was long since taken over
+_BATCH = 500
+
+
+def heartbeat_key(settings: ServiceSettings, service: str) -> str:
+    return settings.stream(f"mfa.heartbeat.{service}")
+
+
+def dead_replicas(
+    beats: dict[str, float], me: str, now: float, heartbeat_seconds: float
+) -> list[str]:
+    """The replicas, other than ``me``, that have missed ``DEAD_AFTER_BEATS`` beats."""
+    silent_since = now - DEAD_AFTER_BEATS * heartbeat_seconds
+    return sorted(name for name, last in beats.items() if name != me and last < silent_since)
+
+
+async def live_replicas(redis: Redis, settings: ServiceSettings, service: str) -> int:
+    fresh_since = time.time() - DEAD_AFTER_BEATS * settings.heartbeat_seconds
+    return int(await redis.zcount(heartbeat_key(settings, service), fresh_since, "+inf"))
+
+
+class Replica:
+    """This process as one replica of its service: it beats, and watches the others."""
+
+    def __init__(
+        self, redis: Redis, settings: ServiceSettings, group: str, consumed: list[str]
+    ) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._group = group
+        self._streams = [settings.stream(name) for name in consumed]
+        self._key = heartbeat_key(settings, settings.service_name)
+        self._me = settings.consumer_name
+
+    async def beat(self, now: float) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._key, {self._me: now})
+            pipe.zremrangebyscore(self._key, "-inf", now - FORGET_AFTER_SECONDS)
+            await pipe.execute()
+
+    async def take_over_dead(self, now: float) -> dict[str, int]:
+        """Take over the pending entries of every dead replica this one is first to see;
+        answers how many entries each held."""
+        scored = cast(
+            "list[tuple[bytes, float]]",
+            await self._redis.zrange(self._key, 0, -1, withscores=True),
+        )
+        beats = {name.decode(): float(score) for name, score in scored}
+        taken: dict[str, int] = {}
+        for dead in dead_replicas(beats, self._me, now, self._settings.heartbeat_seconds):
+            if await self._redis.zrem(self._key, dead):  # only one replica wins each
+                taken[dead] = await self._take_over(dead)
+                log.warning("replica_taken_over", dead=dead, entries=taken[dead])
+        return taken
+
+    async def leave(self) -> None:
+        """A replica stopping cleanly has acknowledged its work: nothing to take over
+        (best effort: if Redis is gone, the others find nothing pending either)."""
+        try:
+            await self._redis.zrem(self._key, self._me)
+        except RedisError as exc:
+            log.info("leave_failed", error=type(exc).__name__)
+
+    async def _take_over(self, dead: str) -> int:
+        count = 0
+        for stream in self._streams:
+            for consumer in (dead, f"{dead}.reclaim"):
+                while ids := [
+                    entry["message_id"]
+                    for entry in await self._redis.xpending_range(
+                        stream, self._group, "-", "+", _BATCH, consumername=consumer
+                    )
+                ]:
+                    await self._redis.xclaim(
+                        stream,
+                        self._group,
+                        f"{self._me}.reclaim",
+                        min_idle_time=0,
+                        message_ids=cast("list[Any]", ids),
+                        idle=self._settings.reclaim_idle_ms,  # due for XAUTOCLAIM now
+                        justid=True,  # a handover, not a delivery: the count stays
+                    )
+                    count += len(ids)
+        return count
+
+    async def keep_watch(self) -> None:
+        """Beat, and take over dead replicas, until cancelled. Only a replica that has
+        itself reached Redis for ``DEAD_AFTER_BEATS`` beats judges the others: after a
+        Redis outage every beat is old, and the first one back must not take everyone's."""
+        reachable_since: float | None = None
+        while True:
+            now = time.time()
+            try:
+                await self.beat(now)
+                reachable_since = reachable_since or now
+                if now - reachable_since >= DEAD_AFTER_BEATS * self._settings.heartbeat_seconds:
+                    await self.take_over_dead(now)
+            except RedisError as exc:
+                reachable_since = None
+                log.warning("heartbeat_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._settings.heartbeat_seconds)
