@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from shared.identity import fold
@@ -67,11 +68,17 @@ def judge_update(
     recent_events: Mapping[str, int],
     event_id: str,
     expected_version: int | None,
+    requested_at: datetime,
+    current_requested_at: datetime | None,
 ) -> Update:
-    """Updates apply once, and only over the version their editor saw, if they name one."""
+    """Updates apply once, in the order they were requested, and only over the version
+    their editor saw, if they name one. One requested before the current version (a copy
+    the gateway sent again, overtaken meanwhile) is refused, never applied over it."""
     if event_id in recent_events:
         return Update("already", recent_events[event_id])
     if expected_version is not None and expected_version != current_version:
+        return Update("conflict", current_version)
+    if current_requested_at is not None and requested_at < current_requested_at:
         return Update("conflict", current_version)
     return Update("apply", current_version + 1)
 

@@ -85,7 +85,12 @@ class PolicyHandlers:
         current = await self.store.current(organization)
         event_id = str(event.event_id)
         update = judge_update(
-            current.version, current.recent_events, event_id, event.expected_version
+            current.version,
+            current.recent_events,
+            event_id,
+            event.expected_version,
+            requested_at=event.occurred_at,
+            current_requested_at=current.requested_at,
         )
         if update.kind == "conflict":
             return current, True
@@ -93,7 +98,13 @@ class PolicyHandlers:
             return await self.store.at_version(organization, update.version) or current, False
         recent = remember_event(current.recent_events, event_id, update.version)
         saved = await self.store.save(
-            organization, current, event.policy, recent, self.clock.now(), event.requested_by
+            organization,
+            current,
+            event.policy,
+            recent,
+            self.clock.now(),
+            event.requested_by,
+            requested_at=event.occurred_at,
         )
         if saved is None:
             raise LostRace

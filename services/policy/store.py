@@ -24,6 +24,7 @@ class StoredPolicy:
     version: int
     updated_at: datetime | None
     recent_events: Mapping[str, int] = field(default_factory=dict)  # update event -> version
+    requested_at: datetime | None = None  # when the update that made it was requested
 
 
 NO_POLICY = StoredPolicy(PolicyRules(), version=0, updated_at=None)
@@ -33,7 +34,13 @@ def _stored(doc: Document) -> StoredPolicy:
     rules = PolicyRules(
         all_users=doc["all_users"], user_types=tuple(doc["user_types"]), users=tuple(doc["users"])
     )
-    return StoredPolicy(rules, doc["version"], doc.get("updated_at"), doc.get("recent_events", {}))
+    return StoredPolicy(
+        rules,
+        doc["version"],
+        doc.get("updated_at"),
+        doc.get("recent_events", {}),
+        doc.get("requested_at"),
+    )
 
 
 def policy_fields(rules: PolicyRules, now: datetime, requested_by: str) -> Document:
@@ -96,6 +103,7 @@ class PolicyStore:
         recent_events: Mapping[str, int],
         now: datetime,
         requested_by: str,
+        requested_at: datetime,
     ) -> StoredPolicy | None:
         """Write ``rules`` as the next version, with the updates it recognises, if the
         policy is still ``over`` (compare-and-set on its version); None if it moved."""
@@ -103,6 +111,7 @@ class PolicyStore:
         fields = policy_fields(rules, now, requested_by)
         doc = {**fields, "version": version, "user_keys": listing_keys(rules)}
         doc["recent_events"] = dict(recent_events)
+        doc["requested_at"] = requested_at
         try:
             if over.version == 0:
                 await self._policies.insert_one({"_id": organization_id, **doc})
@@ -118,7 +127,7 @@ class PolicyStore:
             await self._versions.insert_one(
                 {"_id": _version_id(organization_id, version), "version": version, **fields}
             )
-        return StoredPolicy(rules, version, now, recent_events)
+        return StoredPolicy(rules, version, now, recent_events, requested_at)
 
     async def ensure_indexes(self) -> None:
         """Documents keyed by organization and version: nothing more to index."""

@@ -142,6 +142,19 @@ async def test_an_older_update_delivered_late_does_not_overwrite_a_newer_one(
     assert (decided.reason, decided.policy_version) == ("all_users", 2)
 
 
+async def test_an_update_first_delivered_after_a_later_request_is_refused_not_applied(
+    policy: Any, namespace: Namespace, clock: FixedClock
+) -> None:
+    broker, recorder = policy
+    lost = update(clock, user_types=["editor"])  # its entry lost; the gateway sends it again
+    clock.advance(seconds=5)
+    await send(broker, namespace, update(clock, all_users=True))
+    await send(broker, namespace, lost)
+    applied = recorder.of(streams.POLICY_APPLIED)
+    assert [(a.version, a.conflict) for a in applied] == [(1, False), (1, True)]
+    assert applied[1].policy == PolicyRules(all_users=True)
+
+
 async def test_an_update_over_a_version_that_is_gone_is_refused_and_changes_nothing(
     policy: Any, namespace: Namespace, clock: FixedClock
 ) -> None:
