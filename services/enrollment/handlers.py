@@ -73,7 +73,7 @@ class EnrollmentHandlers:
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
-        await self.store.forget(event.user)
+        await self.store.forget(event.user, requested_at=event.occurred_at)
         await confirm_reset(event, "enrollment", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(5), reraise=True)

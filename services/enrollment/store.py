@@ -80,8 +80,10 @@ class CredentialStore:
         )
         return result.modified_count == 1
 
-    async def forget(self, user: UserRef) -> None:
-        await self._credentials.delete_one({"_id": user.key})
+    async def forget(self, user: UserRef, requested_at: datetime) -> None:
+        """Forget the credential the user had when the reset was requested; one made
+        since (the user enrolled again before a copy of the reset arrived) stays."""
+        await self._credentials.delete_one({"_id": user.key, "created_at": {"$lte": requested_at}})
 
     async def reseal(self, box: SecretBox) -> int:
         """Seal again under the active key the secrets another key sealed."""

@@ -112,7 +112,7 @@ class VerificationHandlers:
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
-        await self.store.forget(event.user)
+        await self.store.forget(event.user, requested_at=event.occurred_at)
         await confirm_reset(event, "verification", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)

@@ -1,5 +1,5 @@
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -77,10 +77,10 @@ class Driver:
             stream=self.namespace.stream(streams.CODE_VERIFIED),
         )
 
-    async def reset(self) -> None:
+    async def reset(self, requested_at: datetime | None = None) -> None:
         await self.broker.publish(
             AuthenticatorReset(
-                occurred_at=self.clock.now(),
+                occurred_at=requested_at or self.clock.now(),
                 correlation_id="op",
                 organization_id="acme",
                 user_id="u1",
@@ -189,3 +189,42 @@ async def test_a_reset_forgets_the_authenticator_and_registration_starts_over(
     after = recorder.of(streams.ENROLLMENT_ISSUED)[1]
     assert after.state == "pending"
     assert after.credential_id != old
+
+
+async def test_every_event_delivered_twice_changes_nothing_the_second_time(
+    enrollment: Any, drive: Driver, settings: EnrollmentSettings
+) -> None:
+    _, recorder = enrollment
+    await drive.decided("login-1")
+    await drive.decided("login-1")  # the same decision again
+    first, again = recorder.of(streams.ENROLLMENT_ISSUED)
+    box = SecretBox(settings.keyring)
+    assert again.credential_id == first.credential_id
+    assert box.open(again.otpauth_uri, enrollment_context("login-1")) == box.open(
+        first.otpauth_uri, enrollment_context("login-1")
+    )
+    await drive.verified(first.credential_id)
+    await drive.verified(first.credential_id)  # the same confirmation again
+    await drive.decided("login-2")
+    later = recorder.of(streams.ENROLLMENT_ISSUED)[2]
+    assert (later.state, later.credential_id) == ("enrolled", first.credential_id)
+    await drive.reset()
+    await drive.reset()  # the same reset again: answered again, nothing else
+    assert len(recorder.of(streams.AUTHENTICATOR_RESET_APPLIED)) == 2
+
+
+async def test_a_reset_delivered_again_after_the_user_enrolled_anew_keeps_the_new_one(
+    enrollment: Any, drive: Driver, clock: FixedClock
+) -> None:
+    _, recorder = enrollment
+    await drive.decided("login-1")
+    await drive.verified(recorder.of(streams.ENROLLMENT_ISSUED)[0].credential_id)
+    reset_at = clock.now()
+    await drive.reset()
+    clock.advance(seconds=5)
+    await drive.decided("login-2")  # registration starts over: a new credential
+    fresh = recorder.of(streams.ENROLLMENT_ISSUED)[1].credential_id
+    clock.advance(seconds=5)
+    await drive.reset(requested_at=reset_at)  # a late copy of the same reset
+    await drive.decided("login-3")
+    assert recorder.of(streams.ENROLLMENT_ISSUED)[2].credential_id == fresh

@@ -1,6 +1,6 @@
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -213,12 +213,10 @@ async def test_a_code_for_an_unknown_credential_is_invalid_but_not_counted(
     assert (rejected.reason, rejected.attempts_left) == ("invalid", 5)
 
 
-async def test_a_reset_makes_the_old_secret_stop_working(verification: Any, drive: Driver) -> None:
-    _, recorder = verification
-    await drive.register()
+async def reset(drive: Driver, requested_at: datetime) -> None:
     await drive.broker.publish(
         AuthenticatorReset(
-            occurred_at=drive.clock.now(),
+            occurred_at=requested_at,
             correlation_id="op",
             organization_id="acme",
             user_id="u1",
@@ -226,11 +224,31 @@ async def test_a_reset_makes_the_old_secret_stop_working(verification: Any, driv
         ),
         stream=drive.namespace.stream(streams.AUTHENTICATOR_RESET),
     )
+
+
+async def test_a_reset_makes_the_old_secret_stop_working(verification: Any, drive: Driver) -> None:
+    _, recorder = verification
+    await drive.register()
+    await reset(drive, drive.clock.now())
     [applied] = recorder.of(streams.AUTHENTICATOR_RESET_APPLIED)
     assert applied.service == "verification"
     await drive.submit(drive.code())
     assert recorder.of(streams.CODE_VERIFIED) == []
     assert recorder.of(streams.CODE_REJECTED)[0].reason == "invalid"
+
+
+async def test_a_reset_delivered_again_after_a_new_enrollment_keeps_the_new_secret(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    await drive.register("old")
+    requested_at = drive.clock.now()
+    await reset(drive, requested_at)
+    drive.clock.advance(seconds=5)
+    await drive.register("new")  # the user scanned a new QR code
+    await reset(drive, requested_at)  # a late copy of the same reset
+    await drive.submit(drive.code(), credential_id="new")
+    assert outcomes(recorder) == [("verified", None)]
 
 
 async def test_a_new_credential_keeps_the_lockout_state(verification: Any, drive: Driver) -> None:

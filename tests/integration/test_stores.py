@@ -96,6 +96,6 @@ async def test_the_same_user_id_in_two_organizations_is_two_users(db: Any) -> No
     assert found_acme is not None
     assert found_globex is not None
     assert found_acme[0].credential_id != found_globex[0].credential_id
-    await authenticators.forget(acme)
+    await authenticators.forget(acme, requested_at=NOW)
     assert await authenticators.get(acme) is None
     assert await authenticators.get(globex) is not None
