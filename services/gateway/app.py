@@ -32,13 +32,20 @@ from services.gateway.organizations import Organizations
 from services.gateway.ratelimit import Limits, Throttle
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.readiness import Readiness
+from services.gateway.redelivery import Channel, Redelivery
 from services.gateway.sessions import SessionStore
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import LoginStore, OperationStore
 from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
-from shared.events import AuthenticatorReset, CodeSubmitted, LoginAttempted, PolicyUpdated
+from shared.events import (
+    AuthenticatorReset,
+    CodeSubmitted,
+    Event,
+    LoginAttempted,
+    PolicyUpdated,
+)
 from shared.messaging import StreamWiring, build_broker
 from shared.metrics import StreamBacklog
 from shared.mongo import (
@@ -150,7 +157,8 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     _consume(wiring, router, handlers)
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
     throttle = _throttle(settings)
-    login_flow, admin_flow = _flows(settings, stores, throttle, wiring, feed, clock, box)
+    redelivery = _redelivery(settings, stores, wiring, clock)
+    login_flow, admin_flow = _flows(settings, stores, throttle, redelivery, feed, clock, box)
     broker.include_router(router)
 
     @asynccontextmanager
@@ -163,6 +171,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         sweeping = asyncio.create_task(
             keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
         )
+        resending = asyncio.create_task(redelivery.keep_resending())
         log.info(
             "gateway_started",
             url=f"http://{settings.host}:{settings.port}",
@@ -173,6 +182,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         finally:
             watching.cancel()
             sweeping.cancel()
+            resending.cancel()
             await broker.stop()
             await replica.leave()
             await mongo.close()
@@ -221,7 +231,7 @@ def _flows(
     settings: GatewaySettings,
     stores: Stores,
     throttle: Throttle,
-    wiring: StreamWiring,
+    redelivery: Redelivery,
     feed: ChangeFeed,
     clock: Clock,
     box: SecretBox,
@@ -234,8 +244,8 @@ def _flows(
         feed,
         clock,
         box,
-        publish_attempt=wiring.publisher(streams.LOGIN_ATTEMPTED, LoginAttempted).publish,
-        publish_code=wiring.publisher(streams.CODE_SUBMITTED, CodeSubmitted).publish,
+        publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
+        publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
         max_codes_per_login=settings.max_codes_per_login,
@@ -248,11 +258,33 @@ def _flows(
         feed,
         clock,
         stores.audit,
-        publish_policy=wiring.publisher(streams.POLICY_UPDATED, PolicyUpdated).publish,
-        publish_reset=wiring.publisher(streams.AUTHENTICATOR_RESET, AuthenticatorReset).publish,
+        publish_policy=redelivery.sending("operations", streams.POLICY_UPDATED),
+        publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
         timeout=settings.admin_timeout_seconds,
     )
     return login_flow, admin_flow
+
+
+SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an answer
+    streams.LOGIN_ATTEMPTED: LoginAttempted,
+    streams.CODE_SUBMITTED: CodeSubmitted,
+    streams.POLICY_UPDATED: PolicyUpdated,
+    streams.AUTHENTICATOR_RESET: AuthenticatorReset,
+}
+
+
+def _redelivery(
+    settings: GatewaySettings, stores: Stores, wiring: StreamWiring, clock: Clock
+) -> Redelivery:
+    return Redelivery(
+        outboxes={"logins": stores.logins.outbox, "operations": stores.operations.outbox},
+        channels={
+            stream: Channel(event_type, wiring.publisher(stream, event_type).publish)
+            for stream, event_type in SENT.items()
+        },
+        clock=clock,
+        scan_every=settings.sweep_interval_seconds,
+    )
 
 
 def _throttle(settings: GatewaySettings) -> Throttle:

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
-
 from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
 from services.gateway.domain import (
@@ -21,14 +19,17 @@ from services.gateway.domain import (
 )
 from services.gateway.messages import policy_change
 from services.gateway.organizations import Organizations
+from services.gateway.outbox import awaiting
 from services.gateway.ratelimit import Throttle
 from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.store import LoginStore, OperationStore
+from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context
 from shared.events import (
     AuthenticatorReset,
     CodeSubmitted,
+    Event,
     LoginAttempted,
     PolicyRules,
     PolicyUpdated,
@@ -36,7 +37,8 @@ from shared.events import (
 from shared.identity import UserRef
 from shared.mongo import Document
 
-Publish = Callable[[BaseModel], Awaitable[object]]
+Publish = Callable[[Event], Awaitable[object]]
+RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
 
 
 class LoginNotFound(Exception):
@@ -125,21 +127,20 @@ class LoginFlow:
             created_at=now,
             expires_at=now + self.login_ttl,
         )
-        await self.logins.create(login)
+        attempt = LoginAttempted(
+            occurred_at=now,
+            correlation_id=login.login_id,
+            organization_id=user.organization_id,
+            login_id=login.login_id,
+            user_id=user.user_id,
+            email=email,
+            user_type=user_type,
+            require_mfa=require_mfa,
+            issuer=organization.issuer if organization else None,
+        )
+        await self.logins.create(login, awaiting(streams.LOGIN_ATTEMPTED, attempt, now, "attempt"))
         try:
-            await self.publish_attempt(
-                LoginAttempted(
-                    occurred_at=now,
-                    correlation_id=login.login_id,
-                    organization_id=user.organization_id,
-                    login_id=login.login_id,
-                    user_id=user.user_id,
-                    email=email,
-                    user_type=user_type,
-                    require_mfa=require_mfa,
-                    issuer=organization.issuer if organization else None,
-                )
-            )
+            await self.publish_attempt(attempt)
         except Exception:
             await self.logins.expire(login.login_id)  # never leave it pending for nothing
             raise
@@ -194,22 +195,22 @@ class LoginFlow:
             raise TooManyCodes("client")
         if (locked := await self._locked_until(login)) is not None:
             return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
-        if not await self.logins.count_submission(login_id, self.max_codes_per_login):
-            raise TooManyCodes("login")
         submission_id = new_id()
-        await self.publish_code(
-            CodeSubmitted(
-                occurred_at=self.clock.now(),
-                correlation_id=login_id,
-                organization_id=login.organization_id,
-                login_id=login_id,
-                submission_id=submission_id,
-                user_id=login.user_id,
-                credential_id=login.credential_id,
-                purpose=login.purpose,
-                code=self.box.seal(code, code_context(login_id, submission_id)),
-            )
+        submitted = CodeSubmitted(
+            occurred_at=self.clock.now(),
+            correlation_id=login_id,
+            organization_id=login.organization_id,
+            login_id=login_id,
+            submission_id=submission_id,
+            user_id=login.user_id,
+            credential_id=login.credential_id,
+            purpose=login.purpose,
+            code=self.box.seal(code, code_context(login_id, submission_id)),
         )
+        waits = awaiting(streams.CODE_SUBMITTED, submitted, submitted.occurred_at, submission_id)
+        if not await self.logins.count_submission(login_id, self.max_codes_per_login, waits):
+            raise TooManyCodes("login")
+        await self.publish_code(submitted)
 
         async def answered() -> Login | None:
             current = await self.logins.get(login_id)
@@ -254,24 +255,24 @@ class AdminFlow:
     ) -> Document:
         """Save the organization's policy: over any version, or only over
         ``expected_version`` (the one the editor saw), else PolicyConflict."""
-        operation_id = new_id()
+        operation_id, now = new_id(), self.clock.now()
+        update = PolicyUpdated(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=organization_id,
+            policy=rules,
+            requested_by=requested_by,
+            expected_version=expected_version,
+        )
         await self.operations.start(
             operation_id,
             "policy",
-            self.clock.now(),
+            now,
+            awaiting(streams.POLICY_UPDATED, update, now, "policy"),
             organization_id=organization_id,
             requested_by=requested_by,
         )
-        await self.publish_policy(
-            PolicyUpdated(
-                occurred_at=self.clock.now(),
-                correlation_id=operation_id,
-                organization_id=organization_id,
-                policy=rules,
-                requested_by=requested_by,
-                expected_version=expected_version,
-            )
-        )
+        await self.publish_policy(update)
         await self._until_applied(operation_id, {"policy"})
         current = await self.policy_view.current(organization_id)
         if (await self.operations.result(operation_id)).get("conflict"):
@@ -280,11 +281,19 @@ class AdminFlow:
         return current
 
     async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
-        operation_id = new_id()
+        operation_id, now = new_id(), self.clock.now()
+        reset = AuthenticatorReset(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
         await self.operations.start(
             operation_id,
             "reset",
-            self.clock.now(),
+            now,
+            awaiting(streams.AUTHENTICATOR_RESET, reset, now, *RESET_OWNERS),
             organization_id=user.organization_id,
             user_id=user.user_id,
             requested_by=requested_by,
@@ -292,17 +301,9 @@ class AdminFlow:
         # A clean cut: no login started before the reset completes may authenticate, even
         # with a code the old authenticator produced and verification checked meanwhile.
         await self.logins.cut_off(user, self.clock.now())
-        await self.publish_reset(
-            AuthenticatorReset(
-                occurred_at=self.clock.now(),
-                correlation_id=operation_id,
-                organization_id=user.organization_id,
-                user_id=user.user_id,
-                requested_by=requested_by,
-            )
-        )
+        await self.publish_reset(reset)
         try:
-            await self._until_applied(operation_id, {"enrollment", "verification"})
+            await self._until_applied(operation_id, set(RESET_OWNERS))
         finally:  # logins started while the owners forgot were shown the old credential
             await self.logins.cut_off(user, self.clock.now())
             await self.authenticators.forget(user)

@@ -10,6 +10,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
+from services.gateway.outbox import Outbox, answered, kept
 from shared.crypto import Sealed, SecretBox, enrollment_context
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document, Retention
@@ -47,6 +48,7 @@ class LoginStore:
         self._cutoffs = db["login_cutoffs"]  # per user: the last authenticator reset
         # Logins, and the code answers kept in them, are dropped after a day.
         self.retention = Retention(self._logins, "created_at", timedelta(days=1))
+        self.outbox = Outbox(self._logins, _open_login)
 
     async def ensure_indexes(self) -> None:
         await self._logins.create_index(
@@ -62,7 +64,8 @@ class LoginStore:
         )
         return done.modified_count
 
-    async def create(self, login: Login) -> None:
+    async def create(self, login: Login, awaiting: dict[str, Document]) -> None:
+        """Store a new login, keeping the event it awaits an answer to (outbox.py)."""
         await self._logins.insert_one(
             {
                 "_id": login.login_id,
@@ -75,6 +78,7 @@ class LoginStore:
                 "created_at": login.created_at,
                 "expires_at": login.expires_at,
                 "submissions": 0,
+                "unanswered": awaiting,
             }
         )
 
@@ -88,7 +92,10 @@ class LoginStore:
         else:
             await self._logins.update_one(
                 {"_id": login_id, "status": "pending"},
-                {"$set": {"status": "authenticated", "mfa_required": False}},
+                {
+                    "$set": {"status": "authenticated", "mfa_required": False},
+                    "$unset": answered("attempt"),
+                },
             )
 
     async def ask_for_code(
@@ -111,7 +118,8 @@ class LoginStore:
                     "mfa_required": True,
                     "credential_id": credential_id,
                     "enrollment": stored,
-                }
+                },
+                "$unset": answered("attempt"),
             },
         )
 
@@ -124,14 +132,17 @@ class LoginStore:
             lambda doc: enrollment_context(doc["_id"]),
         )
 
-    async def count_submission(self, login_id: str, limit: int) -> bool:
-        """Count one more code for this login; False once ``limit`` were submitted."""
+    async def count_submission(
+        self, login_id: str, limit: int, awaiting: dict[str, Document]
+    ) -> bool:
+        """Count one more code for this login, keeping its submission until answered;
+        False once ``limit`` were submitted."""
         done = await self._logins.update_one(
             {
                 "_id": login_id,
                 "$or": [{"submissions": {"$exists": False}}, {"submissions": {"$lt": limit}}],
             },
-            {"$inc": {"submissions": 1}},
+            {"$inc": {"submissions": 1}, "$set": kept(awaiting)},
         )
         return done.modified_count == 1
 
@@ -144,7 +155,10 @@ class LoginStore:
     async def code_accepted(self, login_id: str, user: UserRef, submission_id: str) -> None:
         """Authenticate the login, unless it ended or a reset cut it off meanwhile; either
         way the answer is kept for the request waiting on it."""
-        answer = {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))}
+        answer = {
+            "$set": {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))},
+            "$unset": answered(submission_id),
+        }
         condition: Document = {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}}
         cutoff = await self._cutoffs.find_one({"_id": user.key})
         if cutoff is not None:
@@ -156,12 +170,13 @@ class LoginStore:
                     "status": "authenticated",
                     "enrollment": None,
                     "locked_until": None,
-                    **answer,
-                }
+                    **answer["$set"],
+                },
+                "$unset": answer["$unset"],
             },
         )
         if done.matched_count == 0:  # answered, but the login ended or was cut off
-            await self._logins.update_one({"_id": login_id}, {"$set": answer})
+            await self._logins.update_one({"_id": login_id}, answer)
             if cutoff is not None:
                 await self.expire_open_logins_of(user)
 
@@ -169,7 +184,9 @@ class LoginStore:
         changes: Document = {f"outcomes.{submission_id}": asdict(outcome)}
         if outcome.locked_until is not None:
             changes["locked_until"] = outcome.locked_until
-        await self._logins.update_one({"_id": login_id}, {"$set": changes})
+        await self._logins.update_one(
+            {"_id": login_id}, {"$set": changes, "$unset": answered(submission_id)}
+        )
 
     async def claim(self, login_id: str, browser: str) -> bool:
         """Bind a login to a browser session unless another one opened it first."""
@@ -181,7 +198,7 @@ class LoginStore:
     async def expire(self, login_id: str) -> None:
         await self._logins.update_one(
             {"_id": login_id, "status": {"$ne": "authenticated"}},
-            {"$set": {"status": "expired", "enrollment": None}},
+            {"$set": {"status": "expired", "enrollment": None}, "$unset": answered()},
         )
 
     async def expire_open_logins_of(self, user: UserRef) -> None:
@@ -191,7 +208,7 @@ class LoginStore:
                 "user_id": user.user_id,
                 "status": {"$in": ["pending", *WAITING_FOR_CODE]},
             },
-            {"$set": {"status": "expired", "enrollment": None}},
+            {"$set": {"status": "expired", "enrollment": None}, "$unset": answered()},
         )
 
 
@@ -201,21 +218,34 @@ class OperationStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._operations = db["operations"]
         self.retention = Retention(self._operations, "created_at", timedelta(days=7))
+        self.outbox = Outbox(self._operations, _open_operation)
 
     async def ensure_indexes(self) -> None:
         await self.retention.ensure_index()
 
-    async def start(self, operation_id: str, kind: str, now: datetime, **details: Any) -> None:
+    async def start(
+        self,
+        operation_id: str,
+        kind: str,
+        now: datetime,
+        awaiting: dict[str, Document],
+        **details: Any,
+    ) -> None:
+        """Record an operation and the event each owner is to answer (by owner)."""
         await self._operations.update_one(
             {"_id": operation_id},
-            {"$set": {"kind": kind, "created_at": now, **details}},
+            {"$set": {"kind": kind, "created_at": now, **details, **kept(awaiting)}},
             upsert=True,
         )
 
     async def applied(self, operation_id: str, by: str, now: datetime, **result: Any) -> None:
         await self._operations.update_one(
             {"_id": operation_id},
-            {"$set": {f"applied.{by}": now, **result}, "$setOnInsert": {"created_at": now}},
+            {
+                "$set": {f"applied.{by}": now, **result},
+                "$setOnInsert": {"created_at": now},
+                "$unset": answered(by),
+            },
             upsert=True,
         )
 
@@ -226,3 +256,14 @@ class OperationStore:
     async def applied_by(self, operation_id: str) -> set[str]:
         doc = await self._operations.find_one({"_id": operation_id}, projection={"applied": 1})
         return set((doc or {}).get("applied", {}))
+
+
+def _open_login(now: datetime) -> Document:
+    """Logins still waiting for something: the events they await are still worth sending."""
+    return {"status": {"$in": ["pending", *WAITING_FOR_CODE]}, "expires_at": {"$gt": now}}
+
+
+def _open_operation(now: datetime) -> Document:
+    """Admin changes are sent again for a day: past that, an operator has been warned
+    (every resend is logged) and looks at the service that never answers."""
+    return {"created_at": {"$gt": now - timedelta(days=1)}}

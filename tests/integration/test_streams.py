@@ -23,6 +23,7 @@ from shared.metrics import StreamBacklog
 from shared.mongo import connect
 from shared.service import stream_app
 from tests.conftest import Namespace
+from tests.events import login_attempted
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -35,16 +36,7 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
 
 
 def attempt(login_id: str) -> bytes:
-    event = LoginAttempted(
-        occurred_at=NOW,
-        correlation_id=login_id,
-        organization_id="acme",
-        login_id=login_id,
-        user_id="u1",
-        email="a@b.c",
-        user_type="editor",
-    )
-    return event.model_dump_json().encode()
+    return login_attempted(login_id, NOW).model_dump_json().encode()
 
 
 async def entries(redis: Any, stream: str, count: int, within: float = 10) -> list[dict]:

@@ -1,0 +1,99 @@
+"""The loop that sends again what the outboxes hold once its answer is late."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from services.gateway.outbox import FIRST_RESEND, Outbox, Unanswered, next_resend
+from shared.clock import Clock
+from shared.events import Event
+
+log = structlog.get_logger("mfa.gateway")
+
+Send = Callable[[Event], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How to send again what was sent on a stream: its event type and publisher."""
+
+    event_type: type[Event]
+    send: Send
+
+
+@dataclass
+class Redelivery:
+    outboxes: Mapping[str, Outbox]  # by name: "logins", "operations"
+    channels: Mapping[str, Channel]  # by stream
+    clock: Clock
+    scan_every: float
+    _watching: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def sending(self, outbox: str, stream: str) -> Send:
+        """The stream's publisher, watching for the answer to each event it sends (the
+        document waiting for it is the event's correlation id)."""
+        send = self.channels[stream].send
+
+        async def send_and_watch(event: Event) -> None:
+            await send(event)
+            self._watching[(outbox, event.correlation_id)] = event.occurred_at + FIRST_RESEND
+
+        return send_and_watch
+
+    async def resend_due(self, now: datetime) -> int:
+        """Send again every watched event whose answer is late; answers how many."""
+        sent = 0
+        for watched, at in list(self._watching.items()):
+            if at > now:
+                continue
+            self._watching[watched] = now + FIRST_RESEND  # should this fail, look again
+            outbox = self.outboxes[watched[0]]
+            next_looks = []
+            for entry in await outbox.unanswered(watched[1], now):
+                if entry.due_at > now:
+                    next_looks.append(entry.due_at)
+                elif await outbox.claim_resend(entry, now):  # else another replica did
+                    await self._resend(entry)
+                    sent += 1
+                    next_looks.append(next_resend(now, entry.resends + 1))
+            if next_looks:
+                self._watching[watched] = min(next_looks)
+            else:  # answered, or the login is over
+                del self._watching[watched]
+        return sent
+
+    async def scan(self, now: datetime) -> None:
+        """Watch what any replica sent and is still unanswered (one that died, too)."""
+        for name, outbox in self.outboxes.items():
+            for document_id in await outbox.holders(now):
+                self._watching.setdefault((name, document_id), now)
+
+    async def keep_resending(self) -> None:
+        last_scan = float("-inf")
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - last_scan >= self.scan_every:
+                    await self.scan(self.clock.now())
+                    last_scan = loop.time()
+                await self.resend_due(self.clock.now())
+            except (PyMongoError, RedisError) as exc:
+                log.warning("resend_failed", error=type(exc).__name__)
+            await asyncio.sleep(1)
+
+    async def _resend(self, entry: Unanswered) -> None:
+        channel = self.channels[entry.stream]
+        await channel.send(channel.event_type.model_validate_json(entry.event))
+        log.warning(
+            "event_resent",
+            stream=entry.stream,
+            correlation_id=entry.document_id,
+            resends=entry.resends + 1,
+        )
