@@ -29,6 +29,10 @@ FORGET_AFTER_SECONDS = 60  # a beat older than this is dropped: a restarted repl
 _BATCH = 500
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def heartbeat_key(settings: ServiceSettings, service: str) -> str:
     return settings.stream(f"mfa.heartbeat.{service}")
 
@@ -80,6 +84,16 @@ class Replica:
                 log.warning("replica_taken_over", dead=dead, entries=taken[dead])
         return taken
 
+    async def recover_own(self) -> int:
+        """Take back what this replica's name held in a previous life: a replica that
+        restarts under the same name (a container restarted in place) beats again before
+        anyone finds it dead, so no one else would take over its entries before the
+        idle time. Call before consuming."""
+        taken = await self._take_over(self._me)
+        if taken:
+            log.warning("replica_recovered", consumer=self._me, entries=taken)
+        return taken
+
     async def leave(self) -> None:
         """A replica stopping cleanly has acknowledged its work: nothing to take over
         (best effort: if Redis is gone, the others find nothing pending either)."""
@@ -89,15 +103,16 @@ class Replica:
             log.info("leave_failed", error=type(exc).__name__)
 
     async def _take_over(self, dead: str) -> int:
-        count = 0
+        """Hand every entry ``dead`` (and its reclaimer) holds to this replica's
+        reclaimer, due at once; one pass, so taking over one's own name ends too."""
+        taken: set[tuple[str, object]] = set()
         for stream in self._streams:
             for consumer in (dead, f"{dead}.reclaim"):
-                while ids := [
-                    entry["message_id"]
-                    for entry in await self._redis.xpending_range(
-                        stream, self._group, "-", "+", _BATCH, consumername=consumer
-                    )
-                ]:
+                after = "-"
+                while held := await self._redis.xpending_range(
+                    stream, self._group, after, "+", _BATCH, consumername=consumer
+                ):
+                    ids = [entry["message_id"] for entry in held]
                     await self._redis.xclaim(
                         stream,
                         self._group,
@@ -107,8 +122,9 @@ class Replica:
                         idle=self._settings.reclaim_idle_ms,  # due for XAUTOCLAIM now
                         justid=True,  # a handover, not a delivery: the count stays
                     )
-                    count += len(ids)
-        return count
+                    taken.update((stream, i) for i in ids)
+                    after = "(" + _text(ids[-1])  # the next page starts after the last
+        return len(taken)
 
     async def keep_watch(self) -> None:
         """Beat, and take over dead replicas, until cancelled. Only a replica that has

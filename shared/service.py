@@ -46,6 +46,7 @@ def stream_app(
         redis = await wiring.prepare(broker)
         await prepare()
         replica = Replica(redis, settings, wiring.group, wiring.consumed)
+        await replica.recover_own()
         watching = asyncio.create_task(replica.keep_watch())
         if settings.metrics_port:
             serve_metrics(registry, settings.metrics_host, settings.metrics_port)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,29 +12,23 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from faststream.redis import RedisRouter
+from faststream.redis import RedisBroker, RedisRouter
 from prometheus_client import CollectorRegistry, Gauge
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo import AsyncMongoClient
 
 from services.gateway import admin_pages, api, http_security, operator_api, web
 from services.gateway.api import Presenter
-from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeys, ConfiguredKeys
 from services.gateway.changes import ChangeFeed
-from services.gateway.directory import UserDirectory
 from services.gateway.edge import BODY_LIMIT, Edge
 from services.gateway.errors import install_error_handlers
 from services.gateway.flows import AdminFlow, LoginFlow
 from services.gateway.handlers import GatewayHandlers
-from services.gateway.keys import KeyStore
-from services.gateway.organizations import Organizations
 from services.gateway.ratelimit import Limits, Throttle
-from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.readiness import Readiness
 from services.gateway.redelivery import Channel, Redelivery
-from services.gateway.sessions import SessionStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import LoginStore, OperationStore
+from services.gateway.stores import Stores
 from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
@@ -50,80 +43,14 @@ from shared.messaging import StreamWiring, build_broker
 from shared.metrics import StreamBacklog
 from shared.mongo import (
     Document,
-    Retention,
     connect,
     keep_sweeping,
-    run_once,
     service_database,
 )
 from shared.replicas import Replica
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Stores:
-    db: AsyncDatabase[Document]
-    logins: LoginStore
-    operations: OperationStore
-    policy_view: PolicyView
-    authenticators: AuthenticatorView
-    sessions: SessionStore
-    directory: UserDirectory
-    audit: AuditLog
-    organizations: Organizations
-    keys: KeyStore
-
-    @classmethod
-    def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
-        return cls(
-            db,
-            LoginStore(db),
-            OperationStore(db),
-            PolicyView(db),
-            AuthenticatorView(db),
-            SessionStore(
-                db,
-                timedelta(seconds=settings.session_ttl_seconds),
-                settings.keyring.derive("gateway-csrf"),
-            ),
-            UserDirectory(db),
-            AuditLog(db),
-            Organizations(db),
-            KeyStore(db),
-        )
-
-    async def prepare(self, clock: Clock) -> None:
-        """Bring data from before organizations in, create indexes and the default organization."""
-        await run_once(self.db, "organizations", self._move_into_organizations)
-        for store in (
-            self.logins,
-            self.operations,
-            self.sessions,
-            self.directory,
-            self.audit,
-            self.policy_view,
-            self.keys,
-        ):
-            await store.ensure_indexes()
-        await self.organizations.ensure_default(clock.now())
-
-    async def _move_into_organizations(self) -> int:
-        moved = 0
-        for store in (
-            self.logins,
-            self.policy_view,
-            self.authenticators,
-            self.audit,
-            self.directory,
-        ):
-            moved += await store.move_into_organizations()
-        return moved
-
-    @property
-    def retentions(self) -> tuple[Retention, ...]:
-        return tuple(s.retention for s in (self.logins, self.operations, self.sessions, self.audit))
 
 
 def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -161,31 +88,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     login_flow, admin_flow = _flows(settings, stores, throttle, redelivery, feed, clock, box)
     broker.include_router(router)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        redis = await wiring.prepare(broker)
-        await stores.prepare(clock)
-        await broker.start()
-        replica = Replica(redis, settings, wiring.group, wiring.consumed)
-        watching = asyncio.create_task(replica.keep_watch())
-        sweeping = asyncio.create_task(
-            keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
-        )
-        resending = asyncio.create_task(redelivery.keep_resending())
-        log.info(
-            "gateway_started",
-            url=f"http://{settings.host}:{settings.port}",
-            consumer=settings.consumer_name,
-        )
-        try:
-            yield
-        finally:
-            watching.cancel()
-            sweeping.cancel()
-            resending.cancel()
-            await broker.stop()
-            await replica.leave()
-            await mongo.close()
+    lifespan = _lifespan(settings, clock, broker, wiring, stores, redelivery, mongo)
 
     app = FastAPI(
         title="Imageshop MFA gateway",
@@ -215,6 +118,49 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     )
     _serve(app, stores, settings)
     return app
+
+
+def _lifespan(
+    settings: GatewaySettings,
+    clock: Clock,
+    broker: RedisBroker,
+    wiring: StreamWiring,
+    stores: Stores,
+    redelivery: Redelivery,
+    mongo: AsyncMongoClient[Document],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: groups, indexes, what this replica held before a restart, then consume;
+    and the loops that beat, sweep and resend. Stop: the same, in reverse."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        redis = await wiring.prepare(broker)
+        await stores.prepare(clock)
+        replica = Replica(redis, settings, wiring.group, wiring.consumed)
+        await replica.recover_own()
+        await broker.start()
+        loops = [
+            asyncio.create_task(replica.keep_watch()),
+            asyncio.create_task(
+                keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
+            ),
+            asyncio.create_task(redelivery.keep_resending()),
+        ]
+        log.info(
+            "gateway_started",
+            url=f"http://{settings.host}:{settings.port}",
+            consumer=settings.consumer_name,
+        )
+        try:
+            yield
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await broker.stop()
+            await replica.leave()
+            await mongo.close()
+
+    return lifespan
 
 
 def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:

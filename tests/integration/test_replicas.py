@@ -90,3 +90,16 @@ async def test_of_two_replicas_seeing_a_death_only_one_takes_over(
     assert held["consumer"].decode().endswith(".reclaim")
     assert held["time_since_delivered"] >= SLOW_RECLAIM_MS  # due for any reclaimer now
     assert held["times_delivered"] == 1  # a handover is not a delivery
+
+
+async def test_a_replica_restarted_under_its_old_name_serves_what_it_held_at_once(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    source = await held_by(redis, namespace, "policy-same", "orphan")  # then it crashed
+    service = settings(
+        service_env, reclaim_idle_ms=SLOW_RECLAIM_MS, consumer_name="policy-same"
+    )  # and came back at once, before anyone could find it dead
+    async with TestApp(create_app(service)):
+        decided = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1, within=5)
+    assert [d["login_id"] for d in decided] == ["orphan"]
+    assert (await redis.xpending(source, streams.POLICY_GROUP))["pending"] == 0

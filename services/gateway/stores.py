@@ -1,0 +1,83 @@
+"""The gateway's database, as the stores over it: built, prepared and swept together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.gateway.audit import AuditLog
+from services.gateway.directory import UserDirectory
+from services.gateway.keys import KeyStore
+from services.gateway.organizations import Organizations
+from services.gateway.read_models import AuthenticatorView, PolicyView
+from services.gateway.sessions import SessionStore
+from services.gateway.settings import GatewaySettings
+from services.gateway.store import LoginStore, OperationStore
+from shared.clock import Clock
+from shared.mongo import Document, Retention, run_once
+
+
+@dataclass(frozen=True)
+class Stores:
+    db: AsyncDatabase[Document]
+    logins: LoginStore
+    operations: OperationStore
+    policy_view: PolicyView
+    authenticators: AuthenticatorView
+    sessions: SessionStore
+    directory: UserDirectory
+    audit: AuditLog
+    organizations: Organizations
+    keys: KeyStore
+
+    @classmethod
+    def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
+        return cls(
+            db,
+            LoginStore(db),
+            OperationStore(db),
+            PolicyView(db),
+            AuthenticatorView(db),
+            SessionStore(
+                db,
+                timedelta(seconds=settings.session_ttl_seconds),
+                settings.keyring.derive("gateway-csrf"),
+            ),
+            UserDirectory(db),
+            AuditLog(db),
+            Organizations(db),
+            KeyStore(db),
+        )
+
+    async def prepare(self, clock: Clock) -> None:
+        """Bring data from before organizations in, create indexes and the default organization."""
+        await run_once(self.db, "organizations", self._move_into_organizations)
+        for store in (
+            self.logins,
+            self.operations,
+            self.sessions,
+            self.directory,
+            self.audit,
+            self.policy_view,
+            self.keys,
+        ):
+            await store.ensure_indexes()
+        await self.organizations.ensure_default(clock.now())
+
+    async def _move_into_organizations(self) -> int:
+        moved = 0
+        for store in (
+            self.logins,
+            self.policy_view,
+            self.authenticators,
+            self.audit,
+            self.directory,
+        ):
+            moved += await store.move_into_organizations()
+        return moved
+
+    @property
+    def retentions(self) -> tuple[Retention, ...]:
+        return tuple(s.retention for s in (self.logins, self.operations, self.sessions, self.audit))
