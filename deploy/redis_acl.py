@@ -35,7 +35,9 @@ from shared import streams
 
 SERVICES = ("policy", "enrollment", "verification", "gateway")
 _CONNECTION = "+ping +echo +hello +auth +select +quit +reset +client|setname"
-_CONSUME = "+xreadgroup +xack +xautoclaim +xclaim +xgroup|create +xinfo|groups +xpending +xlen"
+_CONSUME = (
+    "+xreadgroup +xack +xautoclaim +xclaim +xgroup|create +xinfo|groups +xpending +xlen +xtrim"
+)
 
 
 @dataclass(frozen=True)

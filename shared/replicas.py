@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.settings import ServiceSettings
+from shared.trimming import trim
 
 log = structlog.get_logger("mfa.replicas")
 
@@ -27,6 +28,7 @@ DEAD_AFTER_BEATS = 3
 FORGET_AFTER_SECONDS = 60  # a beat older than this is dropped: a restarted replica
 # comes back under a new name, and one gone that long was long since taken over
 _BATCH = 500
+TRIM_EVERY_SECONDS = 30
 
 
 def _text(value: object) -> str:
@@ -131,6 +133,7 @@ class Replica:
         itself reached Redis for ``DEAD_AFTER_BEATS`` beats judges the others: after a
         Redis outage every beat is old, and the first one back must not take everyone's."""
         reachable_since: float | None = None
+        trimmed_at = time.time()
         while True:
             now = time.time()
             try:
@@ -138,7 +141,20 @@ class Replica:
                 reachable_since = reachable_since or now
                 if now - reachable_since >= DEAD_AFTER_BEATS * self._settings.heartbeat_seconds:
                     await self.take_over_dead(now)
+                if now - trimmed_at >= TRIM_EVERY_SECONDS:
+                    trimmed_at = now
+                    await self.trim_streams(now)
             except RedisError as exc:
                 reachable_since = None
                 log.warning("heartbeat_failed", error=type(exc).__name__)
             await asyncio.sleep(self._settings.heartbeat_seconds)
+
+    async def trim_streams(self, now: float) -> int:
+        """Trim the consumed streams to what their groups need (shared.trimming)."""
+        retention_ms = self._settings.stream_retention_seconds * 1000
+        return sum(
+            [
+                await trim(self._redis, stream, int(now * 1000), retention_ms)
+                for stream in self._streams
+            ]
+        )

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     database_prefix: str = Field(default="mfa_", pattern=r"^[A-Za-z0-9_]{1,40}$")
     stream_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.:-]{0,64}$")
     stream_maxlen: int = Field(default=100_000, ge=1000)
+    stream_retention_seconds: int = Field(
+        default=60, ge=1, description="how long entries every group is done with are kept"
+    )
     consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
     concurrency: int = Field(default=8, ge=1, le=256, description="messages in flight per stream")
     reclaim_idle_ms: int = Field(default=30_000, ge=1000)

@@ -10,6 +10,7 @@ from faststream.redis import TestApp
 from services.policy.app import create_app
 from shared import streams
 from shared.replicas import Replica, heartbeat_key
+from shared.trimming import trim
 from tests.conftest import Namespace
 from tests.integration.test_streams import attempt, entries, redis, settings
 
@@ -103,3 +104,25 @@ async def test_a_replica_restarted_under_its_old_name_serves_what_it_held_at_onc
         decided = await entries(redis, namespace.stream(streams.LOGIN_DECIDED), 1, within=5)
     assert [d["login_id"] for d in decided] == ["orphan"]
     assert (await redis.xpending(source, streams.POLICY_GROUP))["pending"] == 0
+
+
+async def test_streams_are_trimmed_to_what_the_slowest_group_still_needs(
+    redis: Any, namespace: Namespace
+) -> None:
+    stream = namespace.stream(streams.LOGIN_ATTEMPTED)
+    ids = [await redis.xadd(stream, {"n": str(n)}) for n in range(10)]
+    for group in ("done", "slow"):
+        await redis.xgroup_create(stream, group, id="0")
+    await redis.xreadgroup("done", "a", {stream: ">"})
+    await redis.xack(stream, "done", *ids)
+    await redis.xreadgroup("slow", "b", {stream: ">"}, count=5)
+    await redis.xack(stream, "slow", *ids[:3])  # entries 3 and 4 are still pending
+    untouched = namespace.stream(streams.DEAD_LETTER)
+    await redis.xadd(untouched, {"n": "0"})
+
+    now_ms = int(time.time() * 1000) + 120_000  # every entry is past its retention
+    removed = await trim(redis, stream, now_ms, retention_ms=60_000)
+    assert removed == 3
+    assert [entry_id for entry_id, _ in await redis.xrange(stream)] == ids[3:]
+    assert await trim(redis, untouched, now_ms, retention_ms=60_000) == 0  # no group reads it
+    assert await trim(redis, stream, now_ms, retention_ms=600_000) == 0  # recent history
