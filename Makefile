@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check bench \
-	bench-store wipe-data clean
+	bench-store chaos wipe-data clean
 
 $(BIN)/python: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ compose-check:
 ## bench: throughput and latency of the code check through the real stack
 bench: deps
 	$(BIN)/python -m bench.run
+
+## chaos: the fault suite at 500 logins a fault, a 10-minute soak; writes docs/reliability.md
+chaos: deps
+	$(BIN)/python -m bench.faults --logins 500
+	$(BIN)/python -m bench.soak --minutes 10
+	$(BIN)/python -m bench.reliability
 
 ## bench-store: one store operation as a collection grows from 100 to 100,000 documents
 bench-store: deps

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from deploy.localstack import LocalStack, free_port
 from services.enrollment.domain import new_credential, new_secret
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
@@ -21,16 +24,35 @@ from services.gateway.settings import GatewaySettings
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
 from shared.crypto import SecretBox, credential_context
+from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document
 
 BATCH = 64  # users written at once
 
 
+def bench_stack(workdir: Path, name: str, **env: str) -> LocalStack:
+    """A stack as `make run` starts it, on ``workdir``, in a namespace of its own, with
+    its own Redis (append-only) and, unless MONGODB_URL is set, its own FerretDB."""
+    run = f"{name}{uuid.uuid4().hex[:8]}"
+    return LocalStack(
+        env={
+            "MFA_STREAM_PREFIX": f"{run}:",
+            "MFA_DATABASE_PREFIX": f"{run}_",
+            "MFA_PORT": str(free_port()),
+            "MFA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            **env,
+        },
+        log_dir=workdir / "logs",
+        data_dir=workdir / "data",
+    )
+
+
 async def seed_enrolled(env: dict[str, str], count: int, name: str) -> dict[str, str]:
     """Enroll ``count`` users named ``<name>-<n>``; returns each user's secret."""
-    where = {"mongodb_url": env["MFA_MONGODB_URL"], "database_prefix": env["MFA_DATABASE_PREFIX"]}
-    enrollment, verification = EnrollmentSettings(**where), VerificationSettings(**where)
-    gateway = GatewaySettings(**where)
+    url, prefix = env["MFA_MONGODB_URL"], env["MFA_DATABASE_PREFIX"]
+    enrollment = EnrollmentSettings(mongodb_url=url, database_prefix=prefix)
+    verification = VerificationSettings(mongodb_url=url, database_prefix=prefix)
+    gateway = GatewaySettings(mongodb_url=url, database_prefix=prefix)
     client: AsyncMongoClient[Document] = AsyncMongoClient(env["MFA_MONGODB_URL"], tz_aware=True)
     credentials = CredentialStore(client[enrollment.database])
     authenticators = AuthenticatorStore(client[verification.database])
@@ -39,15 +61,16 @@ async def seed_enrolled(env: dict[str, str], count: int, name: str) -> dict[str,
     now = datetime.now(UTC)
     secrets: dict[str, str] = {}
 
-    async def enroll(user: str) -> None:
+    async def enroll(user_id: str) -> None:
+        user = UserRef(DEFAULT_ORGANIZATION, user_id)  # where the development keys sign in
         secret = new_secret()
-        credential = new_credential(user, f"{user}@example.com", now, timedelta(minutes=10))
+        credential = new_credential(user, f"{user_id}@example.com", now, timedelta(minutes=10))
         sealed = box.seal(secret, credential_context(user, credential.credential_id))
         assert await credentials.put_new(credential, sealed, replacing=None)
         assert await credentials.confirm(user, credential.credential_id, now)
         assert await authenticators.register(user, credential.credential_id, sealed, now)
         await view.issued(user, credential.credential_id, now, confirmed_at=now)
-        secrets[user] = secret
+        secrets[user_id] = secret
 
     try:
         for start in range(0, count, BATCH):

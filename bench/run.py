@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 import pyotp
 
-from bench.population import sample, seed_enrolled
-from deploy.localstack import LocalStack, free_port
+from bench.population import bench_stack, sample, seed_enrolled
+from deploy.localstack import LocalStack
 
 CLIENT = {"Authorization": "Bearer dev-client-key"}
 ADMIN = {"Authorization": "Bearer dev-admin-key"}
@@ -102,7 +102,7 @@ class Bench:
         self, users: list[str], secrets: dict[str, str | None], concurrency: int, stack: LocalStack
     ) -> dict[str, Any]:
         self.timings = {}
-        pids = {name: child.process.pid for name, child in stack.children.items()}
+        pids = {name: child.pid for name, child in stack.children.items()}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         gate = asyncio.Semaphore(concurrency)
 
@@ -127,7 +127,9 @@ class Bench:
         }
 
 
-async def run(users: int, concurrency: int, stack: LocalStack, enrolled: int, repeat: int) -> dict:
+async def run(
+    users: int, concurrency: int, stack: LocalStack, enrolled: int, repeat: int
+) -> dict[str, Any]:
     async with httpx.AsyncClient(
         base_url=stack.gateway_url, timeout=60, limits=httpx.Limits(max_connections=concurrency)
     ) as http:
@@ -166,16 +168,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="login-with-code rounds to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        run_id = uuid.uuid4().hex[:8]
-        stack = LocalStack(
-            env={
-                "MFA_STREAM_PREFIX": f"bench{run_id}:",
-                "MFA_DATABASE_PREFIX": f"bench{run_id}_",
-                "MFA_PORT": str(free_port()),
-            },
-            log_dir=Path(workdir) / "logs",
-            data_dir=Path(workdir) / "data",
-        )
+        stack = bench_stack(Path(workdir), "bench")
         try:
             stack.start()
             figures = asyncio.run(

@@ -49,7 +49,8 @@ def run(url: str, operations: int) -> dict[str, Any]:
     client: MongoClient[dict[str, Any]] = MongoClient(url)
     collection = client["bench_store"]["guards"]
     collection.drop()
-    figures, versions = {}, {}
+    figures: dict[str, Any] = {}
+    versions: dict[str, Any] = {}
     try:
         for size in SIZES:
             have = collection.estimated_document_count()
