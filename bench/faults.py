@@ -31,12 +31,11 @@ from typing import Any
 
 import httpx
 
-from bench.load import LoginLoad, summary
+from bench.load import LoginLoad, require_mfa_of_editors, summary
 from bench.population import bench_stack, seed_enrolled
 from deploy.localstack import SERVICES, free_port
 from deploy.processes import wait_for
 
-ADMIN = {"Authorization": "Bearer dev-admin-key"}
 RESTART_AFTER = 2.0  # a supervisor's restart delay
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -138,10 +137,7 @@ async def run_fault(
 ) -> dict[str, Any]:
     chaos = await asyncio.to_thread(FaultStack(workdir, mongodb_url).start)
     try:
-        async with httpx.AsyncClient(base_url=chaos.gateways[0], headers=ADMIN) as admin:
-            (
-                await admin.put("/v1/admin/policy", json={"user_types": ["editor"]})
-            ).raise_for_status()
+        await require_mfa_of_editors(chaos.gateways[0])
         secrets = await seed_enrolled(chaos.stack.env, logins, f"chaos-{uuid.uuid4().hex[:6]}")
         load = LoginLoad(chaos.gateways, secrets)
         started = time.monotonic()

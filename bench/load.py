@@ -22,7 +22,14 @@ import httpx
 import pyotp
 
 CLIENT = {"Authorization": "Bearer dev-client-key"}
+ADMIN = {"Authorization": "Bearer dev-admin-key"}
 RETRY_PAUSE = 0.5
+
+
+async def require_mfa_of_editors(gateway: str) -> None:
+    """The policy every load runs under: the users it logs in (editors) need a code."""
+    async with httpx.AsyncClient(base_url=gateway, headers=ADMIN) as admin:
+        (await admin.put("/v1/admin/policy", json={"user_types": ["editor"]})).raise_for_status()
 
 
 @dataclass
@@ -33,6 +40,7 @@ class LoginRecord:
     login_id: str | None = None
     status: str = "not_started"  # the last status seen
     code_answered: bool = True  # False while a submitted code has had no answer
+    asked_for_code: bool = False
     errors: list[str] = field(default_factory=list)
     replay_accepted: bool | None = None  # None: no replay probe for this one
 
@@ -148,6 +156,7 @@ class LoginLoad:
         path = f"/v1/logins/{record.login_id}"
         response = await self._call(record, deadline, "GET", path, params={"wait": wait})
         record.status = response.json()["status"]
+        record.asked_for_code = record.asked_for_code or record.status == "code_required"
         return record.status
 
     async def _call(
@@ -191,6 +200,7 @@ def summary(records: list[LoginRecord]) -> dict[str, Any]:
     return {
         "logins": len(records),
         "authenticated": len(finished),
+        "asked_for_code": sum(r.asked_for_code for r in records),
         "lost": len(lost),
         "stuck": sum(r.status == "pending" or not r.code_answered for r in lost),
         "replay_probes": len(probes),

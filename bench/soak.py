@@ -26,11 +26,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.load import LoginLoad, LoginRecord, summary
+from bench.load import LoginLoad, LoginRecord, require_mfa_of_editors, summary
 from bench.population import bench_stack, seed_enrolled
 from deploy.localstack import LocalStack
 
-ADMIN = {"Authorization": "Bearer dev-admin-key"}
 POPULATION = 3000
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -67,6 +66,7 @@ async def saturation(load: LoginLoad, users: list[str], seconds: float = 20) -> 
 
 async def soak(stack: LocalStack, minutes: float) -> dict[str, Any]:
     redis = aioredis.from_url(stack.env["MFA_REDIS_URL"])
+    await require_mfa_of_editors(stack.gateway_url)
     secrets = await seed_enrolled(stack.env, POPULATION, f"soak-{uuid.uuid4().hex[:6]}")
     users = list(secrets)
     load = LoginLoad([stack.gateway_url], secrets)

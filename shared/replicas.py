@@ -7,6 +7,9 @@ pending entries and marks them idle for ``reclaim_idle_ms``, so the reclaimers
 (XAUTOCLAIM, polling every second) deliver them at once instead of after 30 s. A crash
 then costs the users whose events it held a few seconds, not an error. If the taker dies
 too, the entries stay pending and the ordinary 30 s reclaim still finds them.
+
+A replica restarted under its old name takes back at start what that name held, and
+every replica trims, now and then, the streams it consumes (shared.trimming).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from shared.trimming import trim
 log = structlog.get_logger("mfa.replicas")
 
 DEAD_AFTER_BEATS = 3
-FORGET_AFTER_SECONDS = 60  # a beat older than this is dropped: a restarted replica
-# comes back under a new name, and one gone that long was long since taken over
+FORGET_AFTER_SECONDS = 60  # a beat older than this is dropped: a replica gone that
+# long was taken over long since, or is back and beating again
 _BATCH = 500
 TRIM_EVERY_SECONDS = 30
 

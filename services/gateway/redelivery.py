@@ -43,7 +43,8 @@ class Redelivery:
 
         async def send_and_watch(event: Event) -> None:
             await send(event)
-            self._watching[(outbox, event.correlation_id)] = event.occurred_at + FIRST_RESEND
+            watched, due = (outbox, event.correlation_id), event.occurred_at + FIRST_RESEND
+            self._watching[watched] = min(due, self._watching.get(watched, due))
 
         return send_and_watch
 

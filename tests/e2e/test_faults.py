@@ -26,7 +26,7 @@ def test_no_login_is_lost_stuck_or_accepted_twice_through(
         run_fault(fault, LOGINS, concurrency=16, workdir=tmp_path, mongodb_url=external_mongodb_url)
     )
     assert (figures["lost"], figures["stuck"], figures["accepted_twice"]) == (0, 0, 0), figures
-    assert figures["authenticated"] == LOGINS
+    assert figures["authenticated"] == figures["asked_for_code"] == LOGINS  # all with a code
     assert figures["replay_probes"] >= LOGINS // 4 - 1  # the replay probes did run
     if fault.name in QUIET:
         assert figures["errors"] == {}, figures
