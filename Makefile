@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check bench \
-	bench-store chaos wipe-data clean
+	bench-store bench-compare chaos wipe-data clean
 
 $(BIN)/python: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ compose-check:
 ## bench: throughput and latency of the code check through the real stack
 bench: deps
 	$(BIN)/python -m bench.run
+
+## bench-compare: privacyIDEA 3.14 and this project on this machine, one client, one run
+bench-compare: deps
+	$(BIN)/python -m bench.compare
 
 ## chaos: the fault suite at 500 logins a fault, a 10-minute soak; writes docs/reliability.md
 chaos: deps

@@ -42,8 +42,10 @@ def _patches_digest() -> str:
 BINARY = ROOT / ".tools" / f"ferretdb-{VERSION}-{_patches_digest()}" / "ferretdb"
 
 
-def server_command(data_dir: Path, port: int) -> list[str]:
-    """FerretDB on SQLite files in ``data_dir``, on loopback only, telling nobody."""
+def server_command(data_dir: Path, port: int, metrics_port: int | None = None) -> list[str]:
+    """FerretDB on SQLite files in ``data_dir``, on loopback only, telling nobody; with
+    ``metrics_port``, its Prometheus metrics (requests by command) on /debug/metrics."""
+    debug = f"127.0.0.1:{metrics_port}" if metrics_port else "-"  # "-": no listener
     return [
         str(BINARY),
         "--handler=sqlite",
@@ -52,7 +54,7 @@ def server_command(data_dir: Path, port: int) -> list[str]:
         f"--listen-addr=127.0.0.1:{port}",
         f"--state-dir={data_dir}",
         "--telemetry=disable",
-        "--debug-addr=-",  # no HTTP debug/metrics listener
+        f"--debug-addr={debug}",
         "--log-level=error",  # a refused write (a duplicate key) is no warning here
         "--log-format=text",
     ]

@@ -66,6 +66,7 @@ class LocalStack:
     data_dir: Path | None = None  # None: Redis keeps nothing; no embedded MongoDB
     children: dict[str, Child] = field(default_factory=dict)
     redis_users: dict[str, str] = field(default_factory=dict)  # service -> its own Redis URL
+    database_metrics_port: int | None = None  # the embedded FerretDB's /debug/metrics
 
     @property
     def gateway_url(self) -> str:
@@ -128,7 +129,7 @@ class LocalStack:
         if not ferretdb.BINARY.exists():
             raise SystemExit("FerretDB is not built yet: run `make deps`")
         port = free_port()
-        argv = ferretdb.server_command(self._data("mongo"), port)
+        argv = ferretdb.server_command(self._data("mongo"), port, self.database_metrics_port)
         self._spawn(self._child("mongodb", argv, dict(os.environ), serving=lambda: port_open(port)))
         self.env["MFA_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
 
