@@ -39,7 +39,7 @@ AdminCaller = Annotated[Caller, Depends(require("admin"))]
 OperatorCaller = Annotated[Caller, Depends(require("operator"))]
 
 
-def _user_in_path(
+async def _user_in_path(
     caller: AdminCaller, user_id: Annotated[str, Path(min_length=1, max_length=512)]
 ) -> UserRef:
     """The caller's organization's user named in the path, in any spelling."""
@@ -52,12 +52,15 @@ def _user_in_path(
 
 UserInPath = Annotated[UserRef, Depends(_user_in_path)]
 
+# Dependencies are coroutines, even those that await nothing: FastAPI runs a plain
+# function in its thread pool, a hand-off measured on every request (bench/README.md).
 
-def _logins(request: Request) -> LoginFlow:
+
+async def _logins(request: Request) -> LoginFlow:
     return request.app.state.login_flow  # type: ignore[no-any-return]
 
 
-def _admin(request: Request) -> AdminFlow:
+async def _admin(request: Request) -> AdminFlow:
     return request.app.state.admin_flow  # type: ignore[no-any-return]
 
 
@@ -70,7 +73,7 @@ class Presenter:
         return login_state(login, self.clock.now(), self.box)
 
 
-def _presenter(request: Request) -> Presenter:
+async def _presenter(request: Request) -> Presenter:
     return request.app.state.presenter  # type: ignore[no-any-return]
 
 

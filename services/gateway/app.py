@@ -169,7 +169,11 @@ def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
-    http_security.install(app, stores.sessions, settings.secure_cookies)
+    app.add_middleware(
+        http_security.SecurityHeadersAndSession,
+        sessions=stores.sessions,
+        secure_cookies=settings.secure_cookies,
+    )
     app.add_middleware(Edge, api_keys=app.state.api_keys)  # outermost: before any body is read
 
 

@@ -72,15 +72,15 @@ class KeyRevoked(BaseModel):
     revoked: Literal[True] = True
 
 
-def _organizations(request: Request) -> Organizations:
+async def _organizations(request: Request) -> Organizations:
     return request.app.state.organizations  # type: ignore[no-any-return]
 
 
-def _keys(request: Request) -> KeyStore:
+async def _keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
-def _clock(request: Request) -> Clock:
+async def _clock(request: Request) -> Clock:
     return request.app.state.clock  # type: ignore[no-any-return]
 
 

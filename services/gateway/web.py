@@ -114,7 +114,7 @@ class Web:
         return session.user.organization_id
 
 
-def web(request: Request) -> Web:
+async def web(request: Request) -> Web:
     return request.app.state.web  # type: ignore[no-any-return]
 
 
