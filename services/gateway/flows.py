@@ -166,9 +166,6 @@ class LoginFlow:
 
     async def wait(self, login_id: str, organization_id: str, seconds: float) -> Login:
         """The login once it is no longer pending, or as it is when ``seconds`` run out."""
-        login = await self.find(login_id, organization_id)
-        if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
-            return login
 
         async def decided() -> Login | None:
             current = await self.logins.get(login_id)
@@ -176,9 +173,12 @@ class LoginFlow:
                 return current
             return None
 
-        return await self.feed.wait_for(login_id, decided, within=seconds) or await self.find(
-            login_id, organization_id
-        )
+        with self.feed.watch(login_id) as watch:  # before the read: no change missed
+            login = await self.find(login_id, organization_id)
+            if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
+                return login
+            decision = await watch.until(decided, within=seconds, probe_now=False)
+        return decision or await self.find(login_id, organization_id)
 
     async def submit_code(
         self, login_id: str, organization_id: str, code: str, client: str
@@ -210,13 +210,14 @@ class LoginFlow:
         waits = awaiting(streams.CODE_SUBMITTED, submitted, submitted.occurred_at, submission_id)
         if not await self.logins.count_submission(login_id, self.max_codes_per_login, waits):
             raise TooManyCodes("login")
-        await self.publish_code(submitted)
 
         async def answered() -> Login | None:
             current = await self.logins.get(login_id)
             return current if current and submission_id in current.outcomes else None
 
-        answered_login = await self.feed.wait_for(login_id, answered, within=self.code_timeout)
+        with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
+            await self.publish_code(submitted)
+            answered_login = await watch.until(answered, self.code_timeout, probe_now=False)
         if answered_login is None:
             return CodeResult(await self.find(login_id, organization_id), None)
         return CodeResult(answered_login, answered_login.outcomes[submission_id])

@@ -39,7 +39,8 @@ class GatewayHandlers:
 
     async def on_login_decided(self, event: LoginDecided) -> None:
         await self.logins.decided(event.login_id, event.mfa_required)
-        await self._changed(event.login_id)
+        if not event.mfa_required:  # otherwise the login stays pending: nobody to wake
+            await self._changed(event.login_id)
         log.info(
             "login_decided",
             login_id=event.login_id,

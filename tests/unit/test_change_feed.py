@@ -46,3 +46,35 @@ async def test_a_lost_notification_is_made_up_by_polling() -> None:
     await asyncio.sleep(0.01)
     state["status"] = "done"  # changed, but nobody calls notify
     assert await asyncio.wait_for(waiter, 1) == "done"
+
+
+async def test_a_change_notified_before_the_wait_begins_is_not_missed() -> None:
+    feed = ChangeFeed(poll_seconds=10)  # no poll would save it within the test
+    state: dict[str, str] = {}
+
+    async def probe() -> str | None:
+        return state.get("status")
+
+    with feed.watch("login-1") as watch:
+        state["status"] = "authenticated"  # as if the answer came while we were sending
+        feed.notify("login-1")
+        found = await asyncio.wait_for(watch.until(probe, within=5, probe_now=False), 1)
+    assert found == "authenticated"
+
+
+async def test_a_watch_that_was_just_read_probes_only_after_a_change() -> None:
+    feed = ChangeFeed(poll_seconds=10)
+    calls = 0
+
+    async def probe() -> str:
+        nonlocal calls
+        calls += 1
+        return "changed"
+
+    with feed.watch("login-1") as watch:
+        waiter = asyncio.create_task(watch.until(probe, within=5, probe_now=False))
+        await asyncio.sleep(0.05)
+        assert calls == 0  # the caller's own read stands until something changes
+        feed.notify("login-1")
+        assert await asyncio.wait_for(waiter, 1) == "changed"
+    assert calls == 1
