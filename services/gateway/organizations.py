@@ -37,8 +37,15 @@ class OrganizationExists(Exception):
 
 
 class Organizations:
+    """The registry. An organization never changes once created (there is no update or
+    delete), so each replica keeps those it has read: a login's start reads none. An
+    update, if one is ever added, must invalidate ``_known`` on every replica."""
+
+    KNOWN_AT_MOST = 10_000
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._organizations = db["organizations"]
+        self._known: dict[str, Organization] = {}
 
     async def ensure_default(self, now: datetime) -> None:
         with contextlib.suppress(OrganizationExists):
@@ -55,8 +62,15 @@ class Organizations:
         return _organization(doc)
 
     async def get(self, organization_id: str) -> Organization | None:
+        if (known := self._known.get(organization_id)) is not None:
+            return known
         doc = await self._organizations.find_one({"_id": organization_id})
-        return None if doc is None else _organization(doc)
+        if doc is None:
+            return None  # not kept: it may be created the next moment
+        if len(self._known) >= self.KNOWN_AT_MOST:
+            self._known.clear()
+        self._known[organization_id] = found = _organization(doc)
+        return found
 
     async def all(self) -> list[Organization]:
         return [_organization(d) async for d in self._organizations.find({}).sort("_id", 1)]

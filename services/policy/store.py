@@ -68,18 +68,20 @@ class PolicyStore:
         self._versions = db["policy_versions"]  # every version ever applied
 
     async def snapshot_for(self, user: UserRef, email: str) -> PolicySnapshot:
-        # The user list can be long: fetch the small fields, then ask the
-        # server whether this user is listed instead of reading the list.
+        # The user list can be long: fetch the small fields, then, if the policy lists
+        # anyone, ask the server whether this user is listed instead of reading the list.
         doc = await self._policies.find_one(
             {"_id": user.organization_id},
-            projection={"all_users": 1, "user_types": 1, "version": 1},
+            projection={"all_users": 1, "user_types": 1, "version": 1, "listed_count": 1},
         )
         if doc is None:
             return PolicySnapshot(False, frozenset(), lists_user=False, version=0)
-        listed = await self._policies.find_one(
-            {"_id": user.organization_id, "user_keys": {"$in": user_keys(user.user_id, email)}},
-            projection={"_id": 1},
-        )
+        listed = None
+        if doc.get("listed_count", 1) > 0:  # unknown in policies saved before it was kept
+            listed = await self._policies.find_one(
+                {"_id": user.organization_id, "user_keys": {"$in": user_keys(user.user_id, email)}},
+                projection={"_id": 1},
+            )
         return PolicySnapshot(
             all_users=doc["all_users"],
             user_types=frozenset(doc["user_types"]),
@@ -109,7 +111,8 @@ class PolicyStore:
         policy is still ``over`` (compare-and-set on its version); None if it moved."""
         version = over.version + 1
         fields = policy_fields(rules, now, requested_by)
-        doc = {**fields, "version": version, "user_keys": listing_keys(rules)}
+        keys = listing_keys(rules)
+        doc = {**fields, "version": version, "user_keys": keys, "listed_count": len(keys)}
         doc["recent_events"] = dict(recent_events)
         doc["requested_at"] = requested_at
         try:

@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from services.enrollment.domain import new_credential
 from services.enrollment.store import CredentialStore
+from services.gateway.organizations import Organizations
+from services.policy.store import NO_POLICY, PolicyStore
 from services.verification.domain import Answer, GuardState, Rejected
 from services.verification.store import AuthenticatorStore
 from shared.crypto import Keyring, SecretBox, credential_context
+from shared.events import PolicyRules
 from shared.identity import UserRef
 from tests.conftest import Namespace
 
@@ -99,3 +102,57 @@ async def test_the_same_user_id_in_two_organizations_is_two_users(db: Any) -> No
     await authenticators.forget(acme, requested_at=NOW)
     assert await authenticators.get(acme) is None
     assert await authenticators.get(globex) is not None
+
+
+class _Finds(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_policy_that_lists_nobody_decides_in_one_read(
+    mongodb_url: str, namespace: Namespace
+) -> None:
+    finds = _Finds()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        mongodb_url, tz_aware=True, event_listeners=[finds]
+    )
+    store = PolicyStore(client[f"{namespace.database_prefix}policy_reads"])
+    listed = await store.save(
+        "acme", NO_POLICY, PolicyRules(users=["Ann@Example.com"]), {}, NOW, "admin", NOW
+    )
+    assert listed is not None
+    finds.count = 0
+    assert (await store.snapshot_for(UserRef("acme", "ann"), "ann@example.com")).lists_user
+    assert finds.count == 2  # the small fields, then whether this user is listed
+    by_type = PolicyRules(user_types=["editor"])
+    assert await store.save("acme", listed, by_type, {}, NOW, "admin", NOW) is not None
+    finds.count = 0
+    snapshot = await store.snapshot_for(UserRef("acme", "ann"), "ann@example.com")
+    assert (snapshot.lists_user, snapshot.user_types, finds.count) == (False, {"editor"}, 1)
+    await client.close()
+
+
+async def test_an_organization_once_read_is_known_without_a_read(
+    mongodb_url: str, namespace: Namespace
+) -> None:
+    finds = _Finds()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        mongodb_url, tz_aware=True, event_listeners=[finds]
+    )
+    registry = Organizations(client[f"{namespace.database_prefix}organizations"])
+    assert await registry.get("acme") is None  # an unknown one is asked again next time
+    await registry.create("acme", "Acme", "Acme Issuer", NOW)
+    first = await registry.get("acme")
+    finds.count = 0
+    assert await registry.get("acme") == first is not None
+    assert finds.count == 0
+    await client.close()
