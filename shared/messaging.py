@@ -172,8 +172,16 @@ class StreamWiring:
         name = self.settings.consumer_name
         live = self.router.subscriber(
             # XREADGROUP BLOCK returns as soon as an entry arrives; a long block only
-            # spares idle replicas from re-polling ten times a second.
-            stream=StreamSub(stream, group=self.group, consumer=name, polling_interval=2000),
+            # spares idle replicas from re-polling ten times a second. A read takes no
+            # more than the replica works on at once: unbounded, the first replica to
+            # read a backlog took all of it, and the others stood idle.
+            stream=StreamSub(
+                stream,
+                group=self.group,
+                consumer=name,
+                polling_interval=2000,
+                max_records=self.settings.concurrency,
+            ),
             max_workers=self.settings.concurrency,
         )
         reclaim = self.router.subscriber(

@@ -122,6 +122,44 @@ def flaky_app(service_env: dict[str, Any], fail_times: int, **overrides: Any) ->
     return stream_app(settings_, broker, wiring, connect(settings_), prepare, registry), seen
 
 
+async def test_a_replica_takes_from_a_backlog_only_what_it_works_on_leaving_the_rest(
+    redis: Any, namespace: Namespace, service_env: dict[str, Any]
+) -> None:
+    source = namespace.stream(streams.LOGIN_ATTEMPTED)
+    for n in range(20):
+        await redis.xadd(source, {"__data__": attempt(f"backlog-{n}")})
+    settings_ = settings(service_env, concurrency=2)
+    registry = CollectorRegistry()
+    broker = build_broker(settings_, SystemClock(), registry)
+    router = RedisRouter(prefix=settings_.stream_prefix)
+    wiring = StreamWiring(settings_, router, "busy")
+    working, release = [], asyncio.Event()
+
+    @wiring.consumer(streams.LOGIN_ATTEMPTED)
+    async def on_attempt(event: LoginAttempted) -> None:
+        working.append(event.login_id)
+        await release.wait()  # busy: as a replica whose database is slow
+
+    broker.include_router(router)
+
+    async def prepare() -> None:
+        return None
+
+    app = stream_app(settings_, broker, wiring, connect(settings_), prepare, registry)
+    async with TestApp(app):
+        for _ in range(100):
+            if len(working) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # time to read more, had it wanted to
+        held = (await redis.xpending(source, "busy"))["pending"]
+        release.set()
+    assert len(working) >= 2
+    # The two it works on, and at most one more read of two waiting for a worker:
+    # the other 16 stay in the stream for any replica to read.
+    assert held <= 4, held
+
+
 async def test_an_entry_whose_handler_failed_is_retried_until_it_succeeds(
     redis: Any, namespace: Namespace, service_env: dict[str, Any]
 ) -> None:
