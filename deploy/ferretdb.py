@@ -42,6 +42,12 @@ def _patches_digest() -> str:
 BINARY = ROOT / ".tools" / f"ferretdb-{VERSION}-{_patches_digest()}" / "ferretdb"
 
 
+# Go's collector at its default (GOGC=100) took a sixth of FerretDB's CPU under load;
+# at 400 the heap may grow to five times what is live (tens of MiB here) between
+# collections. Measured in bench/README.md; an operator's own GOGC wins.
+SERVER_ENV = {"GOGC": "400"}
+
+
 def server_command(data_dir: Path, port: int, metrics_port: int | None = None) -> list[str]:
     """FerretDB on SQLite files in ``data_dir``, on loopback only, telling nobody; with
     ``metrics_port``, its Prometheus metrics (requests by command) on /debug/metrics."""

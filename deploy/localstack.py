@@ -130,7 +130,8 @@ class LocalStack:
             raise SystemExit("FerretDB is not built yet: run `make deps`")
         port = free_port()
         argv = ferretdb.server_command(self._data("mongo"), port, self.database_metrics_port)
-        self._spawn(self._child("mongodb", argv, dict(os.environ), serving=lambda: port_open(port)))
+        env = {**ferretdb.SERVER_ENV, **os.environ}
+        self._spawn(self._child("mongodb", argv, env, serving=lambda: port_open(port)))
         self.env["MFA_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
 
     def start_service(self, service: str, replica: int = 0, **env_overrides: str) -> Child:
