@@ -115,3 +115,35 @@ async def closed_loop(
 
     await asyncio.gather(sample_edges(), *(worker() for _ in range(concurrency)))
     return figures
+
+
+async def open_loop(
+    operation: Callable[[], Awaitable[None]], per_second: float, warmup: float, duration: float
+) -> LoopFigures:
+    """Start ``operation`` ``per_second`` times a second, whether or not the ones before
+    have ended (as independent users arrive); count those started inside the window."""
+    loop = asyncio.get_running_loop()
+    opens = loop.time() + warmup
+    closes = opens + duration
+    figures = LoopFigures(seconds=duration, completed=0)
+
+    async def one(counted: bool) -> None:
+        started = loop.time()
+        try:
+            await operation()
+        except Exception as error:  # counted and reported; the run goes on
+            if counted:
+                figures.errors[f"{type(error).__name__}: {error}"[:120]] += 1
+            return
+        if counted:
+            figures.completed += 1
+            figures.latencies.append(loop.time() - started)
+
+    running: list[asyncio.Task[None]] = []
+    due = loop.time()
+    while due < closes:
+        running.append(asyncio.create_task(one(counted=due >= opens)))
+        due += 1 / per_second
+        await asyncio.sleep(max(0.0, due - loop.time()))
+    await asyncio.gather(*running)
+    return figures

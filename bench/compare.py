@@ -10,7 +10,8 @@ FerretDB with its metrics listener, Redis), users enrolled through the stores; t
 operation is a full MFA login: create it, wait for the code step, send the code.
 Both are driven by bench/closedloop.py. The report gives both rates, latency
 percentiles, the ratio, CPU per operation by process and, for this project, database
-requests per login by command (from FerretDB's own counters).
+requests per login by command (from FerretDB's own counters) and each step's latency
+at half of its saturation rate (an open loop after the closed one).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import platform
 import re
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.closedloop import FreshCodes, LoopFigures, closed_loop
+from bench.closedloop import FreshCodes, LoopFigures, closed_loop, open_loop
 from bench.load import CLIENT, require_mfa_of_editors
 from bench.population import bench_stack, seed_enrolled
 from bench.privacyidea import VERSION, WORKERS, PrivacyIdea
@@ -116,20 +118,36 @@ async def measure_stack(workdir: Path, args: argparse.Namespace) -> dict[str, An
         async with httpx.AsyncClient(
             base_url=stack.gateway_url, headers=CLIENT, timeout=60, limits=_limits(args)
         ) as http:
+            steps: dict[str, list[float]] = {}
+
+            async def timed(step: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+                started = time.perf_counter()
+                response = await request
+                steps.setdefault(step, []).append(time.perf_counter() - started)
+                return response
 
             async def login() -> None:
                 user, code = await codes.take()
                 body = {"user_id": user, "email": f"{user}@example.com", "user_type": "editor"}
-                created = (await http.post("/v1/logins", json=body)).raise_for_status()
-                path = f"/v1/logins/{created.json()['login_id']}"
-                state = (await http.get(path, params={"wait": 30})).raise_for_status().json()
-                if state["status"] != "code_required":
-                    raise RuntimeError(f"login {state['status']}, not asking for a code")
-                answer = await http.post(f"{path}/code", json={"code": code})
+                created = await timed("create", http.post("/v1/logins", json=body))
+                path = f"/v1/logins/{created.raise_for_status().json()['login_id']}"
+                state = await timed("wait", http.get(path, params={"wait": 30}))
+                if (status := state.raise_for_status().json()["status"]) != "code_required":
+                    raise RuntimeError(f"login {status}, not asking for a code")
+                answer = await timed("code", http.post(f"{path}/code", json={"code": code}))
                 if answer.status_code != 200:
                     raise RuntimeError(f"code answered {answer.status_code}: {answer.text[:200]}")
 
             figures = await _loop(login, args, snapshot)
+            # Then half of that rate, arriving as independent users: the code step's
+            # latency when the stack is not saturated.
+            half = figures.per_second / 2
+            steps.clear()
+            at_half = await open_loop(login, half, args.warmup, args.duration)
+            at_half_steps = {
+                step: LoopFigures(0, 0, latencies=times).percentiles()
+                for step, times in steps.items()
+            }
     finally:
         stack.stop()
     costs = per_operation(figures)
@@ -142,6 +160,11 @@ async def measure_stack(workdir: Path, args: argparse.Namespace) -> dict[str, An
         "pool_waits": codes.waits,
         "cpu_ms_four_services": round(services, 2),
         **costs,
+        "at_half_saturation": {
+            "per_second_offered": round(half, 1),
+            **at_half.report(),
+            "steps": at_half_steps,
+        },
     }
 
 
@@ -194,6 +217,16 @@ def main() -> None:
             f"{side['system']}: {side['per_second']} {side['operation']}/s, "
             f"p50/p95/p99 {side['p50_ms']}/{side['p95_ms']}/{side['p99_ms']} ms"
         )
+    half = ours["at_half_saturation"]
+    code = half["steps"].get("code", {})
+    print(
+        f"code step at half of saturation ({half['per_second_offered']}/s offered): "
+        f"p50/p99 {code.get('p50_ms')}/{code.get('p99_ms')} ms"
+    )
+    print(
+        f"CPU ms per login, four services: {ours['cpu_ms_four_services']}; "
+        f"database requests per login: {sum(ours['database_requests'].values()):.1f}"
+    )
     print(f"ratio: {report['ratio']}")
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -71,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     async def announce(key: str) -> None:
         await changed.publish(key)
 
+    redelivery = _redelivery(settings, stores, wiring, clock)
     handlers = GatewayHandlers(
         stores.logins,
         stores.operations,
@@ -80,11 +82,11 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         stores.audit,
         clock,
         announce,
+        login_answered=partial(redelivery.answered, "logins"),
     )
     _consume(wiring, router, handlers)
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
     throttle = _throttle(settings)
-    redelivery = _redelivery(settings, stores, wiring, clock)
     login_flow, admin_flow = _flows(settings, stores, throttle, redelivery, feed, clock, box)
     broker.include_router(router)
 

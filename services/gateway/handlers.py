@@ -36,10 +36,15 @@ class GatewayHandlers:
     audit: AuditLog
     clock: Clock
     announce: Callable[[str], Awaitable[None]]  # tells every replica that a key changed
+    # An answer to an event the login awaited is stored: redelivery.py need not look.
+    login_answered: Callable[[str], None] = lambda login_id: None
 
     async def on_login_decided(self, event: LoginDecided) -> None:
-        await self.logins.decided(event.login_id, event.mfa_required)
-        if not event.mfa_required:  # otherwise the login stays pending: nobody to wake
+        # A code is asked for when enrollment answers (ask_for_code sets the status and
+        # mfa_required in one write): until then nothing changes, nobody is woken.
+        if not event.mfa_required:
+            await self.logins.needs_no_code(event.login_id)
+            self.login_answered(event.login_id)
             await self._changed(event.login_id)
         log.info(
             "login_decided",
@@ -53,6 +58,7 @@ class GatewayHandlers:
         if event.state == "pending" and event.otpauth_uri and event.expires_at:
             pending = PendingEnrollment(event.otpauth_uri, event.expires_at)
         await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
+        self.login_answered(event.login_id)
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
@@ -66,6 +72,7 @@ class GatewayHandlers:
 
     async def on_code_verified(self, event: CodeVerified) -> None:
         await self.logins.code_accepted(event.login_id, event.user, event.submission_id)
+        self.login_answered(event.login_id)
         await self.authenticators.code_verified(
             event.user,
             event.credential_id,
@@ -97,6 +104,7 @@ class GatewayHandlers:
             event.submission_id,
             CodeOutcome(False, event.reason, event.attempts_left, event.locked_until),
         )
+        self.login_answered(event.login_id)
         if event.locked_until:
             await self.authenticators.lock_changed(event.user, event.locked_until)
         lock = f", locked until {event.locked_until:%H:%M} UTC" if event.locked_until else ""

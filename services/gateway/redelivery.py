@@ -35,6 +35,7 @@ class Redelivery:
     clock: Clock
     scan_every: float
     _watching: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    _unanswered_here: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def sending(self, outbox: str, stream: str) -> Send:
         """The stream's publisher, watching for the answer to each event it sends (the
@@ -45,8 +46,21 @@ class Redelivery:
             await send(event)
             watched, due = (outbox, event.correlation_id), event.occurred_at + FIRST_RESEND
             self._watching[watched] = min(due, self._watching.get(watched, due))
+            self._unanswered_here[watched] = self._unanswered_here.get(watched, 0) + 1
 
         return send_and_watch
+
+    def answered(self, outbox: str, document_id: str) -> None:
+        """An answer to what this replica sent for ``document_id`` was stored here: once
+        every such send is answered, the watch ends without reading the document. An
+        answer stored by another replica is seen by reading, when the watch is due."""
+        watched = (outbox, document_id)
+        left = self._unanswered_here.get(watched, 0) - 1
+        if left > 0:
+            self._unanswered_here[watched] = left
+        elif watched in self._unanswered_here:
+            del self._unanswered_here[watched]
+            self._watching.pop(watched, None)
 
     async def resend_due(self, now: datetime) -> int:
         """Send again every watched event whose answer is late; answers how many."""
@@ -68,6 +82,7 @@ class Redelivery:
                 self._watching[watched] = min(next_looks)
             else:  # answered, or the login is over
                 del self._watching[watched]
+                self._unanswered_here.pop(watched, None)
         return sent
 
     async def scan(self, now: datetime) -> None:

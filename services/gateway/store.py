@@ -86,17 +86,15 @@ class LoginStore:
         doc = await self._logins.find_one({"_id": login_id})
         return None if doc is None else _login_from_document(doc)
 
-    async def decided(self, login_id: str, mfa_required: bool) -> None:
-        if mfa_required:  # the status moves when enrollment answers, whichever comes first
-            await self._logins.update_one({"_id": login_id}, {"$set": {"mfa_required": True}})
-        else:
-            await self._logins.update_one(
-                {"_id": login_id, "status": "pending"},
-                {
-                    "$set": {"status": "authenticated", "mfa_required": False},
-                    "$unset": answered("attempt"),
-                },
-            )
+    async def needs_no_code(self, login_id: str) -> None:
+        """The policy asks no code of this login: authenticated, if still pending."""
+        await self._logins.update_one(
+            {"_id": login_id, "status": "pending"},
+            {
+                "$set": {"status": "authenticated", "mfa_required": False},
+                "$unset": answered("attempt"),
+            },
+        )
 
     async def ask_for_code(
         self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None

@@ -145,6 +145,27 @@ async def test_answers_are_kept_per_submission_and_a_lock_shows(drive: Driver) -
     assert (await drive.flow.find(login.login_id, "acme")).outcomes["s2"].accepted
 
 
+async def test_a_decision_that_asks_for_a_code_leaves_the_login_to_enrollment(
+    drive: Driver,
+) -> None:
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    await drive.send(
+        streams.LOGIN_DECIDED,
+        LoginDecided(
+            **drive.envelope(login.login_id),
+            email="a@b.c",
+            mfa_required=True,
+            reason="user_type",
+            policy_version=1,
+        ),
+    )
+    pending = await drive.flow.find(login.login_id, "acme")
+    assert (pending.status, pending.mfa_required) == ("pending", None)  # no write at all
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
+    asked = await drive.flow.find(login.login_id, "acme")
+    assert (asked.status, asked.mfa_required) == ("code_required", True)
+
+
 async def test_a_late_decision_does_not_undo_the_enrollment_answer(drive: Driver) -> None:
     login = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))

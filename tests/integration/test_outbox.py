@@ -50,9 +50,7 @@ async def test_a_login_awaits_its_attempt_until_policy_and_enrollment_answer(db:
         event.model_dump_json(),
     )
     assert await logins.outbox.holders(NOW) == ["l1"]
-    await logins.decided("l1", mfa_required=True)  # enrollment has yet to answer
-    assert len(await logins.outbox.unanswered("l1", NOW)) == 1
-    await logins.ask_for_code("l1", "c1", enrollment=None)
+    await logins.ask_for_code("l1", "c1", enrollment=None)  # policy said MFA, enrollment how
     assert await logins.outbox.unanswered("l1", NOW) == []
     assert await logins.outbox.holders(NOW) == []
 
@@ -116,3 +114,31 @@ async def test_of_two_replicas_only_one_sends_a_late_event_again(db: Any) -> Non
     [kept] = await logins.outbox.unanswered("l1", LATE)
     assert (kept.resends, kept.due_at) == (1, LATE + 2 * FIRST_RESEND)
     assert await replicas[0].resend_due(LATE + timedelta(seconds=5)) == 0  # not due again yet
+
+
+async def test_a_watch_ends_without_a_read_once_each_send_here_is_answered_here(db: Any) -> None:
+    logins = LoginStore(db)
+    event = await started(logins, "l1")  # its attempt stays unanswered in the store
+    sent: list[Event] = []
+
+    async def send(out: Event) -> None:
+        sent.append(out)
+
+    redelivery = Redelivery(
+        {"logins": logins.outbox},
+        {streams.LOGIN_ATTEMPTED: Channel(LoginAttempted, send)},
+        FixedClock(LATE),
+        scan_every=60,
+    )
+    send_attempt = redelivery.sending("logins", streams.LOGIN_ATTEMPTED)
+    await send_attempt(event)
+    await send_attempt(event)  # two sends in flight, say a double submit
+    redelivery.answered("logins", "l1")
+    assert await redelivery.resend_due(LATE) == 1  # one still unanswered: looked, and sent
+    await send_attempt(event)
+    redelivery.answered("logins", "l1")
+    redelivery.answered("logins", "l1")
+    # Every send answered here: no look at the document, which (in this test) still
+    # holds the attempt and would otherwise be sent again.
+    assert await redelivery.resend_due(LATE + timedelta(minutes=5)) == 0
+    assert len(sent) == 4  # three sends, one resend
