@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "github.com/FerretDB/FerretDB"
@@ -48,6 +49,9 @@ BINARY = ROOT / ".tools" / f"ferretdb-{VERSION}-{_patches_digest()}" / "ferretdb
 SERVER_ENV = {"GOGC": "400"}
 
 
+SQLITE_OPTIONS = urlencode({"_pragma": "synchronous(normal)"})
+
+
 def server_command(data_dir: Path, port: int, metrics_port: int | None = None) -> list[str]:
     """FerretDB on SQLite files in ``data_dir``, on loopback only, telling nobody; with
     ``metrics_port``, its Prometheus metrics (requests by command) on /debug/metrics."""
@@ -56,7 +60,10 @@ def server_command(data_dir: Path, port: int, metrics_port: int | None = None) -
         str(BINARY),
         "--handler=sqlite",
         # A directory URI, percent-encoded by as_uri(); FerretDB wants the trailing slash.
-        f"--sqlite-url={data_dir.resolve().as_uri()}/",
+        # WAL (FerretDB's default) synced at checkpoints, not at every commit: what a
+        # process crash cannot lose, as MongoDB's default write concern (journal
+        # flushed every 100 ms); only a machine crash may lose the last writes.
+        f"--sqlite-url={data_dir.resolve().as_uri()}/?{SQLITE_OPTIONS}",
         f"--listen-addr=127.0.0.1:{port}",
         f"--state-dir={data_dir}",
         "--telemetry=disable",
