@@ -49,6 +49,7 @@ from shared.mongo import (
     service_database,
 )
 from shared.replicas import Replica
+from shared.service import startup_heap_frozen
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
@@ -154,7 +155,8 @@ def _lifespan(
             consumer=settings.consumer_name,
         )
         try:
-            yield
+            with startup_heap_frozen():
+                yield
         finally:
             for loop in loops:
                 loop.cancel()
