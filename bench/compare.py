@@ -142,6 +142,7 @@ async def measure_stack(workdir: Path, args: argparse.Namespace) -> dict[str, An
             # Then half of that rate, arriving as independent users: the code step's
             # latency when the stack is not saturated.
             half = figures.per_second / 2
+            await asyncio.sleep(args.settle)  # the saturated phase's after-effects pass
             steps.clear()
             at_half = await open_loop(login, half, args.warmup, args.duration)
             at_half_steps = {
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--warmup", type=float, default=5, help="seconds not counted")
     parser.add_argument("--duration", type=float, default=20, help="seconds counted")
+    parser.add_argument("--settle", type=float, default=10, help="quiet seconds between phases")
     parser.add_argument("--tokens", type=int, default=600, help="privacyIDEA tokens enrolled")
     parser.add_argument("--users", type=int, default=3000, help="this project's users enrolled")
     parser.add_argument(
