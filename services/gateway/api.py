@@ -52,10 +52,9 @@ async def _user_in_path(
 
 UserInPath = Annotated[UserRef, Depends(_user_in_path)]
 
+
 # Dependencies are coroutines, even those that await nothing: FastAPI runs a plain
 # function in its thread pool, a hand-off measured on every request (bench/README.md).
-
-
 async def _logins(request: Request) -> LoginFlow:
     return request.app.state.login_flow  # type: ignore[no-any-return]
 
