@@ -53,6 +53,7 @@ def _config(workdir: Path) -> Path:
         "PI_LOGFILE": str(workdir / "privacyidea.log"),
         "PI_UUID_FILE": str(workdir / "uuid.txt"),
     }
+    config.touch(mode=0o600)  # it holds the keys
     config.write_text("".join(f"{key} = {value!r}\n" for key, value in settings.items()))
     return config
 
