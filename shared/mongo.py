@@ -38,13 +38,16 @@ def service_database(
     return client[settings.database]
 
 
+SWEEP_BATCH = 500
+
+
 @dataclass(frozen=True)
 class Retention:
     """A collection's documents are deleted once their ``field`` (a time) is ``keep`` old.
 
     MongoDB does this with a TTL index, FerretDB 1.x does not implement those (its
-    createIndexes answers NotImplemented), so the owner sweeps with one indexed delete,
-    the same on either server (docs/embedded-store.md).
+    createIndexes answers NotImplemented), so the owner sweeps: an indexed read of the
+    expired ids, then a delete by id, the same on either server (docs/embedded-store.md).
     """
 
     collection: AsyncCollection[Document]
@@ -55,8 +58,21 @@ class Retention:
         await self.collection.create_index(self.field)
 
     async def sweep(self, now: datetime) -> int:
-        result = await self.collection.delete_many({self.field: {"$lte": now - self.keep}})
-        return result.deleted_count
+        """Delete what has expired: the ids first (a read), then those documents by id,
+        ``SWEEP_BATCH`` at a time. On FerretDB a delete holds its database's writes for
+        as long as it reads (deploy/ferretdb-patches/0003) and only an ``_id`` condition
+        is answered by an index (0002, 0004): one delete by time scanned the whole
+        collection with every login's write waiting (bench/README.md)."""
+        expired = {self.field: {"$lte": now - self.keep}}
+        deleted = 0
+        while True:
+            found = self.collection.find(expired, projection={"_id": 1}, limit=SWEEP_BATCH)
+            ids = [doc["_id"] async for doc in found]
+            if ids:
+                done = await self.collection.delete_many({"_id": {"$in": ids}, **expired})
+                deleted += done.deleted_count
+            if len(ids) < SWEEP_BATCH:
+                return deleted
 
 
 async def keep_sweeping(retentions: Sequence[Retention], clock: Clock, every: float) -> None:

@@ -17,7 +17,7 @@ import pytest
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import Retention
+from shared.mongo import SWEEP_BATCH, Retention
 from tests.conftest import Namespace
 
 WRITERS = 50
@@ -154,7 +154,8 @@ async def test_point_reads_and_updates_go_through_the_id_index_at_any_size(db: A
         have = await db.guards.count_documents({})
         await db.guards.insert_many([{"_id": f"user-{i}", "version": 0} for i in range(have, size)])
         last = f"user-{size - 1}"
-        for query in ({"_id": last}, {"_id": last, "version": 0}):
+        some = {"$in": [f"user-{size // 2}", last]}  # a sweep deletes by a batch of ids
+        for query in ({"_id": last}, {"_id": last, "version": 0}, {"_id": some, "version": 0}):
             explain = await db.command("explain", {"find": "guards", "filter": query})
             assert reads_through_an_index(explain), (size, query, explain["queryPlanner"])
         updated = await db.guards.update_one({"_id": last, "version": 0}, {"$set": {"version": 1}})
@@ -174,6 +175,14 @@ async def test_a_sweep_deletes_what_has_expired_and_keeps_the_rest(db: Any) -> N
     )
     assert await retention.sweep(NOW) == 2
     assert [d["_id"] async for d in db.sessions.find({})] == ["kept"]
+
+
+async def test_a_sweep_deletes_everything_expired_batch_after_batch(db: Any) -> None:
+    retention = Retention(db.audit, "expires_at")
+    expired = [{"_id": f"a{i}", "expires_at": NOW} for i in range(SWEEP_BATCH * 2 + 7)]
+    await db.audit.insert_many([*expired, {"_id": "kept", "expires_at": NOW + timedelta(1)}])
+    assert await retention.sweep(NOW) == len(expired)
+    assert [d["_id"] async for d in db.audit.find({})] == ["kept"]
 
 
 async def test_a_sweep_with_a_retention_period_keeps_documents_younger_than_it(db: Any) -> None:
