@@ -52,13 +52,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 64
 
 
-async def seed(stack: LocalStack, count: int) -> dict[UserRef, tuple[str, str]]:
-    """``count`` registered authenticators: user -> (credential id, secret)."""
+def _settings(stack: LocalStack) -> VerificationSettings:
+    """Verification's settings as the stack starts it: its database, its keys."""
     env = stack.env
-    settings = VerificationSettings(
+    return VerificationSettings(
         mongodb_url=env["MFA_MONGODB_URL"], database_prefix=env["MFA_DATABASE_PREFIX"]
     )
-    client: AsyncMongoClient[Document] = AsyncMongoClient(env["MFA_MONGODB_URL"], tz_aware=True)
+
+
+async def seed(stack: LocalStack, count: int) -> dict[UserRef, tuple[str, str]]:
+    """``count`` registered authenticators: user -> (credential id, secret)."""
+    settings = _settings(stack)
+    url = settings.mongodb_url.get_secret_value()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True)
     store, box = AuthenticatorStore(client[settings.database]), SecretBox(settings.keyring)
     now = datetime.now(UTC)
     users: dict[UserRef, tuple[str, str]] = {}
@@ -81,7 +87,7 @@ async def seed(stack: LocalStack, count: int) -> dict[UserRef, tuple[str, str]]:
 
 async def fill(stack: LocalStack, users: dict[UserRef, tuple[str, str]]) -> None:
     """One valid submission per user on mfa.code.submitted, as the gateway sends it."""
-    box = SecretBox(VerificationSettings().keyring)  # the development keys, as the stack's
+    box = SecretBox(_settings(stack).keyring)
     broker = RedisBroker(stack.env["MFA_REDIS_URL"])
     stream = f"{stack.env['MFA_STREAM_PREFIX']}{streams.CODE_SUBMITTED}"
     await broker.connect()
