@@ -66,6 +66,15 @@ class Driver:
             "user_id": "u1",
         }
 
+    def decided(self, login_id: str, mfa_required: bool) -> LoginDecided:
+        return LoginDecided(
+            **self.envelope(login_id),
+            email="a@b.c",
+            mfa_required=mfa_required,
+            reason="user_type" if mfa_required else "not_applicable",
+            policy_version=1,
+        )
+
     def issued(self, login_id: str, pending: bool) -> EnrollmentIssued:
         uri = self.box.seal(
             "otpauth://totp/I:a?secret=JBSWY3DPEHPK3PXP", enrollment_context(login_id)
@@ -90,16 +99,7 @@ def drive(
 async def test_a_login_without_mfa_is_authenticated_when_decided(drive: Driver) -> None:
     login = await drive.flow.start("c", ADA, "a@b.c", "viewer")
     assert await drive.status(login.login_id) == "pending"
-    await drive.send(
-        streams.LOGIN_DECIDED,
-        LoginDecided(
-            **drive.envelope(login.login_id),
-            email="a@b.c",
-            mfa_required=False,
-            reason="not_applicable",
-            policy_version=1,
-        ),
-    )
+    await drive.send(streams.LOGIN_DECIDED, drive.decided(login.login_id, mfa_required=False))
     assert await drive.status(login.login_id) == "authenticated"
 
 
@@ -149,16 +149,7 @@ async def test_a_decision_that_asks_for_a_code_leaves_the_login_to_enrollment(
     drive: Driver,
 ) -> None:
     login = await drive.flow.start("c", ADA, "a@b.c", "editor")
-    await drive.send(
-        streams.LOGIN_DECIDED,
-        LoginDecided(
-            **drive.envelope(login.login_id),
-            email="a@b.c",
-            mfa_required=True,
-            reason="user_type",
-            policy_version=1,
-        ),
-    )
+    await drive.send(streams.LOGIN_DECIDED, drive.decided(login.login_id, mfa_required=True))
     pending = await drive.flow.find(login.login_id, "acme")
     assert (pending.status, pending.mfa_required) == ("pending", None)  # no write at all
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
@@ -169,16 +160,7 @@ async def test_a_decision_that_asks_for_a_code_leaves_the_login_to_enrollment(
 async def test_a_late_decision_does_not_undo_the_enrollment_answer(drive: Driver) -> None:
     login = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
-    await drive.send(
-        streams.LOGIN_DECIDED,
-        LoginDecided(
-            **drive.envelope(login.login_id),
-            email="a@b.c",
-            mfa_required=True,
-            reason="user_type",
-            policy_version=1,
-        ),
-    )
+    await drive.send(streams.LOGIN_DECIDED, drive.decided(login.login_id, mfa_required=True))
     assert await drive.status(login.login_id) == "enrollment_required"
 
 

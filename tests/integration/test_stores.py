@@ -118,14 +118,22 @@ class _Finds(monitoring.CommandListener):
         pass
 
 
-async def test_a_policy_that_lists_nobody_decides_in_one_read(
-    mongodb_url: str, namespace: Namespace
-) -> None:
+@pytest.fixture
+async def counted(mongodb_url: str, namespace: Namespace) -> AsyncIterator[tuple[Any, _Finds]]:
+    """A database whose client counts the finds it sends."""
     finds = _Finds()
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         mongodb_url, tz_aware=True, event_listeners=[finds]
     )
-    store = PolicyStore(client[f"{namespace.database_prefix}policy_reads"])
+    yield client[f"{namespace.database_prefix}counted"], finds
+    await client.close()
+
+
+async def test_a_policy_that_lists_nobody_decides_in_one_read(
+    counted: tuple[Any, _Finds],
+) -> None:
+    db, finds = counted
+    store = PolicyStore(db)
     listed = await store.save(
         "acme", NO_POLICY, PolicyRules(users=["Ann@Example.com"]), {}, NOW, "admin", NOW
     )
@@ -138,21 +146,16 @@ async def test_a_policy_that_lists_nobody_decides_in_one_read(
     finds.count = 0
     snapshot = await store.snapshot_for(UserRef("acme", "ann"), "ann@example.com")
     assert (snapshot.lists_user, snapshot.user_types, finds.count) == (False, {"editor"}, 1)
-    await client.close()
 
 
 async def test_an_organization_once_read_is_known_without_a_read(
-    mongodb_url: str, namespace: Namespace
+    counted: tuple[Any, _Finds],
 ) -> None:
-    finds = _Finds()
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        mongodb_url, tz_aware=True, event_listeners=[finds]
-    )
-    registry = Organizations(client[f"{namespace.database_prefix}organizations"])
+    db, finds = counted
+    registry = Organizations(db)
     assert await registry.get("acme") is None  # an unknown one is asked again next time
     await registry.create("acme", "Acme", "Acme Issuer", NOW)
     first = await registry.get("acme")
     finds.count = 0
     assert await registry.get("acme") == first is not None
     assert finds.count == 0
-    await client.close()
