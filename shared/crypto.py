@@ -117,3 +117,7 @@ def enrollment_context(login_id: str) -> str:
 
 def code_context(login_id: str, submission_id: str) -> str:
     return f"code:{login_id}:{submission_id}"
+
+
+def recovery_codes_context(login_id: str) -> str:
+    return f"recovery-codes:{login_id}"

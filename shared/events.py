@@ -44,6 +44,8 @@ UserType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 DecisionReason = Literal["all_users", "user_type", "user", "required_by_caller", "not_applicable"]
 CodePurpose = Literal["enrollment", "login"]
 RejectReason = Literal["invalid", "expired", "reused", "locked"]
+CodeKind = Literal["totp", "recovery_code"]
+NoticeKind = Literal["authenticator_confirmed", "recovery_code_used", "authenticator_reset", "locked"]
 
 
 class Event(BaseModel):
@@ -104,6 +106,9 @@ class LoginDecided(UserEvent):
     reason: DecisionReason
     policy_version: int = Field(ge=0)
     issuer: Issuer | None = None
+    user_type: UserType | None = Field(
+        default=None, description="As the login named it (for the admin's coverage list)"
+    )
 
 
 class EnrollmentIssued(UserEvent):
@@ -137,6 +142,7 @@ class CodeSubmitted(UserEvent):
     credential_id: Identifier
     purpose: CodePurpose
     code: Sealed = Field(description="The typed code sealed with code_context")
+    kind: CodeKind = Field(default="totp", description="An app's code, or a recovery code")
 
 
 class CodeVerified(UserEvent):
@@ -144,6 +150,16 @@ class CodeVerified(UserEvent):
     submission_id: Identifier
     credential_id: Identifier
     purpose: CodePurpose
+    kind: CodeKind = "totp"
+    step_offset: int | None = Field(
+        default=None, description="The matching step minus the current one: the app's drift"
+    )
+    recovery_codes: Sealed | None = Field(
+        default=None,
+        description="New recovery codes (JSON list) sealed with recovery_codes_context(login_id):"
+        " sent once, when an enrollment code confirms the authenticator",
+    )
+    recovery_codes_left: int | None = Field(default=None, ge=0)
 
 
 class CodeRejected(UserEvent):
@@ -153,18 +169,59 @@ class CodeRejected(UserEvent):
     reason: RejectReason
     attempts_left: int = Field(ge=0)
     locked_until: AwareDatetime | None = None
+    locked_now: bool = Field(default=False, description="This rejection started the lock")
 
 
 class AuthenticatorReset(UserEvent):
     requested_by: Identifier
 
 
+class AuthenticatorUnlocked(UserEvent):
+    """An administrator ends a lock: failures and lock escalation start over, the
+    credential and its replay guard stay. Confirmed like a reset (by verification)."""
+
+    requested_by: Identifier
+
+
+class RecoveryCodesRequested(UserEvent):
+    """A user who just passed a code asks for a new set; the old set stops working."""
+
+    login_id: Identifier
+    credential_id: Identifier
+
+
+class RecoveryCodesIssued(UserEvent):
+    login_id: Identifier
+    credential_id: Identifier
+    recovery_codes: Sealed | None = Field(
+        description="JSON list sealed with recovery_codes_context(login_id); None when the "
+        "credential is no longer the user's (reset or replaced meanwhile)"
+    )
+    recovery_codes_left: int = Field(ge=0)
+
+
+class UserNotice(UserEvent):
+    """Something the user should hear about, by mail from the relying application.
+
+    Delivered at least once: ``event_id`` is the same for every copy of one notice.
+    """
+
+    kind: NoticeKind
+    email: Email
+    locked_until: AwareDatetime | None = None
+    recovery_codes_left: int | None = Field(default=None, ge=0)
+
+
 class AuthenticatorResetApplied(UserEvent):
+    """An owner applied an admin operation on the user's authenticator (a reset, or
+    an unlock): ``correlation_id`` is the operation."""
+
     service: Literal["enrollment", "verification"]
 
 
 MAX_LISTED_USERS = 5_000
 MAX_USER_TYPES = 500
+MAX_REMEMBER_DEVICE_DAYS = 90
 
 
 class PolicyRules(BaseModel):
@@ -181,6 +238,12 @@ class PolicyRules(BaseModel):
     user_types: tuple[UserType, ...] = Field(default=(), max_length=MAX_USER_TYPES)
     users: tuple[Identifier, ...] = Field(
         default=(), max_length=MAX_LISTED_USERS, description="User ids or e-mail addresses"
+    )
+    remember_device_days: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_REMEMBER_DEVICE_DAYS,
+        description="After a code, a device may skip codes this many days; 0: off",
     )
 
     @field_validator("user_types", "users")

@@ -29,7 +29,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
 from shared.clock import Clock
-from shared.events import AuthenticatorReset, AuthenticatorResetApplied, DeadLettered
+from shared.events import (
+    AuthenticatorReset,
+    AuthenticatorResetApplied,
+    AuthenticatorUnlocked,
+    DeadLettered,
+)
 from shared.metrics import broker_metrics
 from shared.redis_connection import connection_class_for
 
@@ -233,12 +238,13 @@ class StreamWiring:
 
 
 async def confirm_reset(
-    event: AuthenticatorReset,
+    event: AuthenticatorReset | AuthenticatorUnlocked,
     service: Literal["enrollment", "verification"],
     publisher: Publisher,
     clock: Clock,
 ) -> None:
-    """Tell the gateway that this owner has forgotten the user's authenticator."""
+    """Tell the gateway that this owner applied the admin's operation (a reset: it
+    forgot the user's authenticator; an unlock: it ended the lock)."""
     await publisher.publish(
         AuthenticatorResetApplied(
             occurred_at=clock.now(),
@@ -249,9 +255,10 @@ async def confirm_reset(
         ),
         correlation_id=event.correlation_id,
     )
+    unlock = isinstance(event, AuthenticatorUnlocked)
     log.info(
-        "authenticator_forgotten",
+        "authenticator_unlocked" if unlock else "authenticator_forgotten",
         operation_id=event.correlation_id,
-        stream=streams.AUTHENTICATOR_RESET,
-        outcome="reset",
+        stream=streams.AUTHENTICATOR_UNLOCKED if unlock else streams.AUTHENTICATOR_RESET,
+        outcome="unlocked" if unlock else "reset",
     )

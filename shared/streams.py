@@ -15,6 +15,11 @@ CODE_VERIFIED: Final = "mfa.code.verified"
 CODE_REJECTED: Final = "mfa.code.rejected"
 AUTHENTICATOR_RESET: Final = "mfa.authenticator.reset"
 POLICY_UPDATED: Final = "mfa.policy.updated"
+AUTHENTICATOR_UNLOCKED: Final = "mfa.authenticator.unlocked"
+RECOVERY_CODES_REQUESTED: Final = "mfa.recovery_codes.requested"
+RECOVERY_CODES_ISSUED: Final = "mfa.recovery_codes.issued"
+# For the relying application (no service consumes it): mail the user.
+USER_NOTICE: Final = "mfa.user.notice"
 
 # Added by the design (see docs/architecture.md): admin calls return only once the
 # owning services have applied the change, so those services confirm on these.

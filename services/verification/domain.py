@@ -20,6 +20,8 @@ from typing import Literal
 
 import pyotp
 
+from shared.crypto import Sealed
+
 RejectReason = Literal["invalid", "expired", "reused", "locked"]
 
 
@@ -59,6 +61,12 @@ class GuardState:
 @dataclass(frozen=True)
 class Accepted:
     step: int
+    offset: int = 0  # step minus the current step: how far the app's clock drifts
+
+
+@dataclass(frozen=True)
+class RecoveryAccepted:
+    codes_left: int
 
 
 @dataclass(frozen=True)
@@ -66,9 +74,12 @@ class Rejected:
     reason: RejectReason
     attempts_left: int
     locked_until: datetime | None = None
+    locked_now: bool = False  # this rejection started the lock
 
 
 Outcome = Accepted | Rejected
+Verified = Accepted | RecoveryAccepted
+AnswerOutcome = Accepted | RecoveryAccepted | Rejected | None  # None: codes issued on request
 
 
 @dataclass(frozen=True)
@@ -118,28 +129,27 @@ def check_code(
         return count_failure(state, "expired", now, lockout)
     if match.step <= state.last_step:
         return count_failure(state, "reused", now, lockout)
-    return GuardState(last_step=match.step), Accepted(match.step)
+    offset = match.step - time_step(now, totp.period)
+    return GuardState(last_step=match.step), Accepted(match.step, offset)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What one submission (an event id) got, kept so a redelivery gets it again."""
+    """What one submission or request (an event id) got, kept so a redelivery gets it
+    again: a check's outcome, and any recovery codes it issued (sealed)."""
 
-    outcome: Outcome
+    outcome: AnswerOutcome
     at: datetime
+    recovery_codes: Sealed | None = None
 
 
 def remember(
-    answers: Mapping[str, Answer],
-    event_id: str,
-    outcome: Outcome,
-    now: datetime,
-    memory: timedelta,
+    answers: Mapping[str, Answer], event_id: str, answer: Answer, memory: timedelta
 ) -> dict[str, Answer]:
     """The answers to keep after this one: every answer younger than ``memory`` (longer
     than a login lives), so any submission redelivered meanwhile is answered the same."""
-    kept = {eid: a for eid, a in answers.items() if now - a.at < memory}
-    return {**kept, event_id: Answer(outcome, now)}
+    kept = {eid: a for eid, a in answers.items() if answer.at - a.at < memory}
+    return {**kept, event_id: answer}
 
 
 def is_locked(state: GuardState, now: datetime) -> bool:
@@ -153,5 +163,5 @@ def count_failure(
     if failures >= lockout.max_failures:
         until = now + lockout.lock_duration(state.locks)
         locked = replace(state, failures=0, locked_until=until, locks=state.locks + 1)
-        return locked, Rejected("locked", 0, until)
+        return locked, Rejected("locked", 0, until, locked_now=True)
     return replace(state, failures=failures), Rejected(reason, lockout.max_failures - failures)

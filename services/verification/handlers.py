@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -18,23 +20,34 @@ from tenacity import (
 
 from services.verification.domain import (
     Accepted,
+    Answer,
     LockoutRules,
-    Outcome,
+    RecoveryAccepted,
     Rejected,
     TotpRules,
     check_code,
     remember,
 )
+from services.verification.recovery import RecoveryCodes, check_recovery_code, digest, new_codes
 from services.verification.store import Authenticator, AuthenticatorStore
 from shared import streams
 from shared.clock import Clock
-from shared.crypto import SecretBox, code_context, credential_context
+from shared.crypto import (
+    Sealed,
+    SecretBox,
+    code_context,
+    credential_context,
+    recovery_codes_context,
+)
 from shared.events import (
     AuthenticatorReset,
+    AuthenticatorUnlocked,
     CodeRejected,
     CodeSubmitted,
     CodeVerified,
     CredentialRegistered,
+    RecoveryCodesIssued,
+    RecoveryCodesRequested,
 )
 from shared.messaging import Publisher, confirm_reset
 
@@ -55,9 +68,11 @@ class VerificationHandlers:
     credential_wait_seconds: float
     answer_memory: timedelta
     checks: Counter
+    drift: Histogram  # steps between the matching code's and the current one
     verified: Publisher
     rejected: Publisher
     reset_applied: Publisher
+    codes_issued: Publisher
 
     async def on_credential_registered(self, event: CredentialRegistered) -> None:
         adopted = await self.store.register(
@@ -71,9 +86,9 @@ class VerificationHandlers:
         )
 
     async def on_code_submitted(self, event: CodeSubmitted) -> None:
-        outcome = await self._verify(event)
-        self.checks.labels("verified" if isinstance(outcome, Accepted) else outcome.reason).inc()
-        if isinstance(outcome, Accepted):
+        answer, codes_left = await self._verify(event)
+        outcome = answer.outcome
+        if isinstance(outcome, Accepted | RecoveryAccepted):
             await self.verified.publish(
                 CodeVerified(
                     occurred_at=self.clock.now(),
@@ -84,10 +99,14 @@ class VerificationHandlers:
                     user_id=event.user_id,
                     credential_id=event.credential_id,
                     purpose=event.purpose,
+                    kind=event.kind,
+                    step_offset=outcome.offset if isinstance(outcome, Accepted) else None,
+                    recovery_codes=answer.recovery_codes,
+                    recovery_codes_left=codes_left,
                 ),
                 correlation_id=event.correlation_id,
             )
-        else:
+        elif isinstance(outcome, Rejected):
             await self.rejected.publish(
                 CodeRejected(
                     occurred_at=self.clock.now(),
@@ -100,41 +119,114 @@ class VerificationHandlers:
                     reason=outcome.reason,
                     attempts_left=outcome.attempts_left,
                     locked_until=outcome.locked_until,
+                    locked_now=outcome.locked_now,
                 ),
                 correlation_id=event.correlation_id,
             )
+        label = outcome.reason if isinstance(outcome, Rejected) else "verified"
         log.info(
             "code_checked",
             login_id=event.login_id,
             stream=streams.CODE_SUBMITTED,
             purpose=event.purpose,
-            outcome="verified" if isinstance(outcome, Accepted) else outcome.reason,
+            kind=event.kind,
+            outcome=label,
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
         await self.store.forget(event.user, requested_at=event.occurred_at)
         await confirm_reset(event, "verification", self.reset_applied, self.clock)
 
+    async def on_authenticator_unlocked(self, event: AuthenticatorUnlocked) -> None:
+        await self.store.unlock(event.user)
+        await confirm_reset(event, "verification", self.reset_applied, self.clock)
+
+    async def on_recovery_codes_requested(self, event: RecoveryCodesRequested) -> None:
+        sealed, left = await self._issue_codes(event)
+        await self.codes_issued.publish(
+            RecoveryCodesIssued(
+                occurred_at=self.clock.now(),
+                correlation_id=event.correlation_id,
+                organization_id=event.organization_id,
+                user_id=event.user_id,
+                login_id=event.login_id,
+                credential_id=event.credential_id,
+                recovery_codes=sealed,
+                recovery_codes_left=left,
+            ),
+            correlation_id=event.correlation_id,
+        )
+        log.info(
+            "recovery_codes_issued",
+            login_id=event.login_id,
+            stream=streams.RECOVERY_CODES_REQUESTED,
+            outcome="issued" if sealed else "no_credential",
+        )
+
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
-    async def _verify(self, event: CodeSubmitted) -> Outcome:
+    async def _verify(self, event: CodeSubmitted) -> tuple[Answer, int | None]:
+        """The answer to a submission, and the recovery codes left after it."""
         authenticator = await self._authenticator_for(event)
         if authenticator is None:
             # Reset, replaced by a newer enrollment, or never registered: nothing to
             # check against. Not counted as a failure, since no guess was tested.
-            return Rejected("invalid", self.lockout.max_failures)
+            return Answer(Rejected("invalid", self.lockout.max_failures), self.clock.now()), None
         event_id = str(event.event_id)
         if (answered := authenticator.answers.get(event_id)) is not None:
-            return answered.outcome  # a redelivery: answer as the first time
+            return answered, _left(authenticator.recovery)  # a redelivery: as the first time
         code = self.box.open(event.code, code_context(event.login_id, event.submission_id))
-        secret = self.box.open(
-            authenticator.secret, credential_context(event.user, event.credential_id)
-        )
         now = self.clock.now()
-        state, outcome = check_code(authenticator.state, secret, code, now, self.totp, self.lockout)
-        answers = remember(authenticator.answers, event_id, outcome, now, self.answer_memory)
-        if not await self.store.save(authenticator, state, answers):
+        recovery, sealed = authenticator.recovery, None
+        outcome: Accepted | RecoveryAccepted | Rejected
+        if event.kind == "recovery_code":
+            typed = await asyncio.to_thread(digest, code, recovery.salt) if recovery else None
+            state, recovery, outcome = check_recovery_code(
+                authenticator.state, recovery, typed, now, self.lockout
+            )
+        else:
+            secret = self.box.open(
+                authenticator.secret, credential_context(event.user, event.credential_id)
+            )
+            state, outcome = check_code(
+                authenticator.state, secret, code, now, self.totp, self.lockout
+            )
+            if isinstance(outcome, Accepted) and event.purpose == "enrollment":
+                recovery, sealed = self._new_codes(event.login_id)
+        answer = Answer(outcome, now, sealed)
+        answers = remember(authenticator.answers, event_id, answer, self.answer_memory)
+        if not await self.store.save(authenticator, state, answers, recovery):
             raise LostRace
-        return outcome
+        self._count(outcome)
+        return answer, _left(recovery)
+
+    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
+    async def _issue_codes(self, event: RecoveryCodesRequested) -> tuple[Sealed | None, int]:
+        """A new set for the credential the login passed, replacing the old one."""
+        authenticator = await self.store.get(event.user)
+        if authenticator is None or authenticator.credential_id != event.credential_id:
+            return None, 0
+        event_id = str(event.event_id)
+        if (answered := authenticator.answers.get(event_id)) is not None:
+            return answered.recovery_codes, _left(authenticator.recovery) or 0
+        recovery, sealed = self._new_codes(event.login_id)
+        answer = Answer(None, self.clock.now(), sealed)
+        answers = remember(authenticator.answers, event_id, answer, self.answer_memory)
+        if not await self.store.save(authenticator, authenticator.state, answers, recovery):
+            raise LostRace
+        return sealed, recovery.left
+
+    def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:
+        """A set to keep (digests) and the same codes sealed for the user's eyes only."""
+        shown, kept = new_codes()
+        return kept, self.box.seal(json.dumps(shown), recovery_codes_context(login_id))
+
+    def _count(self, outcome: Accepted | RecoveryAccepted | Rejected) -> None:
+        if isinstance(outcome, Rejected):
+            self.checks.labels(outcome.reason).inc()
+            return
+        self.checks.labels("verified" if isinstance(outcome, Accepted) else "recovery_code").inc()
+        if isinstance(outcome, Accepted):
+            self.drift.observe(outcome.offset)
 
     async def _authenticator_for(self, event: CodeSubmitted) -> Authenticator | None:
         """The credential the code was typed for, waiting briefly for one still in flight.
@@ -154,3 +246,7 @@ class VerificationHandlers:
             return found if found and found.credential_id == event.credential_id else None
 
         return await lookup()
+
+
+def _left(recovery: RecoveryCodes | None) -> int | None:
+    return recovery.left if recovery else None

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.verification.domain import Accepted, Answer, GuardState, Outcome, Rejected
+from services.verification.domain import (
+    Accepted,
+    Answer,
+    AnswerOutcome,
+    GuardState,
+    RecoveryAccepted,
+    Rejected,
+)
+from services.verification.recovery import RecoveryCodes
 from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
@@ -30,23 +38,57 @@ class Authenticator:
     state: GuardState
     version: int
     answers: Mapping[str, Answer] = field(default_factory=dict)  # by event id, recent only
+    recovery: RecoveryCodes | None = None
 
 
-def _outcome_to_document(outcome: Outcome) -> Document:
+def _outcome_to_document(outcome: AnswerOutcome) -> Document | None:
+    if outcome is None:
+        return None
     if isinstance(outcome, Accepted):
-        return {"accepted": True, "step": outcome.step}
+        return {"accepted": True, "step": outcome.step, "offset": outcome.offset}
+    if isinstance(outcome, RecoveryAccepted):
+        return {"accepted": True, "recovery": True, "codes_left": outcome.codes_left}
     return {
         "accepted": False,
         "reason": outcome.reason,
         "attempts_left": outcome.attempts_left,
         "locked_until": outcome.locked_until,
+        "locked_now": outcome.locked_now,
     }
 
 
-def _outcome_from_document(doc: Document) -> Outcome:
+def _outcome_from_document(doc: Document | None) -> AnswerOutcome:
+    if doc is None:
+        return None
+    if doc.get("recovery"):
+        return RecoveryAccepted(doc["codes_left"])
     if doc["accepted"]:
-        return Accepted(doc["step"])
-    return Rejected(doc["reason"], doc["attempts_left"], doc.get("locked_until"))
+        return Accepted(doc["step"], doc.get("offset", 0))
+    return Rejected(
+        doc["reason"], doc["attempts_left"], doc.get("locked_until"), doc.get("locked_now", False)
+    )
+
+
+def _answer_to_document(answer: Answer) -> Document:
+    sealed = answer.recovery_codes
+    return {
+        "outcome": _outcome_to_document(answer.outcome),
+        "at": answer.at,
+        **({"recovery_codes": sealed.model_dump()} if sealed else {}),
+    }
+
+
+def _answer_from_document(doc: Document) -> Answer:
+    sealed = doc.get("recovery_codes")
+    return Answer(
+        _outcome_from_document(doc["outcome"]),
+        doc["at"],
+        Sealed.model_validate(sealed) if sealed else None,
+    )
+
+
+def _recovery_from_document(doc: Document | None) -> RecoveryCodes | None:
+    return RecoveryCodes(doc["salt"], tuple(doc["digests"])) if doc else None
 
 
 def _from_document(doc: Document) -> Authenticator:
@@ -59,12 +101,13 @@ def _from_document(doc: Document) -> Authenticator:
         ),
         version=doc["version"],
         answers=_answers_from_document(doc),
+        recovery=_recovery_from_document(doc.get("recovery")),
     )
 
 
 def _answers_from_document(doc: Document) -> dict[str, Answer]:
     answers = {
-        event_id: Answer(_outcome_from_document(answer["outcome"]), answer["at"])
+        event_id: _answer_from_document(answer)
         for event_id, answer in (doc.get("answers") or {}).items()
     }
     if doc.get("last_event_id") and doc.get("last_outcome"):  # the one answer kept before
@@ -111,6 +154,7 @@ class AuthenticatorStore:
                         "created_at": created_at,
                         "last_step": -1,
                         "answers": {},
+                        "recovery": None,  # a new authenticator gets its own set
                     },
                     "$setOnInsert": {"failures": 0, "locked_until": None, "locks": 0},
                     "$inc": {"version": 1},
@@ -122,10 +166,16 @@ class AuthenticatorStore:
         return True
 
     async def save(
-        self, current: Authenticator, state: GuardState, answers: Mapping[str, Answer]
+        self,
+        current: Authenticator,
+        state: GuardState,
+        answers: Mapping[str, Answer],
+        recovery: RecoveryCodes | None = None,
     ) -> bool:
-        """Write the new state and the answers kept, in one update, if nobody else changed
-        the authenticator since it was read: an answer is never recorded without its effect."""
+        """Write the new state, the answers kept and the recovery codes left (None: as
+        they were), in one update, if nobody else changed the authenticator since it was
+        read: an answer is never recorded without its effect."""
+        recovery = recovery or current.recovery
         result = await self._authenticators.update_one(
             {"_id": current.user.key, "version": current.version},
             {
@@ -136,9 +186,11 @@ class AuthenticatorStore:
                     "locks": state.locks,
                     "version": current.version + 1,
                     "answers": {
-                        event_id: {"outcome": _outcome_to_document(a.outcome), "at": a.at}
-                        for event_id, a in answers.items()
+                        event_id: _answer_to_document(a) for event_id, a in answers.items()
                     },
+                    "recovery": {"salt": recovery.salt, "digests": list(recovery.digests)}
+                    if recovery
+                    else None,
                 },
                 "$unset": {"last_event_id": "", "last_outcome": ""},
             },
@@ -150,6 +202,17 @@ class AuthenticatorStore:
         since (the user enrolled again before a copy of the reset arrived) stays."""
         await self._authenticators.delete_one(
             {"_id": user.key, "created_at": {"$lte": requested_at}}
+        )
+
+    async def unlock(self, user: UserRef) -> None:
+        """End a lock and its escalation; the credential, its replay guard and the
+        answers stay (a version bump makes a check in flight read again)."""
+        await self._authenticators.update_one(
+            {"_id": user.key},
+            {
+                "$set": {"failures": 0, "locked_until": None, "locks": 0},
+                "$inc": {"version": 1},
+            },
         )
 
     async def reseal(self, box: SecretBox) -> int:

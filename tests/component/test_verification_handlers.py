@@ -1,4 +1,5 @@
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,14 +13,19 @@ from services.verification.app import create_app
 from services.verification.settings import VerificationSettings
 from shared import streams
 from shared.clock import FixedClock
-from shared.crypto import SecretBox, code_context, credential_context
+from shared.crypto import SecretBox, code_context, credential_context, recovery_codes_context
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorResetApplied,
+    AuthenticatorUnlocked,
+    CodeKind,
+    CodePurpose,
     CodeRejected,
     CodeSubmitted,
     CodeVerified,
     CredentialRegistered,
+    RecoveryCodesIssued,
+    RecoveryCodesRequested,
 )
 from shared.identity import UserRef
 from tests.component.conftest import Recorder
@@ -51,6 +57,7 @@ async def verification(
     recorder.watch(streams.CODE_VERIFIED, CodeVerified)
     recorder.watch(streams.CODE_REJECTED, CodeRejected)
     recorder.watch(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied)
+    recorder.watch(streams.RECOVERY_CODES_ISSUED, RecoveryCodesIssued)
     async with TestRedisBroker(app.broker) as broker:
         yield broker, recorder
 
@@ -81,7 +88,13 @@ class Driver:
             stream=self.namespace.stream(streams.CREDENTIAL_REGISTERED),
         )
 
-    def submission(self, code: str, credential_id: str = "c1") -> CodeSubmitted:
+    def submission(
+        self,
+        code: str,
+        credential_id: str = "c1",
+        purpose: CodePurpose = "enrollment",
+        kind: CodeKind = "totp",
+    ) -> CodeSubmitted:
         self.submissions += 1
         sid = f"s{self.submissions}"
         return CodeSubmitted(
@@ -92,12 +105,17 @@ class Driver:
             submission_id=sid,
             user_id="u1",
             credential_id=credential_id,
-            purpose="enrollment",
+            purpose=purpose,
             code=self.box.seal(code, code_context("l1", sid)),
+            kind=kind,
         )
 
-    async def submit(self, code: str, credential_id: str = "c1") -> CodeSubmitted:
-        event = self.submission(code, credential_id)
+    async def submit(
+        self, code: str, credential_id: str = "c1", kind: CodeKind = "totp"
+    ) -> CodeSubmitted:
+        event = self.submission(
+            code, credential_id, "login" if kind == "recovery_code" else "enrollment", kind
+        )
         await self.send(event)
         return event
 
@@ -302,3 +320,141 @@ async def test_any_submission_redelivered_later_gets_its_first_answer(
         ("expired", 4),
         ("expired", 3),
     ]
+
+
+def opened_codes(drive: Driver, sealed: Any) -> list[str]:
+    return list(json.loads(drive.box.open(sealed, recovery_codes_context("l1"))))
+
+
+async def confirmed_with_codes(drive: Driver, recorder: Recorder) -> list[str]:
+    """An authenticator confirmed by its first code: the recovery codes it came with."""
+    await drive.register()
+    await drive.submit(drive.code())
+    [confirmed] = recorder.of(streams.CODE_VERIFIED)
+    return opened_codes(drive, confirmed.recovery_codes)
+
+
+async def test_confirming_an_authenticator_issues_ten_recovery_codes(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    codes = await confirmed_with_codes(drive, recorder)
+    assert len(set(codes)) == 10
+    assert all(len(c) == 11 and c[5] == "-" for c in codes)
+    assert recorder.of(streams.CODE_VERIFIED)[0].recovery_codes_left == 10
+
+
+async def test_a_login_code_issues_no_recovery_codes(verification: Any, drive: Driver) -> None:
+    _, recorder = verification
+    await drive.register()
+    await drive.send(drive.submission(drive.code(), purpose="login"))
+    [verified] = recorder.of(streams.CODE_VERIFIED)
+    assert verified.recovery_codes is None
+
+
+async def test_a_redelivered_confirmation_carries_the_same_recovery_codes(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    await drive.register()
+    event = drive.submission(drive.code())
+    await drive.send(event)
+    await drive.send(event)
+    first, again = recorder.of(streams.CODE_VERIFIED)
+    assert opened_codes(drive, first.recovery_codes) == opened_codes(drive, again.recovery_codes)
+
+
+async def test_a_recovery_code_works_once_in_any_spelling(verification: Any, drive: Driver) -> None:
+    _, recorder = verification
+    codes = await confirmed_with_codes(drive, recorder)
+    await drive.submit(f" {codes[3].upper()} ", kind="recovery_code")
+    await drive.submit(codes[3], kind="recovery_code")
+    used = recorder.of(streams.CODE_VERIFIED)[-1]
+    assert (used.kind, used.recovery_codes_left, used.step_offset) == ("recovery_code", 9, None)
+    [again] = recorder.of(streams.CODE_REJECTED)
+    assert (again.reason, again.attempts_left) == ("invalid", 4)
+
+
+async def test_wrong_recovery_codes_count_toward_the_lockout(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    codes = await confirmed_with_codes(drive, recorder)
+    for _ in range(5):
+        await drive.submit("aaaaa-aaaaa", kind="recovery_code")
+    await drive.submit(codes[0], kind="recovery_code")  # right, but locked now
+    rejected = recorder.of(streams.CODE_REJECTED)
+    assert [r.reason for r in rejected] == ["invalid"] * 4 + ["locked", "locked"]
+    assert [r.locked_now for r in rejected[-2:]] == [True, False]
+
+
+async def request_codes(drive: Driver, credential_id: str = "c1") -> None:
+    await drive.broker.publish(
+        RecoveryCodesRequested(
+            occurred_at=drive.clock.now(),
+            correlation_id="l1",
+            organization_id="acme",
+            user_id="u1",
+            login_id="l1",
+            credential_id=credential_id,
+        ),
+        stream=drive.namespace.stream(streams.RECOVERY_CODES_REQUESTED),
+    )
+
+
+async def test_a_new_set_of_recovery_codes_retires_the_old_one(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    old = await confirmed_with_codes(drive, recorder)
+    await request_codes(drive)
+    [issued] = recorder.of(streams.RECOVERY_CODES_ISSUED)
+    new = opened_codes(drive, issued.recovery_codes)
+    assert (issued.recovery_codes_left, set(new) & set(old)) == (10, set())
+    await drive.submit(old[0], kind="recovery_code")
+    await drive.submit(new[0], kind="recovery_code")
+    assert recorder.of(streams.CODE_REJECTED)[0].reason == "invalid"
+    assert recorder.of(streams.CODE_VERIFIED)[-1].recovery_codes_left == 9
+
+
+async def test_no_recovery_codes_for_a_credential_that_is_not_the_users(
+    verification: Any, drive: Driver
+) -> None:
+    _, recorder = verification
+    await drive.register()
+    await request_codes(drive, credential_id="c-old")
+    [issued] = recorder.of(streams.RECOVERY_CODES_ISSUED)
+    assert (issued.recovery_codes, issued.recovery_codes_left) == (None, 0)
+
+
+async def test_an_unlock_ends_the_lock_and_confirms(verification: Any, drive: Driver) -> None:
+    _, recorder = verification
+    await drive.register()
+    for _ in range(5):
+        await drive.submit(drive.code(-120))
+    await drive.broker.publish(
+        AuthenticatorUnlocked(
+            occurred_at=drive.clock.now(),
+            correlation_id="op-unlock",
+            organization_id="acme",
+            user_id="u1",
+            requested_by="admin",
+        ),
+        stream=drive.namespace.stream(streams.AUTHENTICATOR_UNLOCKED),
+    )
+    [applied] = recorder.of(streams.AUTHENTICATOR_RESET_APPLIED)
+    assert (applied.correlation_id, applied.service) == ("op-unlock", "verification")
+    await drive.submit(drive.code())
+    assert len(recorder.of(streams.CODE_VERIFIED)) == 1
+
+
+async def test_the_step_offset_of_each_match_is_reported_and_measured(
+    verification: Any, drive: Driver, registry: CollectorRegistry
+) -> None:
+    _, recorder = verification
+    await drive.register()
+    await drive.submit(drive.code(30))  # an app clock one step ahead
+    [verified] = recorder.of(streams.CODE_VERIFIED)
+    assert verified.step_offset == 1
+    assert registry.get_sample_value("mfa_totp_step_offset_bucket", {"le": "0.5"}) == 0
+    assert registry.get_sample_value("mfa_totp_step_offset_bucket", {"le": "1.5"}) == 1

@@ -8,6 +8,7 @@ import pytest
 
 from services.verification.domain import (
     Accepted,
+    Answer,
     GuardState,
     LockoutRules,
     Rejected,
@@ -109,7 +110,7 @@ def test_counts_attempts_down_and_locks_on_the_fifth_failure() -> None:
         state, outcome = check("000000" if code_at(NOW) != "000000" else "111111", state)
         seen.append(outcome)
     assert [o.attempts_left for o in seen] == [4, 3, 2, 1, 0]  # type: ignore[union-attr]
-    assert seen[-1] == Rejected("locked", 0, NOW + timedelta(minutes=15))
+    assert seen[-1] == Rejected("locked", 0, NOW + timedelta(minutes=15), locked_now=True)
     assert state.locked_until == NOW + timedelta(minutes=15)
 
 
@@ -174,8 +175,9 @@ def test_escalation_can_be_turned_off() -> None:
 
 def test_answers_are_kept_as_long_as_a_login_may_redeliver_them() -> None:
     memory = timedelta(minutes=10)
-    answers = remember({}, "e1", Accepted(1), NOW, memory)
-    answers = remember(answers, "e2", Rejected("invalid", 4), NOW + timedelta(minutes=9), memory)
+    answers = remember({}, "e1", Answer(Accepted(1), NOW), memory)
+    at = NOW + timedelta(minutes=9)
+    answers = remember(answers, "e2", Answer(Rejected("invalid", 4), at), memory)
     assert set(answers) == {"e1", "e2"}
-    later = remember(answers, "e3", Accepted(2), NOW + timedelta(minutes=10), memory)
+    later = remember(answers, "e3", Answer(Accepted(2), NOW + timedelta(minutes=10)), memory)
     assert set(later) == {"e2", "e3"}  # e1 is older than any login lives
