@@ -45,7 +45,9 @@ DecisionReason = Literal["all_users", "user_type", "user", "required_by_caller",
 CodePurpose = Literal["enrollment", "login"]
 RejectReason = Literal["invalid", "expired", "reused", "locked"]
 CodeKind = Literal["totp", "recovery_code"]
-NoticeKind = Literal["authenticator_confirmed", "recovery_code_used", "authenticator_reset", "locked"]
+NoticeKind = Literal[
+    "authenticator_confirmed", "recovery_code_used", "authenticator_reset", "locked"
+]
 
 
 class Event(BaseModel):

@@ -10,26 +10,33 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.gateway.admin_flow import AdminFlow
 from services.gateway.auth import Caller, require
 from services.gateway.domain import Login
 from services.gateway.edge import POLICY_BODY_LIMIT
-from services.gateway.flows import AdminFlow, CodeResult, LoginExpired, LoginFlow
+from services.gateway.flows import CodeResult, LoginExpired, LoginFlow
 from services.gateway.messages import REFUSALS, locked_message
 from services.gateway.schemas import (
     AuthenticatorState,
     CodeError,
     CodeRefused,
     CodeRequest,
+    DeviceForgotten,
+    DeviceRemembered,
+    ForgetDeviceRequest,
     LoginRequest,
     LoginState,
     PolicyRequest,
     PolicyState,
     PolicyVersion,
+    RecoveryCodesState,
     ResetDone,
     login_state,
 )
+from services.gateway.self_service import SelfService
 from shared.clock import Clock
 from shared.crypto import SecretBox
+from shared.events import CodeKind
 from shared.identity import InvalidId, UserRef, canonical_user_id
 
 router = APIRouter()
@@ -76,7 +83,12 @@ async def _presenter(request: Request) -> Presenter:
     return request.app.state.presenter  # type: ignore[no-any-return]
 
 
+async def _self_service(request: Request) -> SelfService:
+    return request.app.state.self_service  # type: ignore[no-any-return]
+
+
 Logins = Annotated[LoginFlow, Depends(_logins)]
+Self = Annotated[SelfService, Depends(_self_service)]
 Admin = Annotated[AdminFlow, Depends(_admin)]
 Present = Annotated[Presenter, Depends(_presenter)]
 
@@ -91,6 +103,7 @@ async def start_login(
         str(body.email),
         body.user_type,
         require_mfa=body.require_mfa,
+        device_token=body.device_token,
     )
     return present.state(login)
 
@@ -116,14 +129,62 @@ async def get_login(
     },
 )
 async def submit_code(
-    login_id: str, body: CodeRequest, caller: ClientCaller, flow: Logins, present: Present
+    login_id: str,
+    body: CodeRequest,
+    caller: ClientCaller,
+    flow: Logins,
+    present: Present,
+    own: Self,
 ) -> LoginState:
-    result = await flow.submit_code(login_id, caller.organization_id, body.code, caller.key_id)
+    """An app's code, or a recovery code; the answer to the code that confirms a new
+    authenticator carries the user's recovery codes, this once."""
+    kind: CodeKind = "totp" if body.code else "recovery_code"
+    typed = body.code or body.recovery_code or ""
+    result = await flow.submit_code(
+        login_id, caller.organization_id, typed, caller.key_id, kind=kind
+    )
     if result.outcome is not None and result.outcome.accepted:
         if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
             raise LoginExpired(login_id)
-        return present.state(result.login)
+        state = present.state(result.login)
+        state.recovery_codes = await own.take_recovery_codes(login_id)
+        return state
     raise CodeRefusal(*refusal(result, present))
+
+
+@router.post(
+    "/v1/logins/{login_id}/recovery-codes",
+    tags=["logins"],
+    responses={409: {"description": "The login did not just pass a code"}},
+)
+async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> RecoveryCodesState:
+    """A new set of recovery codes for the user of a login that just passed a code (until
+    the login expires); the old set stops working."""
+    codes = await own.new_recovery_codes(login_id, caller.organization_id)
+    return RecoveryCodesState(recovery_codes=codes)
+
+
+@router.post(
+    "/v1/logins/{login_id}/device",
+    status_code=status.HTTP_201_CREATED,
+    tags=["logins"],
+    responses={409: {"description": "Remembering is off, or the login did not pass a code"}},
+)
+async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> DeviceRemembered:
+    """A token that lets this device skip the code for the user's logins, for as many days
+    as the organization's policy says; once per login that passed a code."""
+    issued = await own.remember_device(login_id, caller.organization_id)
+    return DeviceRemembered(device_token=issued.token, expires_at=issued.expires_at)
+
+
+@router.post("/v1/devices/forget", tags=["logins"])
+async def forget_device(
+    body: ForgetDeviceRequest, caller: ClientCaller, own: Self
+) -> DeviceForgotten:
+    """The user forgets a remembered device: its token stops working."""
+    return DeviceForgotten(
+        forgotten=await own.forget_device(body.device_token, caller.organization_id)
+    )
 
 
 class CodeRefusal(Exception):
@@ -224,6 +285,9 @@ async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorStat
         created_at=doc.get("created_at"),
         confirmed_at=doc.get("confirmed_at"),
         locked_until=doc.get("locked_until"),
+        recovery_codes_left=doc.get("recovery_codes_left"),
+        step_offset=doc.get("step_offset"),
+        remembered_devices=await admin.remembered_devices(user),
     )
 
 

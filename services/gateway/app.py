@@ -17,17 +17,20 @@ from faststream.redis import RedisBroker, RedisRouter
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 
-from services.gateway import admin_pages, api, http_security, operator_api, web
+from services.gateway import admin_api, admin_pages, api, http_security, operator_api, web
+from services.gateway.admin_flow import AdminFlow
 from services.gateway.api import Presenter
 from services.gateway.auth import ApiKeys, ConfiguredKeys
 from services.gateway.changes import ChangeFeed
 from services.gateway.edge import BODY_LIMIT, Edge
 from services.gateway.errors import install_error_handlers
-from services.gateway.flows import AdminFlow, LoginFlow
+from services.gateway.flows import LoginFlow
 from services.gateway.handlers import GatewayHandlers
+from services.gateway.notices import Notices
 from services.gateway.ratelimit import Limits, Throttle
 from services.gateway.readiness import Readiness
 from services.gateway.redelivery import Channel, Redelivery
+from services.gateway.self_service import SelfService
 from services.gateway.settings import GatewaySettings
 from services.gateway.stores import Stores
 from shared import streams
@@ -35,10 +38,13 @@ from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import (
     AuthenticatorReset,
+    AuthenticatorUnlocked,
     CodeSubmitted,
     Event,
     LoginAttempted,
     PolicyUpdated,
+    RecoveryCodesRequested,
+    UserNotice,
 )
 from shared.messaging import StreamWiring, build_broker
 from shared.metrics import StreamBacklog
@@ -74,11 +80,14 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         await changed.publish(key)
 
     redelivery = _redelivery(settings, stores, wiring, clock)
+    notices = Notices(wiring.publisher(streams.USER_NOTICE, UserNotice), clock)
     handlers = GatewayHandlers(
         stores.logins,
         stores.operations,
         stores.policy_view,
         stores.authenticators,
+        stores.users,
+        notices,
         feed,
         stores.audit,
         clock,
@@ -88,7 +97,20 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     _consume(wiring, router, handlers)
     registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
     throttle = _throttle(settings)
-    login_flow, admin_flow = _flows(settings, stores, throttle, redelivery, feed, clock, box)
+    login_flow, admin_flow = _flows(
+        settings, stores, throttle, redelivery, feed, clock, box, notices
+    )
+    self_service = SelfService(
+        login_flow,
+        stores.logins,
+        stores.devices,
+        stores.policy_view,
+        feed,
+        clock,
+        box,
+        publish_request=redelivery.sending("logins", streams.RECOVERY_CODES_REQUESTED),
+        timeout=settings.code_timeout_seconds,
+    )
     broker.include_router(router)
 
     lifespan = _lifespan(settings, clock, broker, wiring, stores, redelivery, mongo)
@@ -116,8 +138,15 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     app.state.readiness = Readiness(settings, broker.connect, mongo, replicas)
     app.state.metrics = registry
     app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
+    app.state.self_service = self_service
     app.state.web = _pages(
-        settings, stores, throttle, app.state.api_keys, login_flow, admin_flow, clock, box
+        settings,
+        stores,
+        throttle,
+        app.state.api_keys,
+        (login_flow, admin_flow, self_service),
+        clock,
+        box,
     )
     _serve(app, stores, settings)
     return app
@@ -169,7 +198,13 @@ def _lifespan(
 
 def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:
     """Routes, error answers and the layers every request passes through."""
-    for router in (api.router, operator_api.router, web.router, admin_pages.router):
+    for router in (
+        api.router,
+        admin_api.router,
+        operator_api.router,
+        web.router,
+        admin_pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
@@ -189,6 +224,7 @@ def _flows(
     feed: ChangeFeed,
     clock: Clock,
     box: SecretBox,
+    notices: Notices,
 ) -> tuple[LoginFlow, AdminFlow]:
     login_flow = LoginFlow(
         stores.logins,
@@ -200,6 +236,7 @@ def _flows(
         box,
         publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
         publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
+        devices=stores.devices,
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
         max_codes_per_login=settings.max_codes_per_login,
@@ -209,11 +246,15 @@ def _flows(
         stores.operations,
         stores.policy_view,
         stores.authenticators,
+        stores.users,
+        stores.devices,
+        notices,
         feed,
         clock,
         stores.audit,
         publish_policy=redelivery.sending("operations", streams.POLICY_UPDATED),
         publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
+        publish_unlock=redelivery.sending("operations", streams.AUTHENTICATOR_UNLOCKED),
         timeout=settings.admin_timeout_seconds,
     )
     return login_flow, admin_flow
@@ -224,6 +265,8 @@ SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an
     streams.CODE_SUBMITTED: CodeSubmitted,
     streams.POLICY_UPDATED: PolicyUpdated,
     streams.AUTHENTICATOR_RESET: AuthenticatorReset,
+    streams.AUTHENTICATOR_UNLOCKED: AuthenticatorUnlocked,
+    streams.RECOVERY_CODES_REQUESTED: RecoveryCodesRequested,
 }
 
 
@@ -266,8 +309,7 @@ def _pages(
     stores: Stores,
     throttle: Throttle,
     keys: ApiKeys,
-    login_flow: LoginFlow,
-    admin_flow: AdminFlow,
+    flows: tuple[LoginFlow, AdminFlow, SelfService],
     clock: Clock,
     box: SecretBox,
 ) -> web.Web:
@@ -277,8 +319,9 @@ def _pages(
         templates=templates,
         sessions=stores.sessions,
         directory=stores.directory,
-        logins=login_flow,
-        admin=admin_flow,
+        logins=flows[0],
+        admin=flows[1],
+        self_service=flows[2],
         audit=stores.audit,
         limiter=throttle,
         clock=clock,
@@ -295,4 +338,5 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.CODE_REJECTED)(handlers.on_code_rejected)
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)
     wiring.consumer(streams.AUTHENTICATOR_RESET_APPLIED)(handlers.on_reset_applied)
+    wiring.consumer(streams.RECOVERY_CODES_ISSUED)(handlers.on_recovery_codes_issued)
     router.subscriber(channel=streams.GATEWAY_CHANGED)(handlers.on_changed)

@@ -15,6 +15,8 @@ Status = Literal[
     "pending", "authenticated", "enrollment_required", "code_required", "locked", "expired"
 ]
 WAITING_FOR_CODE: tuple[Status, ...] = ("enrollment_required", "code_required")
+# How an authenticated login passed MFA (None: it needed no code).
+PassedBy = Literal["code", "recovery_code", "remembered_device"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Login:
     locked_until: datetime | None = None
     outcomes: Mapping[str, CodeOutcome] = field(default_factory=dict)  # by submission id
     browser: str | None = None  # the session that opened its hosted page first
+    passed_by: PassedBy | None = None
+    remembered_credential: str | None = None  # a valid device token named this credential
+    recovery_codes: Sealed | None = None  # issued to this login, not yet shown
+    device_remembered: bool = False  # a device token was issued after this login's code
+    recovery_answer: str | None = None  # the last request for new recovery codes answered
 
     @property
     def user(self) -> UserRef:
@@ -87,3 +94,13 @@ def may_submit_code(login: Login, now: datetime) -> CodeGate:
     if status in (*WAITING_FOR_CODE, "locked"):
         return CodeGate.OPEN
     return CodeGate.NOT_WAITING
+
+
+def passed_a_code(login: Login, now: datetime) -> bool:
+    """Authenticated by a code (an app's or a recovery code) and still live: the moment
+    a user may ask for new recovery codes or to remember the device."""
+    return (
+        login.status == "authenticated"
+        and login.passed_by in ("code", "recovery_code")
+        and now < login.expires_at
+    )

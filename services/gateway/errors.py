@@ -20,6 +20,7 @@ from services.gateway.flows import (
     NotAppliedInTime,
     NotWaitingForCode,
     PolicyConflict,
+    Refused,
     TooManyCodes,
 )
 
@@ -83,6 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
             f"This login is {exc.status} and is not waiting for a code.",
             status=exc.status,
         )
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return _error(409, exc.code, exc.message)
 
     @app.exception_handler(TooManyCodes)
     async def too_many_codes(_: Request, exc: TooManyCodes) -> JSONResponse:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
+from services.gateway.devices import RememberedDevices
 from services.gateway.domain import (
     CodeGate,
     CodeOutcome,
@@ -17,28 +17,24 @@ from services.gateway.domain import (
     may_submit_code,
     visible_status,
 )
-from services.gateway.messages import policy_change
 from services.gateway.organizations import Organizations
 from services.gateway.outbox import awaiting
 from services.gateway.ratelimit import Throttle
-from services.gateway.read_models import AuthenticatorView, PolicyView
-from services.gateway.store import LoginStore, OperationStore
+from services.gateway.read_models import AuthenticatorView
+from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context
 from shared.events import (
-    AuthenticatorReset,
+    CodeKind,
     CodeSubmitted,
     Event,
     LoginAttempted,
-    PolicyRules,
-    PolicyUpdated,
 )
 from shared.identity import UserRef
 from shared.mongo import Document
 
 Publish = Callable[[Event], Awaitable[object]]
-RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
 
 
 class LoginNotFound(Exception):
@@ -76,6 +72,15 @@ class PolicyConflict(Exception):
         self.current = current
 
 
+class Refused(Exception):
+    """A request this login (or organization) does not allow now; says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class NotAppliedInTime(Exception):
     """An admin change was published but not every owning service confirmed it yet."""
 
@@ -105,17 +110,28 @@ class LoginFlow:
     box: SecretBox
     publish_attempt: Publish
     publish_code: Publish
+    devices: RememberedDevices
     login_ttl: timedelta
     code_timeout: float
     max_codes_per_login: int
 
     async def start(
-        self, client: str, user: UserRef, email: str, user_type: str, require_mfa: bool = False
+        self,
+        client: str,
+        user: UserRef,
+        email: str,
+        user_type: str,
+        require_mfa: bool = False,
+        device_token: str | None = None,
     ) -> Login:
         """A login of ``user`` started by ``client`` (a key id, or the hosted sign-in);
-        ``require_mfa`` asks for a code whatever the organization's policy says."""
+        ``require_mfa`` asks for a code whatever the organization's policy says; a valid
+        ``device_token`` of the user skips the code if it names the credential they hold."""
         now = self.clock.now()
         organization = await self.organizations.get(user.organization_id)
+        remembered = (
+            await self.devices.credential_for(device_token, user, now) if device_token else None
+        )
         login = Login(
             login_id=new_id(),
             organization_id=user.organization_id,
@@ -126,6 +142,7 @@ class LoginFlow:
             status="pending",
             created_at=now,
             expires_at=now + self.login_ttl,
+            remembered_credential=remembered,
         )
         attempt = LoginAttempted(
             occurred_at=now,
@@ -181,16 +198,27 @@ class LoginFlow:
         return decision or await self.find(login_id, organization_id)
 
     async def submit_code(
-        self, login_id: str, organization_id: str, code: str, client: str
+        self,
+        login_id: str,
+        organization_id: str,
+        code: str,
+        client: str,
+        kind: CodeKind = "totp",
     ) -> CodeResult:
-        """Send ``code`` (typed by ``client``: a key id or a browser) to verification and
-        wait for its answer. A user known to be locked is answered here, at no cost."""
+        """Send ``code`` (an app's code or a recovery code, typed by ``client``: a key id
+        or a browser) to verification and wait for its answer. A user known to be locked
+        is answered here, at no cost."""
         login = await self.find(login_id, organization_id)
         gate = may_submit_code(login, self.clock.now())
         if gate is CodeGate.EXPIRED:
             raise LoginExpired(login_id)
         if gate is CodeGate.NOT_WAITING or login.credential_id is None:
             raise NotWaitingForCode(visible_status(login, self.clock.now()))
+        if kind == "recovery_code" and login.purpose == "enrollment":
+            raise Refused(
+                "no_recovery_codes_yet",
+                "Recovery codes replace an authenticator that is set up; scan the QR code.",
+            )
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
         if (locked := await self._locked_until(login)) is not None:
@@ -206,6 +234,7 @@ class LoginFlow:
             credential_id=login.credential_id,
             purpose=login.purpose,
             code=self.box.seal(code, code_context(login_id, submission_id)),
+            kind=kind,
         )
         waits = awaiting(streams.CODE_SUBMITTED, submitted, submitted.occurred_at, submission_id)
         if not await self.logins.count_submission(login_id, self.max_codes_per_login, waits):
@@ -226,106 +255,3 @@ class LoginFlow:
         view = await self.authenticators.get(login.user) or {}
         locked_until: datetime | None = view.get("locked_until")
         return locked_until if locked_until and locked_until > self.clock.now() else None
-
-
-@dataclass(frozen=True)
-class AdminFlow:
-    logins: LoginStore
-    operations: OperationStore
-    policy_view: PolicyView
-    authenticators: AuthenticatorView
-    feed: ChangeFeed
-    clock: Clock
-    audit: AuditLog
-    publish_policy: Publish
-    publish_reset: Publish
-    timeout: float
-
-    async def policy(self, organization_id: str) -> Document:
-        return await self.policy_view.current(organization_id)
-
-    async def policy_versions(self, organization_id: str) -> list[Document]:
-        return await self.policy_view.versions(organization_id)
-
-    async def replace_policy(
-        self,
-        organization_id: str,
-        rules: PolicyRules,
-        requested_by: str,
-        expected_version: int | None = None,
-    ) -> Document:
-        """Save the organization's policy: over any version, or only over
-        ``expected_version`` (the one the editor saw), else PolicyConflict."""
-        operation_id, now = new_id(), self.clock.now()
-        update = PolicyUpdated(
-            occurred_at=now,
-            correlation_id=operation_id,
-            organization_id=organization_id,
-            policy=rules,
-            requested_by=requested_by,
-            expected_version=expected_version,
-        )
-        await self.operations.start(
-            operation_id,
-            "policy",
-            now,
-            awaiting(streams.POLICY_UPDATED, update, now, "policy"),
-            organization_id=organization_id,
-            requested_by=requested_by,
-        )
-        await self.publish_policy(update)
-        await self._until_applied(operation_id, {"policy"})
-        current = await self.policy_view.current(organization_id)
-        if (await self.operations.result(operation_id)).get("conflict"):
-            seen = await self.policy_view.at_version(organization_id, expected_version or 0)
-            raise PolicyConflict(policy_change(seen, current), current)
-        return current
-
-    async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
-        operation_id, now = new_id(), self.clock.now()
-        reset = AuthenticatorReset(
-            occurred_at=now,
-            correlation_id=operation_id,
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
-        )
-        await self.operations.start(
-            operation_id,
-            "reset",
-            now,
-            awaiting(streams.AUTHENTICATOR_RESET, reset, now, *RESET_OWNERS),
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
-        )
-        # A clean cut: no login started before the reset completes may authenticate, even
-        # with a code the old authenticator produced and verification checked meanwhile.
-        await self.logins.cut_off(user, self.clock.now())
-        await self.publish_reset(reset)
-        try:
-            await self._until_applied(operation_id, set(RESET_OWNERS))
-        finally:  # logins started while the owners forgot were shown the old credential
-            await self.logins.cut_off(user, self.clock.now())
-            await self.authenticators.forget(user)
-        await self.audit.record(
-            AuditEvent(
-                user.organization_id,
-                self.clock.now(),
-                "authenticator_reset",
-                user.user_id,
-                "old secret retired; next sign-in shows a new QR",
-                requested_by,
-                source=operation_id,
-            )
-        )
-
-    async def authenticator(self, user: UserRef) -> Document | None:
-        return await self.authenticators.get(user)
-
-    async def _until_applied(self, operation_id: str, owners: set[str]) -> None:
-        async def all_applied() -> bool | None:
-            return True if owners <= await self.operations.applied_by(operation_id) else None
-
-        if not await self.feed.wait_for(operation_id, all_applied, within=self.timeout):
-            raise NotAppliedInTime(owners - await self.operations.applied_by(operation_id))

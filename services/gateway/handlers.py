@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
 from services.gateway.domain import CodeOutcome, PendingEnrollment
-from services.gateway.read_models import AuthenticatorView, PolicyView
-from services.gateway.store import LoginStore, OperationStore
+from services.gateway.notices import Notices
+from services.gateway.operations import OperationStore
+from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import Clock
 from shared.events import (
@@ -20,7 +23,10 @@ from shared.events import (
     CodeVerified,
     EnrollmentIssued,
     LoginDecided,
+    NoticeKind,
     PolicyApplied,
+    RecoveryCodesIssued,
+    UserEvent,
 )
 
 log = structlog.get_logger("mfa.gateway")
@@ -32,6 +38,8 @@ class GatewayHandlers:
     operations: OperationStore
     policy: PolicyView
     authenticators: AuthenticatorView
+    users: UserView
+    notices: Notices
     feed: ChangeFeed
     audit: AuditLog
     clock: Clock
@@ -42,6 +50,7 @@ class GatewayHandlers:
     async def on_login_decided(self, event: LoginDecided) -> None:
         # A code is asked for when enrollment answers (ask_for_code sets the status and
         # mfa_required in one write): until then nothing changes, nobody is woken.
+        await self.users.decided(event)
         if not event.mfa_required:
             await self.logins.needs_no_code(event.login_id)
             self.login_answered(event.login_id)
@@ -57,38 +66,53 @@ class GatewayHandlers:
         pending = None
         if event.state == "pending" and event.otpauth_uri and event.expires_at:
             pending = PendingEnrollment(event.otpauth_uri, event.expires_at)
-        await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
+        asked = await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
+        remembered = (
+            not asked
+            and pending is None
+            and await self.logins.pass_remembered(event.login_id, event.credential_id)
+        )
         self.login_answered(event.login_id)
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
+        if remembered:
+            await self._audit(event, "remembered_device_used", "code skipped: remembered device")
         await self._changed(event.login_id)
         log.info(
             "code_requested",
             login_id=event.login_id,
             stream=streams.ENROLLMENT_ISSUED,
-            outcome=event.state,
+            outcome="remembered_device" if remembered else event.state,
         )
 
     async def on_code_verified(self, event: CodeVerified) -> None:
-        await self.logins.code_accepted(event.login_id, event.user, event.submission_id)
+        recovery = event.kind == "recovery_code"
+        await self.logins.code_accepted(
+            event.login_id,
+            event.user,
+            event.submission_id,
+            "recovery_code" if recovery else "code",
+            event.recovery_codes,
+        )
         self.login_answered(event.login_id)
         await self.authenticators.code_verified(
             event.user,
             event.credential_id,
             event.occurred_at,
             confirms=event.purpose == "enrollment",
+            step_offset=event.step_offset,
+            recovery_codes_left=event.recovery_codes_left,
         )
-        await self.audit.record(
-            AuditEvent(
-                event.organization_id,
-                event.occurred_at,
-                "code_verified",
-                event.user_id,
-                f"{event.purpose} code accepted",
-                source=str(event.event_id),
-            )
-        )
+        if recovery:
+            left = event.recovery_codes_left
+            await self._audit(event, "recovery_code_used", f"recovery code used, {left} left")
+            await self._notify("recovery_code_used", event, recovery_codes_left=left)
+        else:
+            drift = f", step offset {event.step_offset:+d}" if event.step_offset else ""
+            await self._audit(event, "code_verified", f"{event.purpose} code accepted{drift}")
+        if event.purpose == "enrollment":
+            await self._notify("authenticator_confirmed", event)
         await self._changed(event.login_id)
         log.info(
             "login_authenticated",
@@ -118,6 +142,8 @@ class GatewayHandlers:
                 source=str(event.event_id),
             )
         )
+        if event.locked_now:
+            await self._notify("locked", event, locked_until=event.locked_until)
         await self._changed(event.login_id)
         log.info(
             "code_rejected",
@@ -171,6 +197,40 @@ class GatewayHandlers:
             stream=streams.AUTHENTICATOR_RESET_APPLIED,
             outcome=event.service,
         )
+
+    async def on_recovery_codes_issued(self, event: RecoveryCodesIssued) -> None:
+        await self.logins.recovery_codes_issued(
+            event.login_id, event.correlation_id, event.recovery_codes
+        )
+        self.login_answered(event.login_id)
+        if event.recovery_codes is not None:
+            await self.authenticators.recovery_codes_issued(
+                event.user, event.credential_id, event.recovery_codes_left
+            )
+            await self._audit(event, "recovery_codes_renewed", "new recovery codes; old ones void")
+        await self._changed(event.login_id)
+        log.info(
+            "recovery_codes_issued",
+            login_id=event.login_id,
+            stream=streams.RECOVERY_CODES_ISSUED,
+            outcome="issued" if event.recovery_codes else "no_credential",
+        )
+
+    async def _audit(self, event: UserEvent, kind: str, detail: str) -> None:
+        await self.audit.record(
+            AuditEvent(
+                event.organization_id,
+                event.occurred_at,
+                kind,
+                event.user_id,
+                detail,
+                source=str(event.event_id),  # one row per event: recorded once
+            )
+        )
+
+    async def _notify(self, kind: NoticeKind, event: UserEvent, **facts: Any) -> None:
+        email = await self.users.email_of(event.user)
+        await self.notices.send(kind, event.user, email, str(event.event_id), **facts)
 
     async def on_changed(self, key: str) -> None:
         self.feed.notify(key)

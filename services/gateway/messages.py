@@ -44,5 +44,8 @@ def policy_change(seen: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str
         if removed:
             shown = ", ".join(removed[:5]) + (" ..." if len(removed) > 5 else "")
             parts.append(f"{label} removed: {shown}")
+    days = (seen.get("remember_device_days", 0), now.get("remember_device_days", 0))
+    if days[0] != days[1]:
+        parts.append(f"remembered devices {(days[1] and f'{days[1]} days') or 'off'}")
     changes = "; ".join(parts) or "the same rules, saved again"
     return f"It changed from version {seen['version']} to {now['version']}: {changes}."

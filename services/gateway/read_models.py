@@ -5,13 +5,14 @@ authenticator status."""
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import PolicyApplied, PolicyRules
+from shared.events import LoginDecided, PolicyApplied, PolicyRules
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document
 from shared.upgrade import move_user_documents
@@ -111,16 +112,31 @@ class AuthenticatorView:
             )
 
     async def code_verified(
-        self, user: UserRef, credential_id: str, at: datetime, confirms: bool
+        self,
+        user: UserRef,
+        credential_id: str,
+        at: datetime,
+        confirms: bool,
+        **facts: int | None,
     ) -> None:
-        """A success ends any lock; an enrollment code also confirms the credential."""
-        if confirms:
-            await self._authenticators.update_one(
-                {"_id": user.key, "credential_id": credential_id},
-                {"$set": {"confirmed_at": at, "locked_until": None}},
-            )
-        else:
-            await self.lock_changed(user, None)
+        """A success ends any lock; an enrollment code also confirms the credential.
+        ``facts``: what the check reported (step_offset, recovery_codes_left), if known."""
+        known = {k: v for k, v in facts.items() if v is not None}
+        confirmed = {"confirmed_at": at} if confirms else {}
+        await self._authenticators.update_one(
+            {"_id": user.key, "credential_id": credential_id},
+            {"$set": {**confirmed, "locked_until": None, "verified_at": at, **known}},
+        )
+
+    async def recovery_codes_issued(self, user: UserRef, credential_id: str, left: int) -> None:
+        await self._authenticators.update_one(
+            {"_id": user.key, "credential_id": credential_id},
+            {"$set": {"recovery_codes_left": left}},
+        )
+
+    async def many(self, users: list[str]) -> dict[str, Document]:
+        """By user key (one ``_id $in`` read)."""
+        return {d["_id"]: d async for d in self._authenticators.find({"_id": {"$in": users}})}
 
     async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None:
         await self._authenticators.update_one(
@@ -132,3 +148,48 @@ class AuthenticatorView:
 
     async def move_into_organizations(self) -> int:
         return await move_user_documents(self._authenticators)
+
+
+class UserView:
+    """The users MFA has seen, per organization: their latest decision, for coverage."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._users = db["users_view"]  # _id: UserRef.key
+
+    async def ensure_indexes(self) -> None:
+        await self._users.create_index([("organization_id", 1), ("user_id", 1)])
+
+    async def decided(self, event: LoginDecided) -> None:
+        """Record the user as of this decision, unless a later one is recorded already."""
+        fields = {
+            "organization_id": event.organization_id,
+            "user_id": event.user_id,
+            "email": event.email,
+            "mfa_required": event.mfa_required,
+            "decided_at": event.occurred_at,
+            **({"user_type": event.user_type} if event.user_type else {}),
+        }
+        with contextlib.suppress(DuplicateKeyError):  # a later decision is recorded
+            await self._users.update_one(
+                {"_id": event.user.key, "decided_at": {"$lt": event.occurred_at}},
+                {"$set": fields},
+                upsert=True,
+            )
+
+    async def email_of(self, user: UserRef) -> str | None:
+        doc = await self._users.find_one({"_id": user.key}, projection={"email": 1})
+        return doc["email"] if doc else None
+
+    async def page(
+        self, organization_id: str, search: str, after: str, limit: int
+    ) -> list[Document]:
+        """Up to ``limit`` users by user id after ``after``, whose id or e-mail contains
+        ``search`` (any case)."""
+        query: Document = {"organization_id": organization_id}
+        if after:
+            query["user_id"] = {"$gt": after}
+        if search:
+            pattern = {"$regex": re.escape(search), "$options": "i"}
+            query["$or"] = [{"user_id": pattern}, {"email": pattern}]
+        cursor = self._users.find(query).sort("user_id", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]

@@ -9,9 +9,9 @@ from typing import Literal
 from urllib.parse import parse_qs, urlparse
 
 import segno
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.gateway.domain import Login, Status, visible_status
+from services.gateway.domain import Login, PassedBy, Status, visible_status
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
 from shared.identity import UserIdInput
@@ -30,12 +30,33 @@ class LoginRequest(BaseModel):
     require_mfa: bool = Field(
         default=False, description="Ask for a code even where the policy does not"
     )
+    device_token: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A token this device got from POST /v1/logins/{id}/device: a login "
+        "of the same user and authenticator skips the code while it is valid",
+    )
 
 
 class CodeRequest(BaseModel):
+    """An app's code, or one of the user's recovery codes: exactly one of the two."""
+
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(pattern=r"^[0-9]{6}$", description="The six digits the app shows")
+    code: str | None = Field(
+        default=None, pattern=r"^[0-9]{6}$", description="The six digits the app shows"
+    )
+    recovery_code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9 -]{10,24}$",
+        description="A recovery code (xxxxx-xxxxx; case, spaces and dashes do not matter)",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CodeRequest:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send either code or recovery_code")
+        return self
 
 
 class PolicyRequest(PolicyRules):
@@ -56,6 +77,33 @@ class LoginState(BaseModel):
     mfa_required: bool | None
     enrollment: EnrollmentView | None
     expires_at: datetime
+    passed_by: PassedBy | None = Field(
+        default=None, description="How MFA was passed: code, recovery_code, remembered_device"
+    )
+    recovery_codes: list[str] | None = Field(
+        default=None,
+        description="New recovery codes, in the answer to the code that confirmed the "
+        "authenticator only: show them to the user now, they are not shown again",
+    )
+
+
+class RecoveryCodesState(BaseModel):
+    recovery_codes: list[str] = Field(description="Shown this once; the previous set is void")
+
+
+class ForgetDeviceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_token: str = Field(min_length=1, max_length=128)
+
+
+class DeviceRemembered(BaseModel):
+    device_token: str = Field(description="Keep it on this device only; send it with logins")
+    expires_at: datetime
+
+
+class DeviceForgotten(BaseModel):
+    forgotten: bool = Field(description="False: no such token (already forgotten or expired)")
 
 
 ErrorCode = Literal["invalid_code", "expired_code", "reused_code", "locked", "verification_timeout"]
@@ -90,6 +138,11 @@ class AuthenticatorState(BaseModel):
     created_at: datetime | None
     confirmed_at: datetime | None
     locked_until: datetime | None
+    recovery_codes_left: int | None = None
+    step_offset: int | None = Field(
+        default=None, description="The last accepted app code's step minus the current one"
+    )
+    remembered_devices: int = 0
 
 
 class ResetDone(BaseModel):
@@ -136,4 +189,5 @@ def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
         mfa_required=login.mfa_required,
         enrollment=enrollment,
         expires_at=login.expires_at,
+        passed_by=login.passed_by if status == "authenticated" else None,
     )

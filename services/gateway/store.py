@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.domain import WAITING_FOR_CODE, CodeOutcome, Login, PendingEnrollment
+from services.gateway.domain import (
+    WAITING_FOR_CODE,
+    CodeOutcome,
+    Login,
+    PassedBy,
+    PendingEnrollment,
+)
 from services.gateway.outbox import Outbox, answered, kept
 from shared.crypto import Sealed, SecretBox, enrollment_context
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
@@ -39,7 +44,16 @@ def _login_from_document(doc: Document) -> Login:
         locked_until=doc.get("locked_until"),
         outcomes={sid: CodeOutcome(**o) for sid, o in doc.get("outcomes", {}).items()},
         browser=doc.get("browser"),
+        passed_by=doc.get("passed_by"),
+        remembered_credential=doc.get("remembered_credential"),
+        recovery_codes=_sealed(doc.get("recovery_codes")),
+        device_remembered=doc.get("device_remembered", False),
+        recovery_answer=doc.get("recovery_answer"),
     )
+
+
+def _sealed(doc: Document | None) -> Sealed | None:
+    return Sealed.model_validate(doc) if doc else None
 
 
 class LoginStore:
@@ -79,6 +93,11 @@ class LoginStore:
                 "expires_at": login.expires_at,
                 "submissions": 0,
                 "unanswered": awaiting,
+                **(
+                    {"remembered_credential": login.remembered_credential}
+                    if login.remembered_credential
+                    else {}
+                ),
             }
         )
 
@@ -98,7 +117,9 @@ class LoginStore:
 
     async def ask_for_code(
         self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
-    ) -> None:
+    ) -> bool:
+        """Ask the pending login for a code; False if it is not pending, or if it came
+        from a device remembered for this very credential (see pass_remembered)."""
         status = "enrollment_required" if enrollment else "code_required"
         stored = (
             {
@@ -108,8 +129,11 @@ class LoginStore:
             if enrollment
             else None
         )
-        await self._logins.update_one(
-            {"_id": login_id, "status": "pending"},
+        condition: Document = {"_id": login_id, "status": "pending"}
+        if enrollment is None:
+            condition["remembered_credential"] = {"$ne": credential_id}
+        done = await self._logins.update_one(
+            condition,
             {
                 "$set": {
                     "status": status,
@@ -120,6 +144,24 @@ class LoginStore:
                 "$unset": answered("attempt"),
             },
         )
+        return done.matched_count == 1
+
+    async def pass_remembered(self, login_id: str, credential_id: str) -> bool:
+        """Authenticate a pending login whose remembered device names the credential the
+        user holds: no code is asked for."""
+        done = await self._logins.update_one(
+            {"_id": login_id, "status": "pending", "remembered_credential": credential_id},
+            {
+                "$set": {
+                    "status": "authenticated",
+                    "mfa_required": True,
+                    "credential_id": credential_id,
+                    "passed_by": "remembered_device",
+                },
+                "$unset": answered("attempt"),
+            },
+        )
+        return done.modified_count == 1
 
     async def reseal(self, box: SecretBox) -> int:
         """Seal again under the active key the QR payloads (otpauth URIs) logins show."""
@@ -150,9 +192,17 @@ class LoginStore:
         await self._cutoffs.update_one({"_id": user.key}, {"$set": {"at": at}}, upsert=True)
         await self.expire_open_logins_of(user)
 
-    async def code_accepted(self, login_id: str, user: UserRef, submission_id: str) -> None:
-        """Authenticate the login, unless it ended or a reset cut it off meanwhile; either
-        way the answer is kept for the request waiting on it."""
+    async def code_accepted(
+        self,
+        login_id: str,
+        user: UserRef,
+        submission_id: str,
+        passed_by: PassedBy = "code",
+        recovery_codes: Sealed | None = None,
+    ) -> None:
+        """Authenticate the login (keeping any recovery codes issued, sealed, until they
+        are shown), unless it ended or a reset cut it off meanwhile; either way the
+        answer is kept for the request waiting on it."""
         answer = {
             "$set": {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))},
             "$unset": answered(submission_id),
@@ -168,6 +218,8 @@ class LoginStore:
                     "status": "authenticated",
                     "enrollment": None,
                     "locked_until": None,
+                    "passed_by": passed_by,
+                    **({"recovery_codes": recovery_codes.model_dump()} if recovery_codes else {}),
                     **answer["$set"],
                 },
                 "$unset": answer["$unset"],
@@ -184,6 +236,48 @@ class LoginStore:
             changes["locked_until"] = outcome.locked_until
         await self._logins.update_one(
             {"_id": login_id}, {"$set": changes, "$unset": answered(submission_id)}
+        )
+
+    async def take_recovery_codes(self, login_id: str) -> Sealed | None:
+        """The recovery codes issued to this login, once: they are removed as read."""
+        doc = await self._logins.find_one_and_update(
+            {"_id": login_id, "recovery_codes": {"$exists": True}},
+            {"$unset": {"recovery_codes": ""}},
+            projection={"recovery_codes": 1},
+        )
+        return _sealed(doc.get("recovery_codes")) if doc else None
+
+    async def recovery_codes_requested(self, login_id: str, awaiting: dict[str, Document]) -> None:
+        await self._logins.update_one({"_id": login_id}, {"$set": kept(awaiting)})
+
+    async def recovery_codes_issued(
+        self, login_id: str, request_id: str, sealed: Sealed | None
+    ) -> None:
+        """Keep the new set (sealed) until shown, and which request it answers; None:
+        the credential was gone."""
+        changes = {"recovery_codes": sealed.model_dump()} if sealed else {}
+        await self._logins.update_one(
+            {"_id": login_id},
+            {"$set": {**changes, "recovery_answer": request_id}, "$unset": answered("recovery")},
+        )
+
+    async def device_remembered(self, login_id: str) -> bool:
+        """Mark that this login's device was remembered: once per login."""
+        done = await self._logins.update_one(
+            {"_id": login_id, "status": "authenticated", "device_remembered": {"$ne": True}},
+            {"$set": {"device_remembered": True}},
+        )
+        return done.modified_count == 1
+
+    async def unlock_open_logins_of(self, user: UserRef) -> None:
+        """An admin ended the user's lock: open logins stop showing it."""
+        await self._logins.update_many(
+            {
+                "organization_id": user.organization_id,
+                "user_id": user.user_id,
+                "status": {"$in": list(WAITING_FOR_CODE)},
+            },
+            {"$set": {"locked_until": None}},
         )
 
     async def claim(self, login_id: str, browser: str) -> bool:
@@ -210,58 +304,6 @@ class LoginStore:
         )
 
 
-class OperationStore:
-    """Admin operations awaiting confirmation from the services that own the data."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._operations = db["operations"]
-        self.retention = Retention(self._operations, "created_at", timedelta(days=7))
-        self.outbox = Outbox(self._operations, _open_operation)
-
-    async def ensure_indexes(self) -> None:
-        await self.retention.ensure_index()
-
-    async def start(
-        self,
-        operation_id: str,
-        kind: str,
-        now: datetime,
-        awaiting: dict[str, Document],
-        **details: Any,
-    ) -> None:
-        """Record an operation and the event each owner is to answer (by owner)."""
-        await self._operations.update_one(
-            {"_id": operation_id},
-            {"$set": {"kind": kind, "created_at": now, **details, **kept(awaiting)}},
-            upsert=True,
-        )
-
-    async def applied(self, operation_id: str, by: str, now: datetime, **result: Any) -> None:
-        await self._operations.update_one(
-            {"_id": operation_id},
-            {
-                "$set": {f"applied.{by}": now, **result},
-                "$setOnInsert": {"created_at": now},
-                "$unset": answered(by),
-            },
-            upsert=True,
-        )
-
-    async def result(self, operation_id: str) -> Document:
-        """What the owners reported when they applied it (e.g. a version, a conflict)."""
-        return await self._operations.find_one({"_id": operation_id}) or {}
-
-    async def applied_by(self, operation_id: str) -> set[str]:
-        doc = await self._operations.find_one({"_id": operation_id}, projection={"applied": 1})
-        return set((doc or {}).get("applied", {}))
-
-
 def _open_login(now: datetime) -> Document:
     """Logins still waiting for something: the events they await are still worth sending."""
     return {"status": {"$in": ["pending", *WAITING_FOR_CODE]}, "expires_at": {"$gt": now}}
-
-
-def _open_operation(now: datetime) -> Document:
-    """Admin changes are sent again for a day: past that, an operator has been warned
-    (every resend is logged) and looks at the service that never answers."""
-    return {"created_at": {"$gt": now - timedelta(days=1)}}

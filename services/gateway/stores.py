@@ -8,13 +8,15 @@ from datetime import timedelta
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.audit import AuditLog
+from services.gateway.devices import RememberedDevices
 from services.gateway.directory import UserDirectory
 from services.gateway.keys import KeyStore
+from services.gateway.operations import OperationStore
 from services.gateway.organizations import Organizations
-from services.gateway.read_models import AuthenticatorView, PolicyView
+from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
 from services.gateway.sessions import SessionStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import LoginStore, OperationStore
+from services.gateway.store import LoginStore
 from shared.clock import Clock
 from shared.mongo import Document, Retention, run_once
 
@@ -31,6 +33,8 @@ class Stores:
     audit: AuditLog
     organizations: Organizations
     keys: KeyStore
+    users: UserView
+    devices: RememberedDevices
 
     @classmethod
     def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
@@ -49,6 +53,8 @@ class Stores:
             AuditLog(db),
             Organizations(db),
             KeyStore(db),
+            UserView(db),
+            RememberedDevices(db),
         )
 
     async def prepare(self, clock: Clock) -> None:
@@ -62,6 +68,8 @@ class Stores:
             self.audit,
             self.policy_view,
             self.keys,
+            self.users,
+            self.devices,
         ):
             await store.ensure_indexes()
         await self.organizations.ensure_default(clock.now())
@@ -80,4 +88,7 @@ class Stores:
 
     @property
     def retentions(self) -> tuple[Retention, ...]:
-        return tuple(s.retention for s in (self.logins, self.operations, self.sessions, self.audit))
+        return tuple(
+            s.retention
+            for s in (self.logins, self.operations, self.sessions, self.audit, self.devices)
+        )

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from services.gateway.admin_flow import AdminFlow
 from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeys
 from services.gateway.directory import DirectoryUser, UserDirectory
 from services.gateway.domain import Login, visible_status
 from services.gateway.flows import (
-    AdminFlow,
     LoginExpired,
     LoginFlow,
     LoginNotFound,
@@ -29,6 +29,7 @@ from services.gateway.flows import (
 )
 from services.gateway.page_models import code_error, enrollment_view
 from services.gateway.ratelimit import Throttle
+from services.gateway.self_service import SelfService
 from services.gateway.sessions import COOKIE, Session, SessionStore
 from shared.clock import Clock
 from shared.crypto import SecretBox
@@ -44,6 +45,7 @@ class Web:
     directory: UserDirectory
     logins: LoginFlow
     admin: AdminFlow
+    self_service: SelfService
     audit: AuditLog
     limiter: Throttle
     clock: Clock

@@ -43,6 +43,7 @@ class PolicyHandlers:
                 reason=decision.reason,
                 policy_version=policy.version,
                 issuer=event.issuer,
+                user_type=event.user_type,
             ),
             correlation_id=event.correlation_id,
         )

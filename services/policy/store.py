@@ -32,7 +32,10 @@ NO_POLICY = StoredPolicy(PolicyRules(), version=0, updated_at=None)
 
 def _stored(doc: Document) -> StoredPolicy:
     rules = PolicyRules(
-        all_users=doc["all_users"], user_types=tuple(doc["user_types"]), users=tuple(doc["users"])
+        all_users=doc["all_users"],
+        user_types=tuple(doc["user_types"]),
+        users=tuple(doc["users"]),
+        remember_device_days=doc.get("remember_device_days", 0),
     )
     return StoredPolicy(
         rules,
@@ -48,6 +51,7 @@ def policy_fields(rules: PolicyRules, now: datetime, requested_by: str) -> Docum
         "all_users": rules.all_users,
         "user_types": list(rules.user_types),
         "users": list(rules.users),
+        "remember_device_days": rules.remember_device_days,
         "updated_at": now,
         "updated_by": requested_by,
     }

@@ -43,9 +43,7 @@ class RecoveryCodes:
 
 def new_codes(count: int = COUNT) -> tuple[tuple[str, ...], RecoveryCodes]:
     """Codes to show the user once, and what is kept of them."""
-    codes = tuple(
-        "".join(secrets.choice(ALPHABET) for _ in range(LENGTH)) for _ in range(count)
-    )
+    codes = tuple("".join(secrets.choice(ALPHABET) for _ in range(LENGTH)) for _ in range(count))
     salt = secrets.token_hex(16)
     shown = tuple(f"{c[:5]}-{c[5:]}" for c in codes)
     return shown, RecoveryCodes(salt, tuple(digest(c, salt) for c in codes))

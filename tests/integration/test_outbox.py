@@ -10,9 +10,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.gateway.domain import CodeOutcome, Login
+from services.gateway.operations import OperationStore
 from services.gateway.outbox import FIRST_RESEND, awaiting
 from services.gateway.redelivery import Channel, Redelivery
-from services.gateway.store import LoginStore, OperationStore
+from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import FixedClock
 from shared.events import AuthenticatorReset, Event, LoginAttempted

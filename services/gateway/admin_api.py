@@ -1,0 +1,107 @@
+"""The admin API for the organization's users: coverage (paged, counted, CSV), and
+ending a lock or the remembered devices of one user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from services.gateway.api import Admin, AdminCaller, UserInPath
+from services.gateway.coverage import Enrollment, counts_by_type, csv_header, csv_line
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+Search = Annotated[
+    str, Query(max_length=254, description="Part of a user id or e-mail address (any case)")
+]
+
+
+class UserCoverageState(BaseModel):
+    user_id: str
+    email: str
+    user_type: str
+    mfa_required: bool = Field(description="As the latest sign-in was decided")
+    enrollment: Enrollment
+    locked_until: datetime | None
+    recovery_codes_left: int | None
+    step_offset: int | None
+    last_decided_at: datetime
+
+
+class CoveragePage(BaseModel):
+    users: list[UserCoverageState]
+    next_after: str | None = Field(description="Pass as ?after= for the next page; None: last")
+
+
+class CoverageCounts(BaseModel):
+    by_user_type: dict[str, dict[str, int]] = Field(
+        description="Per type: users, required, not_enrolled, qr_offered, enrolled, locked"
+    )
+
+
+class Unlocked(BaseModel):
+    user_id: str
+    unlocked: bool = True
+
+
+class DevicesRevoked(BaseModel):
+    user_id: str
+    revoked: int
+
+
+@router.get("/users")
+async def list_users(
+    caller: AdminCaller,
+    admin: Admin,
+    q: Search = "",
+    after: Annotated[str, Query(max_length=128)] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> CoveragePage:
+    """The organization's users MFA has seen, by user id: whether MFA applies to them and
+    how far they got (not_enrolled, qr_offered, enrolled, locked)."""
+    page = await admin.coverage_page(caller.organization_id, q, after, limit + 1)
+    more = len(page) > limit
+    users = [UserCoverageState.model_validate(vars(u)) for u in page[:limit]]
+    return CoveragePage(users=users, next_after=users[-1].user_id if more else None)
+
+
+@router.get("/users/summary")
+async def count_users(caller: AdminCaller, admin: Admin, q: Search = "") -> CoverageCounts:
+    users = [u async for u in admin.coverage(caller.organization_id, q)]
+    return CoverageCounts(by_user_type=counts_by_type(users))
+
+
+@router.get("/users.csv", response_class=StreamingResponse)
+async def export_users(caller: AdminCaller, admin: Admin, q: Search = "") -> StreamingResponse:
+    """Every user of the list, as CSV (cells never start a formula)."""
+
+    async def lines() -> AsyncIterator[str]:
+        yield csv_header()
+        async for user in admin.coverage(caller.organization_id, q):
+            yield csv_line(user)
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="mfa-users.csv"'},
+    )
+
+
+@router.post("/users/{user_id}/authenticator/unlock")
+async def unlock(user: UserInPath, caller: AdminCaller, admin: Admin) -> Unlocked:
+    """End the user's lock without a reset: their authenticator stays."""
+    await admin.unlock(user, caller.actor)
+    return Unlocked(user_id=user.user_id)
+
+
+@router.delete("/users/{user_id}/devices")
+async def revoke_devices(user: UserInPath, caller: AdminCaller, admin: Admin) -> DevicesRevoked:
+    """Forget every remembered device of the user: their next login asks for a code."""
+    return DevicesRevoked(
+        user_id=user.user_id, revoked=await admin.revoke_devices(user, caller.actor)
+    )

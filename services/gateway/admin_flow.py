@@ -1,0 +1,204 @@
+"""The admin's use cases: the policy, and each user's authenticator (reset, unlock,
+remembered devices) and the organization's coverage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from services.gateway.audit import AuditEvent, AuditLog
+from services.gateway.changes import ChangeFeed
+from services.gateway.coverage import UserCoverage, coverage_of
+from services.gateway.devices import RememberedDevices
+from services.gateway.flows import NotAppliedInTime, PolicyConflict, Publish, new_id
+from services.gateway.messages import policy_change
+from services.gateway.notices import Notices
+from services.gateway.operations import OperationStore
+from services.gateway.outbox import awaiting
+from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.store import LoginStore
+from shared import streams
+from shared.clock import Clock
+from shared.events import AuthenticatorReset, AuthenticatorUnlocked, PolicyRules, PolicyUpdated
+from shared.identity import UserRef
+from shared.mongo import Document
+
+RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
+
+
+@dataclass(frozen=True)
+class AdminFlow:
+    logins: LoginStore
+    operations: OperationStore
+    policy_view: PolicyView
+    authenticators: AuthenticatorView
+    users: UserView
+    devices: RememberedDevices
+    notices: Notices
+    feed: ChangeFeed
+    clock: Clock
+    audit: AuditLog
+    publish_policy: Publish
+    publish_reset: Publish
+    publish_unlock: Publish
+    timeout: float
+
+    async def policy(self, organization_id: str) -> Document:
+        return await self.policy_view.current(organization_id)
+
+    async def policy_versions(self, organization_id: str) -> list[Document]:
+        return await self.policy_view.versions(organization_id)
+
+    async def replace_policy(
+        self,
+        organization_id: str,
+        rules: PolicyRules,
+        requested_by: str,
+        expected_version: int | None = None,
+    ) -> Document:
+        """Save the organization's policy: over any version, or only over
+        ``expected_version`` (the one the editor saw), else PolicyConflict."""
+        operation_id, now = new_id(), self.clock.now()
+        update = PolicyUpdated(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=organization_id,
+            policy=rules,
+            requested_by=requested_by,
+            expected_version=expected_version,
+        )
+        await self.operations.start(
+            operation_id,
+            "policy",
+            now,
+            awaiting(streams.POLICY_UPDATED, update, now, "policy"),
+            organization_id=organization_id,
+            requested_by=requested_by,
+        )
+        await self.publish_policy(update)
+        await self._until_applied(operation_id, {"policy"})
+        current = await self.policy_view.current(organization_id)
+        if (await self.operations.result(operation_id)).get("conflict"):
+            seen = await self.policy_view.at_version(organization_id, expected_version or 0)
+            raise PolicyConflict(policy_change(seen, current), current)
+        return current
+
+    async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
+        operation_id, now = new_id(), self.clock.now()
+        reset = AuthenticatorReset(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        await self.operations.start(
+            operation_id,
+            "reset",
+            now,
+            awaiting(streams.AUTHENTICATOR_RESET, reset, now, *RESET_OWNERS),
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        # A clean cut: no login started before the reset completes may authenticate, even
+        # with a code the old authenticator produced and verification checked meanwhile.
+        await self.logins.cut_off(user, self.clock.now())
+        await self.publish_reset(reset)
+        try:
+            await self._until_applied(operation_id, set(RESET_OWNERS))
+        finally:  # logins started while the owners forgot were shown the old credential
+            await self.logins.cut_off(user, self.clock.now())
+            await self.authenticators.forget(user)
+            await self.devices.revoke_all(user)
+        await self._audit(
+            user,
+            "authenticator_reset",
+            "old secret, recovery codes and remembered devices retired; "
+            "next sign-in shows a new QR",
+            requested_by,
+            operation_id,
+        )
+        email = await self.users.email_of(user)
+        await self.notices.send("authenticator_reset", user, email, operation_id)
+
+    async def unlock(self, user: UserRef, requested_by: str) -> None:
+        """End the user's lock (and its escalation) without a reset; audited."""
+        operation_id, now = new_id(), self.clock.now()
+        unlock = AuthenticatorUnlocked(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        await self.operations.start(
+            operation_id,
+            "unlock",
+            now,
+            awaiting(streams.AUTHENTICATOR_UNLOCKED, unlock, now, "verification"),
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        await self.publish_unlock(unlock)
+        await self._until_applied(operation_id, {"verification"})
+        await self.authenticators.lock_changed(user, None)
+        await self.logins.unlock_open_logins_of(user)
+        await self._audit(user, "authenticator_unlocked", "lock ended", requested_by, operation_id)
+
+    async def revoke_devices(self, user: UserRef, requested_by: str) -> int:
+        revoked = await self.devices.revoke_all(user)
+        await self._audit(
+            user, "devices_revoked", f"{revoked} remembered devices revoked", requested_by, new_id()
+        )
+        return revoked
+
+    async def remembered_devices(self, user: UserRef) -> int:
+        return await self.devices.count(user, self.clock.now())
+
+    async def coverage_page(
+        self, organization_id: str, search: str = "", after: str = "", limit: int = 50
+    ) -> list[UserCoverage]:
+        users = await self.users.page(organization_id, search, after, limit)
+        found = await self.authenticators.many(
+            [UserRef(organization_id, u["user_id"]).key for u in users]
+        )
+        now = self.clock.now()
+        return [
+            coverage_of(u, found.get(UserRef(organization_id, u["user_id"]).key), now)
+            for u in users
+        ]
+
+    async def coverage(self, organization_id: str, search: str = "") -> AsyncIterator[UserCoverage]:
+        """Every user the search matches, page by page, in user id order."""
+        after = ""
+        while page := await self.coverage_page(organization_id, search, after, limit=500):
+            for user in page:
+                yield user
+            after = page[-1].user_id
+
+    async def _audit(
+        self, user: UserRef, kind: str, detail: str, requested_by: str, source: str
+    ) -> None:
+        await self.audit.record(
+            AuditEvent(
+                user.organization_id,
+                self.clock.now(),
+                kind,
+                user.user_id,
+                detail,
+                requested_by,
+                source=source,
+            )
+        )
+
+    async def authenticator(self, user: UserRef) -> Document | None:
+        return await self.authenticators.get(user)
+
+    async def _until_applied(self, operation_id: str, owners: set[str]) -> None:
+        async def all_applied() -> bool | None:
+            return True if owners <= await self.operations.applied_by(operation_id) else None
+
+        if not await self.feed.wait_for(operation_id, all_applied, within=self.timeout):
+            raise NotAppliedInTime(owners - await self.operations.applied_by(operation_id))

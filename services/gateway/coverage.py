@@ -1,0 +1,92 @@
+"""Coverage for administrators: who MFA has seen, whether it applies to them, and how
+far each got (pure rules over the gateway's read models)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+Enrollment = Literal["not_enrolled", "qr_offered", "enrolled", "locked"]
+ENROLLMENT_STATES: tuple[Enrollment, ...] = ("not_enrolled", "qr_offered", "enrolled", "locked")
+UNKNOWN_TYPE = "(unknown)"
+
+
+@dataclass(frozen=True)
+class UserCoverage:
+    user_id: str
+    email: str
+    user_type: str
+    mfa_required: bool
+    enrollment: Enrollment
+    locked_until: datetime | None
+    recovery_codes_left: int | None
+    step_offset: int | None
+    last_decided_at: datetime
+
+
+def enrollment_of(authenticator: Mapping[str, Any] | None, now: datetime) -> Enrollment:
+    if not authenticator or not authenticator.get("credential_id"):
+        return "not_enrolled"
+    locked_until = authenticator.get("locked_until")
+    if locked_until is not None and locked_until > now:
+        return "locked"
+    return "enrolled" if authenticator.get("confirmed_at") else "qr_offered"
+
+
+def coverage_of(
+    user: Mapping[str, Any], authenticator: Mapping[str, Any] | None, now: datetime
+) -> UserCoverage:
+    found = authenticator or {}
+    enrollment = enrollment_of(authenticator, now)
+    return UserCoverage(
+        user_id=user["user_id"],
+        email=user["email"],
+        user_type=user.get("user_type") or UNKNOWN_TYPE,
+        mfa_required=bool(user["mfa_required"]),
+        enrollment=enrollment,
+        locked_until=found.get("locked_until") if enrollment == "locked" else None,
+        recovery_codes_left=found.get("recovery_codes_left"),
+        step_offset=found.get("step_offset"),
+        last_decided_at=user["decided_at"],
+    )
+
+
+def counts_by_type(users: Iterable[UserCoverage]) -> dict[str, dict[str, int]]:
+    """Per user type: users, how many must use MFA, and how many are in each state."""
+    tally: dict[str, Counter[str]] = {}
+    for user in users:
+        counter = tally.setdefault(user.user_type, Counter())
+        counter.update(["users", user.enrollment, *(["required"] if user.mfa_required else [])])
+    keys = ("users", "required", *ENROLLMENT_STATES)
+    return {t: {k: tally[t][k] for k in keys} for t in sorted(tally)}
+
+
+CSV_COLUMNS = tuple(f.name for f in fields(UserCoverage))
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: never a formula (CWE-1236)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_line(cells: Iterable[object]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(cells)
+    return out.getvalue()
+
+
+def csv_header() -> str:
+    return _csv_line(CSV_COLUMNS)
+
+
+def csv_line(user: UserCoverage) -> str:
+    return _csv_line(_cell(getattr(user, c)) for c in CSV_COLUMNS)

@@ -1,0 +1,96 @@
+"""What a user may do right after passing a code: get new recovery codes, have the
+device remembered, and forget a remembered device."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from services.gateway.changes import ChangeFeed
+from services.gateway.devices import IssuedDevice, RememberedDevices
+from services.gateway.domain import Login, passed_a_code
+from services.gateway.flows import LoginFlow, NotAppliedInTime, Publish, Refused, new_id
+from services.gateway.outbox import awaiting
+from services.gateway.read_models import PolicyView
+from services.gateway.store import LoginStore
+from shared import streams
+from shared.clock import Clock
+from shared.crypto import SecretBox, recovery_codes_context
+from shared.events import RecoveryCodesRequested
+
+
+def _not_now() -> Refused:
+    return Refused(
+        "code_not_passed",
+        "Only right after a code was accepted for this login (before it expires).",
+    )
+
+
+@dataclass(frozen=True)
+class SelfService:
+    flow: LoginFlow
+    logins: LoginStore
+    devices: RememberedDevices
+    policy: PolicyView
+    feed: ChangeFeed
+    clock: Clock
+    box: SecretBox
+    publish_request: Publish
+    timeout: float
+
+    async def take_recovery_codes(self, login_id: str) -> list[str] | None:
+        """The recovery codes issued to this login, the first time they are asked for."""
+        sealed = await self.logins.take_recovery_codes(login_id)
+        if sealed is None:
+            return None
+        return list(json.loads(self.box.open(sealed, recovery_codes_context(login_id))))
+
+    async def new_recovery_codes(self, login_id: str, organization_id: str) -> list[str]:
+        """A new set for the user who just passed a code; the old set stops working."""
+        login = await self._passed(login_id, organization_id)
+        request_id, now = new_id(), self.clock.now()
+        request = RecoveryCodesRequested(
+            occurred_at=now,
+            correlation_id=request_id,
+            organization_id=login.organization_id,
+            user_id=login.user_id,
+            login_id=login_id,
+            credential_id=login.credential_id or "",
+        )
+        waits = awaiting(streams.RECOVERY_CODES_REQUESTED, request, now, "recovery")
+        await self.logins.recovery_codes_requested(login_id, waits)
+
+        async def answered() -> Login | None:
+            current = await self.logins.get(login_id)
+            return current if current and current.recovery_answer == request_id else None
+
+        with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
+            await self.publish_request(request)
+            if await watch.until(answered, self.timeout, probe_now=False) is None:
+                raise NotAppliedInTime({"verification"})
+        codes = await self.take_recovery_codes(login_id)
+        if codes is None:  # the authenticator was reset meanwhile
+            raise _not_now()
+        return codes
+
+    async def remember_device(self, login_id: str, organization_id: str) -> IssuedDevice:
+        """A device token for the user who just passed a code, if the organization's
+        policy remembers devices; one per login."""
+        login = await self._passed(login_id, organization_id)
+        days = int((await self.policy.current(organization_id)).get("remember_device_days", 0))
+        if days == 0:
+            raise Refused(
+                "remembering_off", "This organization's policy does not remember devices."
+            )
+        if login.credential_id is None or not await self.logins.device_remembered(login_id):
+            raise Refused("device_already_remembered", "This login's device is remembered.")
+        return await self.devices.remember(login.user, login.credential_id, self.clock.now(), days)
+
+    async def forget_device(self, token: str, organization_id: str) -> bool:
+        return await self.devices.revoke(token, organization_id)
+
+    async def _passed(self, login_id: str, organization_id: str) -> Login:
+        login = await self.flow.find(login_id, organization_id)
+        if not passed_a_code(login, self.clock.now()):
+            raise _not_now()
+        return login
