@@ -14,11 +14,12 @@ from services.gateway.flows import NotAppliedInTime, PolicyConflict
 from services.gateway.keys import split_key
 from services.gateway.sessions import Session
 from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
-from shared.events import PolicyRules
+from shared.events import MAX_REMEMBER_DEVICE_DAYS, PolicyRules
 from shared.identity import InvalidId, UserRef, canonical_user_id
 from shared.messaging import describe_validation_error
 
 router = APIRouter(include_in_schema=False)
+RULES = tuple(PolicyRules.model_fields)  # what a saved policy is made of
 
 
 def presented_key_id(api_key: str) -> str:
@@ -83,13 +84,19 @@ async def save_policy(
     user_types: Annotated[list[str], Form()] = [],  # noqa: B006
     other_type: Annotated[str, Form(max_length=64)] = "",
     all_users: Annotated[bool, Form()] = False,
+    remember_device_days: Annotated[int, Form(ge=0, le=MAX_REMEMBER_DEVICE_DAYS)] = 0,
 ) -> Response:
     """The whole form, over the version it showed: a change made meanwhile is a 409."""
     if refused := await guard(pages, request, session, csrf):
         return refused
     current = await pages.admin.policy(pages.console_organization(session))
     types = [t for t in [*user_types, other_type] if t.strip()]
-    fields = {"all_users": all_users, "user_types": types, "users": current["users"]}
+    fields = {
+        "all_users": all_users,
+        "user_types": types,
+        "users": current["users"],
+        "remember_device_days": remember_device_days,
+    }
     try:
         return await save(pages, session, fields, version)
     except PolicyConflict as conflict:
@@ -130,9 +137,7 @@ async def save(pages: Web, session: Session, fields: dict[str, Any], expected: i
     """Save the policy over version ``expected`` and say how it went on the console;
     PolicyConflict when it is no longer that version."""
     try:
-        rules = PolicyRules.model_validate(
-            {k: fields[k] for k in ("all_users", "user_types", "users")}
-        )
+        rules = PolicyRules.model_validate({k: fields[k] for k in RULES if k in fields})
     except ValidationError as exc:
         session.flash = {"error": f"Not saved: {describe_validation_error(exc)}"}
         return see_other("/admin")
@@ -177,6 +182,7 @@ async def look_up(
         person=person,
         user_id=user.user_id,
         authenticator=authenticator,
+        devices=await pages.admin.remembered_devices(user),
         locked=bool(
             authenticator.get("locked_until") and authenticator["locked_until"] > pages.clock.now()
         ),

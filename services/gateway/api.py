@@ -147,7 +147,8 @@ async def submit_code(
         if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
             raise LoginExpired(login_id)
         state = present.state(result.login)
-        state.recovery_codes = await own.take_recovery_codes(login_id)
+        if result.login.recovery_codes is not None:  # this code confirmed the authenticator
+            state.recovery_codes = await own.take_recovery_codes(login_id)
         return state
     raise CodeRefusal(*refusal(result, present))
 

@@ -17,7 +17,16 @@ from faststream.redis import RedisBroker, RedisRouter
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 
-from services.gateway import admin_api, admin_pages, api, http_security, operator_api, web
+from services.gateway import (
+    admin_api,
+    admin_pages,
+    admin_user_pages,
+    api,
+    http_security,
+    operator_api,
+    self_service_pages,
+    web,
+)
 from services.gateway.admin_flow import AdminFlow
 from services.gateway.api import Presenter
 from services.gateway.auth import ApiKeys, ConfiguredKeys
@@ -203,7 +212,9 @@ def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:
         admin_api.router,
         operator_api.router,
         web.router,
+        self_service_pages.router,
         admin_pages.router,
+        admin_user_pages.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -328,6 +339,7 @@ def _pages(
         box=box,
         admin_user_types=frozenset(settings.admin_user_types),
         keys=keys,
+        secure_cookies=settings.secure_cookies,
     )
 
 

@@ -242,8 +242,7 @@ class LoginStore:
         """The recovery codes issued to this login, once: they are removed as read."""
         doc = await self._logins.find_one_and_update(
             {"_id": login_id, "recovery_codes": {"$exists": True}},
-            {"$unset": {"recovery_codes": ""}},
-            projection={"recovery_codes": 1},
+            {"$unset": {"recovery_codes": ""}},  # no projection: FerretDB 1.24 refuses one here
         )
         return _sealed(doc.get("recovery_codes")) if doc else None
 

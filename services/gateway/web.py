@@ -25,6 +25,7 @@ from services.gateway.flows import (
     LoginNotFound,
     NotWaitingForCode,
     OpenElsewhere,
+    Refused,
     TooManyCodes,
 )
 from services.gateway.page_models import code_error, enrollment_view
@@ -33,9 +34,11 @@ from services.gateway.self_service import SelfService
 from services.gateway.sessions import COOKIE, Session, SessionStore
 from shared.clock import Clock
 from shared.crypto import SecretBox
+from shared.events import CodeKind
 
 router = APIRouter(include_in_schema=False)
 WEB_CLIENT = "web"  # the client name of logins started by the demo sign-in
+DEVICE_COOKIE = "mfa_device"  # a remembered browser's token (HttpOnly)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Web:
     box: SecretBox
     admin_user_types: frozenset[str]
     keys: ApiKeys
+    secure_cookies: bool
 
     def render(
         self,
@@ -203,7 +207,12 @@ async def sign_in(
     # Whoever may open the console passes their own authenticator, whatever the policy.
     admin_type = user.user_type in pages.admin_user_types
     login = await pages.logins.start(
-        WEB_CLIENT, user.user, user.email, user.user_type, require_mfa=admin_type
+        WEB_CLIENT,
+        user.user,
+        user.email,
+        user.user_type,
+        require_mfa=admin_type,
+        device_token=request.cookies.get(DEVICE_COOKIE),
     )
     session.pending = {"login_id": login.login_id, **vars(user)}
     await pages.logins.open_in_browser(login.login_id, session.id)
@@ -258,11 +267,13 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
         )
     if status == "pending":
         return pages.render(request, "pending.html", session)
+    policy = await pages.admin.policy(login.organization_id)
     context: dict[str, Any] = {
         "login_id": login.login_id,
         "server_time": now.timestamp(),
         "locked_until": login.locked_until if status == "locked" else None,
         "account": login.email,
+        "remember_days": policy.get("remember_device_days", 0),
     }
     if status == "enrollment_required" and login.enrollment:
         context["enrollment"] = enrollment_view(login, pages.box)
@@ -278,6 +289,7 @@ async def submit_code(
     session: CurrentSession,
     csrf: Csrf,
     code: Annotated[str, Form(max_length=32)] = "",
+    remember: Annotated[bool, Form()] = False,
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
@@ -285,20 +297,57 @@ async def submit_code(
     if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
         session.flash = {"error": "Enter the 6 digits your authenticator app shows."}
         return see_other(mfa_page(login_id))
+    return await check_code(pages, request, session, login_id, digits, "totp", remember)
+
+
+async def check_code(
+    pages: Web,
+    request: Request,
+    session: Session,
+    login_id: str,
+    typed: str,
+    kind: CodeKind,
+    remember: bool = False,
+) -> Response:
+    """Send what the user typed; finish the sign-in (remembering the browser if asked),
+    or say why not beside the field."""
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
         result = await pages.logins.submit_code(
-            login_id, login.organization_id, digits, f"web:{session.id}"
+            login_id, login.organization_id, typed, f"web:{session.id}", kind=kind
         )
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
         return see_other(mfa_page(login_id))  # the page says what happened
     except TooManyCodes:
         session.flash = {"error": "Too many codes for this sign-in. Start a new sign-in."}
         return see_other(mfa_page(login_id))
+    except Refused as refused:
+        session.flash = {"error": refused.message}
+        return see_other(mfa_page(login_id))
     if result.outcome and result.outcome.accepted:
-        return await finish(pages, request, session, result.login)
+        response = await finish(pages, request, session, result.login)
+        if remember and result.login.status == "authenticated":
+            await remember_browser(pages, result.login, response)
+        return response
     session.flash = code_error(result.outcome)
     return see_other(mfa_page(login_id))
+
+
+async def remember_browser(pages: Web, login: Login, response: Response) -> None:
+    """The user ticked "remember this browser": a device token in an HttpOnly cookie."""
+    try:
+        issued = await pages.self_service.remember_device(login.login_id, login.organization_id)
+    except Refused:
+        return  # remembering turned off meanwhile: the sign-in itself succeeded
+    response.set_cookie(
+        DEVICE_COOKIE,
+        issued.token,
+        expires=issued.expires_at,
+        path="/",
+        secure=pages.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
 
 
 async def finish(pages: Web, request: Request, session: Session, login: Login) -> Response:
@@ -310,14 +359,23 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
     if visible_status(login, pages.clock.now()) != "authenticated":
         return see_other(mfa_page(login.login_id))
     pending = session.pending
+    next_page = mfa_page(login.login_id, "done")
     if pending and pending["login_id"] == login.login_id:
         session = await pages.renew_session(request, session)
         session.user = DirectoryUser(
             pending["organization_id"], pending["user_id"], pending["email"], pending["user_type"]
         )
         session.mfa = bool(login.mfa_required)
-        return see_other("/signed-in")
-    return see_other(mfa_page(login.login_id, "done"))
+        next_page = "/signed-in"
+    # Shown in this answer, once (a reload asks to send the form again, and that shows
+    # the next page): codes never sit in a session document.
+    if login.recovery_codes and (
+        codes := await pages.self_service.take_recovery_codes(login.login_id)
+    ):
+        return pages.render(
+            request, "recovery_codes.html", session, codes=codes, continue_url=next_page
+        )
+    return see_other(next_page)
 
 
 @router.get("/mfa/{login_id}/done", response_class=HTMLResponse)
@@ -337,7 +395,10 @@ async def verified(
 async def signed_in(request: Request, pages: Pages, session: CurrentSession) -> Response:
     if session.user is None:
         return see_other("/")
-    return pages.render(request, "signed_in.html", session, user=session.user)
+    remembered = DEVICE_COOKIE in request.cookies
+    return pages.render(
+        request, "signed_in.html", session, user=session.user, remembered=remembered
+    )
 
 
 @router.post("/signout")

@@ -28,6 +28,18 @@ def type_code(page: Page, code: str) -> None:
     page.wait_for_load_state()
 
 
+def confirm_enrollment(page: Page, code: str) -> list[str]:
+    """Type the first code of a new authenticator: the page shows the recovery codes, once;
+    return them after continuing."""
+    type_code(page, code)
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    codes = page.locator("#recovery-codes li").all_inner_texts()
+    assert len(codes) == 10
+    page.click("#continue")
+    page.wait_for_load_state()
+    return codes
+
+
 def sign_out(page: Page) -> None:
     page.locator("header form[action='/signout'] button").click()
     page.wait_for_load_state()
@@ -39,7 +51,7 @@ def enroll(page: Page, stack: Stack, person: Person, workdir: Path) -> str:
     sign_in(page, person)
     expect(page.locator("h1")).to_have_text("Set up two-step verification")
     secret = secret_of(decode_rendered_qr(page, workdir))
-    type_code(page, stack.code(secret))
+    confirm_enrollment(page, stack.code(secret))
     expect(page.locator("h1")).to_have_text("You're signed in")
     return secret
 
@@ -84,6 +96,9 @@ def test_1_first_sign_in_shows_a_scannable_qr_and_its_code_signs_in(
     shoot(page, "3-enroll-cant-scan")
 
     type_code(page, stack.code(secret))
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    shoot(page, "4-recovery-codes")
+    page.click("#continue")
     expect(page).to_have_url(re.compile(r"/signed-in$"))
     expect(page.locator("#who")).to_have_text(person.email)
     shoot(page, "4-signed-in")
@@ -172,7 +187,7 @@ def test_4_an_admin_resets_a_lost_authenticator_and_registration_starts_over(
     assert new_secret != old_secret
     type_code(page, stack.code(old_secret))
     expect(page.locator("#code-error")).to_contain_text("not right")
-    type_code(page, stack.code(new_secret))
+    confirm_enrollment(page, stack.code(new_secret))
     expect(page.locator("h1")).to_have_text("You're signed in")
 
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import add_person, decode_rendered_qr
-from tests.browser.test_journeys import sign_in, type_code
+from tests.browser.test_journeys import confirm_enrollment, sign_in
 from tests.real_stack import CLIENT, Stack, secret_of
 
 pytestmark = pytest.mark.browser
@@ -77,7 +77,7 @@ def test_an_api_login_finishes_on_the_hosted_page_and_only_in_one_browser(
     assert "<svg" not in other.content()
     other.context.close()
 
-    type_code(page, stack.code(secret_of(decode_rendered_qr(page, tmp_path))))
+    confirm_enrollment(page, stack.code(secret_of(decode_rendered_qr(page, tmp_path))))
     expect(page.locator("h1")).to_have_text("Verified")
     assert stack.wait(created["login_id"], 0)["status"] == "authenticated"
 
@@ -91,7 +91,7 @@ def test_no_code_or_secret_travels_in_a_url_or_a_log(
     sign_in(page, person)
     secret = secret_of(decode_rendered_qr(page, tmp_path))
     code = stack.code(secret)
-    type_code(page, code)
+    confirm_enrollment(page, code)
     expect(page.locator("h1")).to_have_text("You're signed in")
     assert urls
     for url in urls:

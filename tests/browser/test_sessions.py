@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DESK, add_person, decode_rendered_qr
-from tests.browser.test_journeys import sign_in, sign_out, type_code
+from tests.browser.test_journeys import confirm_enrollment, sign_in, sign_out
 from tests.real_stack import Stack, secret_of
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ def test_the_session_id_changes_at_sign_in_and_again_after_the_mfa_step(
     person = add_person(stack, "editor")
     sign_in(page, person)
     at_mfa_step = session_cookie(page)
-    type_code(page, stack.code(secret_of(decode_rendered_qr(page, tmp_path))))
+    confirm_enrollment(page, stack.code(secret_of(decode_rendered_qr(page, tmp_path))))
     expect(page.locator("h1")).to_have_text("You're signed in")
     signed_in = session_cookie(page)
     assert len({anonymous, at_mfa_step, signed_in}) == 3

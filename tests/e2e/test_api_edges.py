@@ -119,6 +119,8 @@ def test_a_new_login_is_pending_until_decided(stack: Stack) -> None:
         "mfa_required",
         "enrollment",
         "expires_at",
+        "passed_by",
+        "recovery_codes",
     }
     assert body["status"] in {"pending", "enrollment_required"}
     assert stack.wait(body["login_id"])["status"] == "enrollment_required"

@@ -1,0 +1,98 @@
+"""Console pages for the organization's users: coverage (list, counts, CSV), and one
+user's lock and remembered devices."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from services.gateway.admin_pages import actor, guard, user_named
+from services.gateway.coverage import counts_by_type, csv_header, csv_line
+from services.gateway.flows import NotAppliedInTime
+from services.gateway.web import Csrf, CurrentSession, Pages, see_other
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+Search = Annotated[str, Query(max_length=254)]
+
+
+@router.get("/admin/coverage", response_class=HTMLResponse)
+async def coverage(
+    request: Request,
+    pages: Pages,
+    session: CurrentSession,
+    q: Search = "",
+    after: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    if refused := await guard(pages, request, session):
+        return refused
+    organization = pages.console_organization(session)
+    page = await pages.admin.coverage_page(organization, q, after, PAGE_SIZE + 1)
+    everyone = [u async for u in pages.admin.coverage(organization, q)]
+    more = len(page) > PAGE_SIZE
+    return pages.render(
+        request,
+        "admin_coverage.html",
+        session,
+        q=q,
+        users=page[:PAGE_SIZE],
+        counts=counts_by_type(everyone),
+        next_url=f"/admin/coverage?{urlencode({'q': q, 'after': page[PAGE_SIZE - 1].user_id})}"
+        if more
+        else None,
+        csv_url=f"/admin/coverage.csv?{urlencode({'q': q})}",
+    )
+
+
+@router.get("/admin/coverage.csv")
+async def coverage_csv(
+    request: Request, pages: Pages, session: CurrentSession, q: Search = ""
+) -> Response:
+    if refused := await guard(pages, request, session):
+        return refused
+    organization = pages.console_organization(session)
+
+    async def lines() -> AsyncIterator[str]:
+        yield csv_header()
+        async for user in pages.admin.coverage(organization, q):
+            yield csv_line(user)
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="mfa-users.csv"'},
+    )
+
+
+@router.post("/admin/users/{user_id}/unlock")
+async def unlock(
+    request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    if (user := user_named(pages, session, user_id)) is None:
+        return see_other("/admin")
+    try:
+        await pages.admin.unlock(user, actor(session))
+        session.flash = {"notice": f"{user.user_id} is unlocked and may try codes again."}
+    except NotAppliedInTime:
+        session.flash = {"error": "The unlock is recorded but verification has not confirmed it."}
+    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
+
+
+@router.post("/admin/users/{user_id}/devices/forget")
+async def forget_devices(
+    request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+) -> Response:
+    if refused := await guard(pages, request, session, csrf):
+        return refused
+    if (user := user_named(pages, session, user_id)) is None:
+        return see_other("/admin")
+    revoked = await pages.admin.revoke_devices(user, actor(session))
+    session.flash = {"notice": f"{revoked} remembered devices of {user.user_id} forgotten."}
+    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
