@@ -5,7 +5,6 @@ authenticator status."""
 from __future__ import annotations
 
 import contextlib
-import re
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING
@@ -150,6 +149,13 @@ class AuthenticatorView:
         return await move_user_documents(self._authenticators)
 
 
+def literal_pattern(text: str) -> str:
+    """A regular expression matching ``text`` as typed, in the syntax both servers read
+    (MongoDB's PCRE, FerretDB's Go RE2): every other character as ``\\x{hex}``, since
+    ``re.escape``'s ``\\ `` is an error in RE2."""
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
 class UserView:
     """The users MFA has seen, per organization: their latest decision, for coverage."""
 
@@ -189,7 +195,7 @@ class UserView:
         if after:
             query["user_id"] = {"$gt": after}
         if search:
-            pattern = {"$regex": re.escape(search), "$options": "i"}
+            pattern = {"$regex": literal_pattern(search), "$options": "i"}
             query["$or"] = [{"user_id": pattern}, {"email": pattern}]
         cursor = self._users.find(query).sort("user_id", ASCENDING).limit(limit)
         return [doc async for doc in cursor]

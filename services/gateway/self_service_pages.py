@@ -48,12 +48,11 @@ async def new_recovery_codes(
     """A new set for the signed-in user, while the sign-in that passed a code is fresh."""
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
-    pending = session.pending
-    if session.user is None or not pending:
+    if session.user is None or session.mfa_login is None:
         return see_other("/")
     try:
         codes = await pages.self_service.new_recovery_codes(
-            pending["login_id"], session.user.organization_id
+            session.mfa_login, session.user.organization_id
         )
     except (Refused, NotAppliedInTime):
         session.flash = {"error": "Sign in again (with a code) to get new recovery codes."}

@@ -38,6 +38,7 @@ class Session:
     expires_at: datetime
     user: DirectoryUser | None = None  # signed in: password and, if required, MFA
     mfa: bool = False  # the user's sign-in passed a code (the console requires it)
+    mfa_login: str | None = None  # the login that passed it: new recovery codes go through it
     pending: dict[str, Any] | None = None  # password passed, MFA step under way
     admin: str | None = None  # signed in to the console with an admin key: "key:<id>"
     organization_id: str | None = None  # that key's organization
@@ -61,6 +62,7 @@ def _to_document(session: Session) -> Document:
         "expires_at": session.expires_at,
         "user": None if user is None else vars(user),
         "mfa": session.mfa,
+        "mfa_login": session.mfa_login,
         "pending": session.pending,
         "admin": session.admin,
         "organization_id": session.organization_id,
@@ -101,6 +103,7 @@ class SessionStore:
         session = self._session(doc["_id"], doc["expires_at"])
         session.user = DirectoryUser(**user) if user else None
         session.mfa, session.pending = doc.get("mfa", False), doc.get("pending")
+        session.mfa_login = doc.get("mfa_login")
         session.admin, session.organization_id = doc.get("admin"), doc.get("organization_id")
         session.flash, session.stored = doc.get("flash"), doc
         return session

@@ -204,7 +204,8 @@ async def sign_in(
             error="That e-mail and password do not match an account.",
         )
     session = await pages.renew_session(request, session)
-    # Whoever may open the console passes their own authenticator, whatever the policy.
+    # Whoever may open the console passes their own authenticator, whatever the policy,
+    # and types a code each time: a remembered browser does not open the console.
     admin_type = user.user_type in pages.admin_user_types
     login = await pages.logins.start(
         WEB_CLIENT,
@@ -212,7 +213,7 @@ async def sign_in(
         user.email,
         user.user_type,
         require_mfa=admin_type,
-        device_token=request.cookies.get(DEVICE_COOKIE),
+        device_token=None if admin_type else request.cookies.get(DEVICE_COOKIE),
     )
     session.pending = {"login_id": login.login_id, **vars(user)}
     await pages.logins.open_in_browser(login.login_id, session.id)
@@ -366,6 +367,9 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
             pending["organization_id"], pending["user_id"], pending["email"], pending["user_type"]
         )
         session.mfa = bool(login.mfa_required)
+        # New recovery codes need a code passed now, not a remembered browser.
+        passed_code = login.passed_by in ("code", "recovery_code")
+        session.mfa_login = login.login_id if passed_code else None
         next_page = "/signed-in"
     # Shown in this answer, once (a reload asks to send the form again, and that shows
     # the next page): codes never sit in a session document.

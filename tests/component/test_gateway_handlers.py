@@ -14,7 +14,7 @@ from services.gateway.flows import LoginFlow, TooManyCodes
 from services.gateway.settings import GatewaySettings
 from shared import streams
 from shared.clock import FixedClock
-from shared.crypto import SecretBox, enrollment_context
+from shared.crypto import SecretBox, enrollment_context, recovery_codes_context
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorResetApplied,
@@ -23,6 +23,7 @@ from shared.events import (
     CodeVerified,
     EnrollmentIssued,
     LoginDecided,
+    UserNotice,
 )
 from shared.identity import UserRef
 from tests.component.conftest import Recorder
@@ -39,6 +40,7 @@ async def gateway(
     published = Recorder(app.state.broker, namespace)  # what the gateway sends
     published.watch(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
     published.watch(streams.CODE_SUBMITTED, CodeSubmitted)
+    published.watch(streams.USER_NOTICE, UserNotice)
     async with TestRedisBroker(app.state.broker) as broker:
         yield app, broker, published
 
@@ -282,3 +284,63 @@ async def test_a_redelivered_event_is_audited_once(gateway: Any, drive: Driver) 
     audit: AuditLog = gateway[0].state.web.audit
     rows = [e for e in await audit.latest("acme") if e.kind == "code_verified"]
     assert len(rows) == 1
+
+
+async def test_a_device_remembered_for_the_credential_held_skips_the_code(
+    gateway: Any, drive: Driver
+) -> None:
+    devices = gateway[0].state.self_service.devices
+    token = (await devices.remember(ADA, "c1", drive.clock.now(), 7)).token
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor", device_token=token)
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
+    passed = await drive.flow.find(login.login_id, "acme")
+    assert (passed.status, passed.passed_by, passed.mfa_required) == (
+        "authenticated",
+        "remembered_device",
+        True,
+    )
+    stale = await devices.remember(ADA, "c-old", drive.clock.now(), 7)  # another credential
+    other = await drive.flow.start("c", ADA, "a@b.c", "editor", device_token=stale.token)
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(other.login_id, pending=False))
+    assert await drive.status(other.login_id) == "code_required"
+
+
+async def test_recovery_codes_are_kept_sealed_until_taken_once(gateway: Any, drive: Driver) -> None:
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
+    codes = drive.box.seal('["aaaaa-bbbbb"]', recovery_codes_context(login.login_id))
+    await drive.send(
+        streams.CODE_VERIFIED,
+        CodeVerified(
+            **drive.envelope(login.login_id),
+            submission_id="s1",
+            credential_id="c1",
+            purpose="enrollment",
+            recovery_codes=codes,
+            recovery_codes_left=1,
+        ),
+    )
+    own = gateway[0].state.self_service
+    assert await own.take_recovery_codes(login.login_id) == ["aaaaa-bbbbb"]
+    assert await own.take_recovery_codes(login.login_id) is None
+
+
+async def test_only_the_rejection_that_starts_a_lock_sends_a_notice(drive: Driver) -> None:
+    login = await drive.flow.start("c", ADA, "a@b.c", "editor")
+    await drive.send(streams.LOGIN_DECIDED, drive.decided(login.login_id, mfa_required=True))
+    until = drive.clock.now() + timedelta(minutes=15)
+    for n, locked_now in enumerate((True, False)):
+        rejected = CodeRejected(
+            **drive.envelope(login.login_id),
+            submission_id=f"s{n}",
+            credential_id="c1",
+            reason="locked",
+            attempts_left=0,
+            locked_until=until,
+            locked_now=locked_now,
+        )
+        await drive.send(streams.CODE_REJECTED, rejected)
+        await drive.send(streams.CODE_REJECTED, rejected)  # a redelivery
+    sent = drive.published.of(streams.USER_NOTICE)
+    assert [(n.kind, n.email, n.locked_until) for n in sent] == [("locked", "a@b.c", until)] * 2
+    assert sent[0].event_id == sent[1].event_id  # the copy has the same id: mailed once

@@ -76,7 +76,11 @@ def test_the_list_pages_and_searches_and_counts_by_type(
     assert ([u["user_id"] for u in rest["users"]], rest["next_after"]) == (["dee"], None)
     found = org.admin("GET", "/v1/admin/users?q=DEE%40CORP").json()
     assert [u["user_id"] for u in found["users"]] == ["dee"]
-    assert org.admin("GET", "/v1/admin/users?q=.*").json()["users"] == []  # text, no regex
+    for text in (".*", "a b", "#&~()[]\\", "ü"):  # text, never a pattern; no server refuses it
+        searched = org.admin("GET", "/v1/admin/users", params={"q": text})
+        assert (searched.status_code, searched.json()["users"]) == (200, [])
+    spaced = org.admin("GET", "/v1/admin/users", params={"q": "@corp.example"}).json()
+    assert len(spaced["users"]) == 4
 
     counts = org.admin("GET", "/v1/admin/users/summary").json()["by_user_type"]
     assert counts == {

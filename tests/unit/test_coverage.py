@@ -1,0 +1,65 @@
+"""Coverage rules as values: each user's state, the counts, the CSV."""
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from services.gateway.coverage import (
+    UserCoverage,
+    counts_by_type,
+    coverage_of,
+    csv_header,
+    csv_line,
+    enrollment_of,
+)
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_each_authenticator_state_has_its_name() -> None:
+    assert enrollment_of(None, NOW) == "not_enrolled"
+    assert enrollment_of({"credential_id": "c"}, NOW) == "qr_offered"
+    assert enrollment_of({"credential_id": "c", "confirmed_at": NOW}, NOW) == "enrolled"
+    locked = {"credential_id": "c", "confirmed_at": NOW, "locked_until": NOW + timedelta(1)}
+    assert enrollment_of(locked, NOW) == "locked"
+    assert enrollment_of(locked, NOW + timedelta(2)) == "enrolled"  # the lock lapsed
+
+
+def user(user_id: str, user_type: str | None, required: bool) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "email": f"{user_id}@x.example",
+        "user_type": user_type,
+        "mfa_required": required,
+        "decided_at": NOW,
+    }
+
+
+def test_counts_per_type_name_every_state() -> None:
+    users = [
+        coverage_of(user("a", "editor", True), {"credential_id": "c", "confirmed_at": NOW}, NOW),
+        coverage_of(user("b", "editor", True), None, NOW),
+        coverage_of(user("c", None, False), None, NOW),
+    ]
+    counts = counts_by_type(users)
+    assert counts["editor"] == {
+        "users": 2,
+        "required": 2,
+        "not_enrolled": 1,
+        "qr_offered": 0,
+        "enrolled": 1,
+        "locked": 0,
+    }
+    assert counts["(unknown)"]["users"] == 1
+
+
+def test_the_csv_never_starts_a_cell_with_a_formula() -> None:
+    hostile = UserCoverage(
+        "=cmd|' /C calc'!A0", "@SUM(1)", "+type", True, "enrolled", None, 3, -1, NOW
+    )
+    [row] = list(csv.DictReader(io.StringIO(csv_header() + csv_line(hostile))))
+    assert row["user_id"].startswith("'=")
+    assert row["email"].startswith("'@")
+    assert row["user_type"].startswith("'+")
+    assert row["step_offset"] == "-1"  # a number stays a number
+    assert row["last_decided_at"] == NOW.isoformat()
