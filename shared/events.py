@@ -195,6 +195,7 @@ class RecoveryCodesRequested(UserEvent):
 class RecoveryCodesIssued(UserEvent):
     login_id: Identifier
     credential_id: Identifier
+    request_id: UUID = Field(description="The event id of the RecoveryCodesRequested answered")
     recovery_codes: Sealed | None = Field(
         description="JSON list sealed with recovery_codes_context(login_id); None when the "
         "credential is no longer the user's (reset or replaced meanwhile)"

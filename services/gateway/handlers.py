@@ -200,7 +200,7 @@ class GatewayHandlers:
 
     async def on_recovery_codes_issued(self, event: RecoveryCodesIssued) -> None:
         await self.logins.recovery_codes_issued(
-            event.login_id, event.correlation_id, event.recovery_codes
+            event.login_id, str(event.request_id), event.recovery_codes
         )
         self.login_answered(event.login_id)
         if event.recovery_codes is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.gateway.changes import ChangeFeed
 from services.gateway.devices import IssuedDevice, RememberedDevices
 from services.gateway.domain import Login, passed_a_code
-from services.gateway.flows import LoginFlow, NotAppliedInTime, Publish, Refused, new_id
+from services.gateway.flows import LoginFlow, NotAppliedInTime, Publish, Refused
 from services.gateway.outbox import awaiting
 from services.gateway.read_models import PolicyView
 from services.gateway.store import LoginStore
@@ -48,10 +48,10 @@ class SelfService:
     async def new_recovery_codes(self, login_id: str, organization_id: str) -> list[str]:
         """A new set for the user who just passed a code; the old set stops working."""
         login = await self._passed(login_id, organization_id)
-        request_id, now = new_id(), self.clock.now()
+        now = self.clock.now()
         request = RecoveryCodesRequested(
             occurred_at=now,
-            correlation_id=request_id,
+            correlation_id=login_id,
             organization_id=login.organization_id,
             user_id=login.user_id,
             login_id=login_id,
@@ -62,7 +62,8 @@ class SelfService:
 
         async def answered() -> Login | None:
             current = await self.logins.get(login_id)
-            return current if current and current.recovery_answer == request_id else None
+            answer = current and current.recovery_answer
+            return current if answer == str(request.event_id) else None
 
         with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
             await self.publish_request(request)

@@ -252,8 +252,8 @@ class LoginStore:
     async def recovery_codes_issued(
         self, login_id: str, request_id: str, sealed: Sealed | None
     ) -> None:
-        """Keep the new set (sealed) until shown, and which request it answers; None:
-        the credential was gone."""
+        """Keep the new set (sealed) until shown, and which request (event id) it
+        answers; None: the credential was gone."""
         changes = {"recovery_codes": sealed.model_dump()} if sealed else {}
         await self._logins.update_one(
             {"_id": login_id},
@@ -304,5 +304,9 @@ class LoginStore:
 
 
 def _open_login(now: datetime) -> Document:
-    """Logins still waiting for something: the events they await are still worth sending."""
-    return {"status": {"$in": ["pending", *WAITING_FOR_CODE]}, "expires_at": {"$gt": now}}
+    """Logins still waiting for something: the events they await are still worth sending.
+    An authenticated one may await new recovery codes until it expires."""
+    return {
+        "status": {"$in": ["pending", *WAITING_FOR_CODE, "authenticated"]},
+        "expires_at": {"$gt": now},
+    }

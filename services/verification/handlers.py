@@ -151,6 +151,7 @@ class VerificationHandlers:
                 user_id=event.user_id,
                 login_id=event.login_id,
                 credential_id=event.credential_id,
+                request_id=event.event_id,
                 recovery_codes=sealed,
                 recovery_codes_left=left,
             ),

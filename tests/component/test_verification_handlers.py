@@ -388,18 +388,21 @@ async def test_wrong_recovery_codes_count_toward_the_lockout(
     assert [r.locked_now for r in rejected[-2:]] == [True, False]
 
 
-async def request_codes(drive: Driver, credential_id: str = "c1") -> None:
-    await drive.broker.publish(
-        RecoveryCodesRequested(
-            occurred_at=drive.clock.now(),
-            correlation_id="l1",
-            organization_id="acme",
-            user_id="u1",
-            login_id="l1",
-            credential_id=credential_id,
-        ),
-        stream=drive.namespace.stream(streams.RECOVERY_CODES_REQUESTED),
+async def request_codes(
+    drive: Driver, credential_id: str = "c1", again: RecoveryCodesRequested | None = None
+) -> RecoveryCodesRequested:
+    request = again or RecoveryCodesRequested(
+        occurred_at=drive.clock.now(),
+        correlation_id="l1",
+        organization_id="acme",
+        user_id="u1",
+        login_id="l1",
+        credential_id=credential_id,
     )
+    await drive.broker.publish(
+        request, stream=drive.namespace.stream(streams.RECOVERY_CODES_REQUESTED)
+    )
+    return request
 
 
 async def test_a_new_set_of_recovery_codes_retires_the_old_one(
@@ -407,9 +410,12 @@ async def test_a_new_set_of_recovery_codes_retires_the_old_one(
 ) -> None:
     _, recorder = verification
     old = await confirmed_with_codes(drive, recorder)
-    await request_codes(drive)
-    [issued] = recorder.of(streams.RECOVERY_CODES_ISSUED)
+    request = await request_codes(drive)
+    await request_codes(drive, again=request)  # a redelivery: the same set, not a third
+    issued, again = recorder.of(streams.RECOVERY_CODES_ISSUED)
+    assert issued.request_id == again.request_id == request.event_id
     new = opened_codes(drive, issued.recovery_codes)
+    assert opened_codes(drive, again.recovery_codes) == new
     assert (issued.recovery_codes_left, set(new) & set(old)) == (10, set())
     await drive.submit(old[0], kind="recovery_code")
     await drive.submit(new[0], kind="recovery_code")

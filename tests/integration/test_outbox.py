@@ -16,7 +16,8 @@ from services.gateway.redelivery import Channel, Redelivery
 from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import FixedClock
-from shared.events import AuthenticatorReset, Event, LoginAttempted
+from shared.events import AuthenticatorReset, Event, LoginAttempted, RecoveryCodesRequested
+from shared.identity import UserRef
 from tests.conftest import Namespace
 from tests.events import login_attempted
 
@@ -143,3 +144,22 @@ async def test_a_watch_ends_without_a_read_once_each_send_here_is_answered_here(
     # holds the attempt and would otherwise be sent again.
     assert await redelivery.resend_due(LATE + timedelta(minutes=5)) == 0
     assert len(sent) == 4  # three sends, one resend
+
+
+async def test_an_authenticated_login_awaits_its_new_recovery_codes_until_they_come(
+    db: Any,
+) -> None:
+    logins = LoginStore(db)
+    await started(logins, "l1")
+    await logins.ask_for_code("l1", "c1", enrollment=None)
+    await logins.code_accepted("l1", UserRef("acme", "u1"), "s1")
+    request = RecoveryCodesRequested(
+        occurred_at=NOW, correlation_id="l1", organization_id="acme", user_id="u1",
+        login_id="l1", credential_id="c1",
+    )  # fmt: skip
+    waits = awaiting(streams.RECOVERY_CODES_REQUESTED, request, NOW, "recovery")
+    await logins.recovery_codes_requested("l1", waits)
+    assert await logins.outbox.holders(NOW) == ["l1"]  # sent again should Redis lose it
+    await logins.recovery_codes_issued("l1", str(request.event_id), None)
+    assert await logins.outbox.holders(NOW) == []
+    assert (await logins.get("l1")).recovery_answer == str(request.event_id)  # type: ignore[union-attr]
