@@ -3,13 +3,17 @@ and the backlog of each consumer group, which is what tells ops to add replicas.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import redis
 from faststream.redis.prometheus import RedisPrometheusMiddleware
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from shared.settings import ServiceSettings
@@ -67,6 +71,29 @@ def broker_metrics(registry: CollectorRegistry, service: str) -> RedisPrometheus
     return RedisPrometheusMiddleware(registry=registry, app_name=service, metrics_prefix="mfa")
 
 
-def serve(registry: CollectorRegistry, host: str, port: int) -> None:
-    """Expose the registry on its own port (stream services have no HTTP server)."""
-    start_http_server(port, addr=host, registry=registry)
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *_: Any) -> None:  # probes every few seconds: not worth a line
+        pass
+
+
+def serve(
+    registry: CollectorRegistry, host: str, port: int, ready: Callable[[], bool]
+) -> ThreadingWSGIServer:
+    """A stream service's own small HTTP server, in a thread: ``/metrics`` (Prometheus),
+    ``/healthz`` (the process answers) and ``/readyz`` (``ready()``: it reaches Redis),
+    for Kubernetes probes. Stream services have no other HTTP server."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in ("/healthz", "/readyz"):
+            ok = path == "/healthz" or ready()
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
+            )
+            return [b"ok\n" if ok else b"not ready\n"]
+        return metrics(environ, start_response)  # type: ignore[no-any-return]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
+    return server

@@ -67,6 +67,7 @@ class Replica:
         self._streams = [settings.stream(name) for name in consumed]
         self._key = heartbeat_key(settings, settings.service_name)
         self._me = settings.consumer_name
+        self.last_beat: float | None = None  # when Redis last took this replica's beat
 
     async def beat(self, now: float) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -141,6 +142,7 @@ class Replica:
             now = time.time()
             try:
                 await self.beat(now)
+                self.last_beat = now
                 reachable_since = reachable_since or now
                 if now - reachable_since >= DEAD_AFTER_BEATS * self._settings.heartbeat_seconds:
                     await self.take_over_dead(now)
@@ -151,6 +153,12 @@ class Replica:
                 reachable_since = None
                 log.warning("heartbeat_failed", error=type(exc).__name__)
             await asyncio.sleep(self._settings.heartbeat_seconds)
+
+    def ready(self, now: float) -> bool:
+        """Serving: its last beat reached Redis less than ``DEAD_AFTER_BEATS`` beats ago
+        (beyond that the other replicas take its work over anyway)."""
+        limit = DEAD_AFTER_BEATS * self._settings.heartbeat_seconds
+        return self.last_beat is not None and now - self.last_beat < limit
 
     async def trim_streams(self, now: float) -> int:
         """Trim the consumed streams to what their groups need (shared.trimming)."""

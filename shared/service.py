@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
@@ -63,8 +64,14 @@ def stream_app(
         replica = Replica(redis, settings, wiring.group, wiring.consumed)
         await replica.recover_own()
         watching = asyncio.create_task(replica.keep_watch())
+        server = None
         if settings.metrics_port:
-            serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+            server = serve_metrics(
+                registry,
+                settings.metrics_host,
+                settings.metrics_port,
+                ready=lambda: replica.ready(time.time()),
+            )
         log.info(
             "service_started",
             consumer=settings.consumer_name,
@@ -75,6 +82,9 @@ def stream_app(
                 yield
         finally:
             watching.cancel()
+            if server is not None:
+                await asyncio.to_thread(server.shutdown)
+                server.server_close()
             await replica.leave()
             await mongo.close()
             log.info("service_stopped", consumer=settings.consumer_name)
