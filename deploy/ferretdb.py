@@ -15,7 +15,6 @@ and built with ``go build``. docs/embedded-store.md says what each patch fixes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -24,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlencode
+
+from deploy.gotools import go, module_source
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "github.com/FerretDB/FerretDB"
@@ -73,22 +74,6 @@ def server_command(data_dir: Path, port: int, metrics_port: int | None = None) -
     ]
 
 
-def _go(*args: str, cwd: Path | None = None) -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise SystemExit(
-            "FerretDB is built with Go, which is not installed: install Go 1.24 or newer "
-            "(https://go.dev/dl), or point MONGODB_URL at a MongoDB instead."
-        )
-    env = {**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"}
-    result = subprocess.run(
-        [go, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"go {' '.join(args)} failed:\n{result.stderr.strip()}")
-    return result.stdout
-
-
 def _writable(tree: Path) -> None:
     """The module cache is read-only; the copy we patch must not be."""
     for path in [tree, *tree.rglob("*")]:
@@ -99,12 +84,10 @@ def build() -> Path:
     if BINARY.exists():
         return BINARY
     print(f"building FerretDB {VERSION} into {BINARY.parent} (once)", flush=True)
-    module = json.loads(_go("mod", "download", "-json", f"{MODULE}@{VERSION}"))
-    if module.get("Sum") != MODULE_SUM:
-        raise SystemExit(f"{MODULE}@{VERSION} has hash {module.get('Sum')}, not {MODULE_SUM}")
+    module = module_source(MODULE, VERSION, MODULE_SUM)
     with tempfile.TemporaryDirectory(prefix="ferretdb-build-") as workdir:
         source = Path(workdir) / "src"
-        shutil.copytree(module["Dir"], source)
+        shutil.copytree(module, source)
         _writable(source)
         (source / "build/version/version.txt").write_text(f"{VERSION}\n")
         (source / "build/version/package.txt").write_text("imageshop-mfa\n")
@@ -116,7 +99,7 @@ def build() -> Path:
             check=True,
         )
         built = Path(workdir) / "ferretdb"
-        _go("build", "-trimpath", "-buildvcs=false", "-o", str(built), "./cmd/ferretdb", cwd=source)
+        go("build", "-trimpath", "-buildvcs=false", "-o", str(built), "./cmd/ferretdb", cwd=source)
         BINARY.parent.mkdir(parents=True, exist_ok=True)
         partial = BINARY.with_name("ferretdb.partial")
         shutil.copy2(built, partial)

@@ -2,15 +2,15 @@
 # Debian packages the stack and the tests need, by the command each provides:
 #   redis-server (make run starts one when no Redis answers), and for the tests, as
 #   independent referees and drivers: chromium (browser tests), oathtool (TOTP codes),
-#   zbar-tools (QR decoding), librsvg2-bin (renders the QR SVG to pixels),
-#   docker-compose (parses docker-compose.yml).
+#   zbar-tools (QR decoding), librsvg2-bin (renders the QR SVG to pixels).
+# (docker-compose.yml is parsed by compose-go, built with Go: deploy/compose.py.)
 # With command names as arguments, only those; without, all of them.
 # Installs only what is missing, so a prepared machine pays nothing.
 set -euo pipefail
 
 declare -A needs=(
   [chromium]=chromium [oathtool]=oathtool [zbarimg]=zbar-tools
-  [rsvg-convert]=librsvg2-bin [docker-compose]=docker-compose [redis-server]=redis-server
+  [rsvg-convert]=librsvg2-bin [redis-server]=redis-server
 )
 # Without recommends, so pull chromium's fonts explicitly: screenshots need real glyphs.
 declare -A extras=([chromium]=fonts-liberation)
