@@ -3,31 +3,57 @@ and the backlog of each consumer group, which is what tells ops to add replicas.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import redis
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.settings import ServiceSettings
 
 
 class StreamBacklog(Collector):
-    """Read at scrape time: per consumed stream, entries the group has not yet been handed
-    (lag), entries handed out but not acknowledged (pending), and how long the oldest of
-    those has waited (a handler failing again and again shows here)."""
+    """Per consumed stream: entries the group has not yet been handed (lag), entries
+    handed out but not acknowledged (pending), and how long the oldest of those has
+    waited (a handler failing again and again shows here).
+
+    Read from Redis by ``refresh`` on the service's own connection pool (every few
+    seconds, ``keep_refreshing``); a scrape reports the latest reading, so the metrics
+    thread never opens a connection of its own.
+    """
 
     def __init__(self, settings: ServiceSettings, group: str, streams: list[str]) -> None:
-        self._redis = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2)
         self._group = group
         self._streams = [settings.stream(s) for s in streams]
+        self._readings: dict[str, tuple[float | None, float | None, float]] = {}
+
+    async def refresh(self, redis: Redis) -> None:
+        readings = {}
+        for stream in self._streams:
+            try:
+                groups = await redis.xinfo_groups(stream)
+                summary = await redis.xpending(stream, self._group)
+            except RedisError:
+                continue
+            mine = [g for g in groups if _text(g["name"]) == self._group]
+            lag = float(mine[0].get("lag") or 0) if mine else None
+            pending = float(mine[0]["pending"]) if mine else None
+            readings[stream] = (lag, pending, _age_seconds(summary.get("min")))
+        self._readings = readings
+
+    async def keep_refreshing(self, redis: Redis, every: float = 5.0) -> None:
+        while True:
+            await self.refresh(redis)
+            await asyncio.sleep(every)
 
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
@@ -43,20 +69,19 @@ class StreamBacklog(Collector):
             "Age of the oldest entry delivered to the group and not acknowledged",
             labels=["stream", "group"],
         )
-        for stream in self._streams:
-            try:
-                groups = self._redis.xinfo_groups(stream)
-                summary = self._redis.xpending(stream, self._group)
-            except redis.RedisError:
-                continue
-            for info in groups:
-                if info["name"].decode() == self._group:
-                    lag.add_metric([stream, self._group], float(info.get("lag") or 0))
-                    pending.add_metric([stream, self._group], float(info["pending"]))
-            oldest.add_metric([stream, self._group], _age_seconds(summary.get("min")))
+        for stream, (lag_now, pending_now, age) in self._readings.items():
+            labels = [stream, self._group]
+            if lag_now is not None and pending_now is not None:
+                lag.add_metric(labels, lag_now)
+                pending.add_metric(labels, pending_now)
+            oldest.add_metric(labels, age)
         yield lag
         yield pending
         yield oldest
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _age_seconds(entry_id: bytes | str | None) -> float:

@@ -55,7 +55,8 @@ def stream_app(
     registry: CollectorRegistry,
 ) -> FastStream:
     """A FastStream app whose lifespan creates groups and indexes before consuming."""
-    registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
+    backlog = StreamBacklog(settings, wiring.group, wiring.consumed)
+    registry.register(backlog)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -64,6 +65,7 @@ def stream_app(
         replica = Replica(redis, settings, wiring.group, wiring.consumed)
         await replica.recover_own()
         watching = asyncio.create_task(replica.keep_watch())
+        refreshing = asyncio.create_task(backlog.keep_refreshing(redis))
         server = None
         if settings.metrics_port:
             server = serve_metrics(
@@ -82,6 +84,7 @@ def stream_app(
                 yield
         finally:
             watching.cancel()
+            refreshing.cancel()
             if server is not None:
                 await asyncio.to_thread(server.shutdown)
                 server.server_close()

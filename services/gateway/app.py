@@ -104,8 +104,9 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         login_answered=partial(redelivery.answered, "logins"),
     )
     _consume(wiring, router, handlers)
-    registry.register(StreamBacklog(settings, wiring.group, wiring.consumed))
-    throttle = _throttle(settings)
+    backlog = StreamBacklog(settings, wiring.group, wiring.consumed)
+    registry.register(backlog)
+    throttle = _throttle(settings, broker)
     login_flow, admin_flow = _flows(
         settings, stores, throttle, redelivery, feed, clock, box, notices
     )
@@ -122,7 +123,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     )
     broker.include_router(router)
 
-    lifespan = _lifespan(settings, clock, broker, wiring, stores, redelivery, mongo)
+    lifespan = _lifespan(settings, clock, broker, wiring, stores, redelivery, mongo, backlog)
 
     app = FastAPI(
         title="Imageshop MFA gateway",
@@ -169,6 +170,7 @@ def _lifespan(
     stores: Stores,
     redelivery: Redelivery,
     mongo: AsyncMongoClient[Document],
+    backlog: StreamBacklog,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start: groups, indexes, what this replica held before a restart, then consume;
     and the loops that beat, sweep and resend. Stop: the same, in reverse."""
@@ -186,6 +188,7 @@ def _lifespan(
                 keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
             ),
             asyncio.create_task(redelivery.keep_resending()),
+            asyncio.create_task(backlog.keep_refreshing(redis)),
         ]
         log.info(
             "gateway_started",
@@ -295,13 +298,18 @@ def _redelivery(
     )
 
 
-def _throttle(settings: GatewaySettings) -> Throttle:
+def _throttle(settings: GatewaySettings, broker: RedisBroker) -> Throttle:
     limits = Limits(
         settings.signin_limit_per_account,
         settings.signin_limit_per_address,
         settings.code_limit_per_client,
     )
-    return Throttle(settings.redis_url.get_secret_value(), settings.stream_prefix or "mfa", limits)
+    return Throttle(
+        settings.redis_url.get_secret_value(),
+        broker.connect,
+        settings.stream_prefix or "mfa",
+        limits,
+    )
 
 
 def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKeys:

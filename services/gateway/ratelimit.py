@@ -3,13 +3,13 @@ sign-ins and code submissions."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-
-from shared.messaging import reconnecting
+from redis.asyncio import Redis
 
 
 @dataclass(frozen=True)
@@ -20,27 +20,54 @@ class Limits:
 
 
 class Throttle:
-    def __init__(self, redis_url: str, namespace: str, limits: Limits) -> None:
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", **reconnecting())
-        self._limiter = MovingWindowRateLimiter(storage)
+    """Counts in Redis through the gateway's one connection pool (the broker's), taken
+    at first use: ``connect`` is the broker's, which connects once."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        connect: Callable[[], Awaitable[Redis]],
+        namespace: str,
+        limits: Limits,
+    ) -> None:
+        self._url = redis_url
+        self._connect = connect
+        self._started: MovingWindowRateLimiter | None = None
         self._namespace = namespace
         self._per_account: RateLimitItem = parse(limits.per_account)
         self._per_address: RateLimitItem = parse(limits.per_address)
         self._codes: RateLimitItem = parse(limits.codes_per_client)
 
+    async def _limiter(self) -> MovingWindowRateLimiter:
+        if self._started is None:
+            pool = (await self._connect()).connection_pool
+            storage = RedisStorage(
+                f"async+{self._url}",
+                implementation="redispy",
+                connection_pool=pool,  # type: ignore[arg-type]  # typed too narrowly by limits
+            )
+            self._started = MovingWindowRateLimiter(storage)
+        return self._started
+
+    async def connection_pool(self) -> object:
+        """The pool its counts go through (the broker's: one per process)."""
+        limiter = await self._limiter()
+        return limiter.storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
+
     async def sign_in(self, email: str, address: str) -> bool:
         """Whether a password sign-in may be tried (and count it)."""
-        account_ok = await self._limiter.hit(
-            self._per_account, self._namespace, "account", email.strip().casefold()
-        )
-        address_ok = await self._limiter.hit(self._per_address, self._namespace, "address", address)
+        limiter = await self._limiter()
+        account = email.strip().casefold()
+        account_ok = await limiter.hit(self._per_account, self._namespace, "account", account)
+        address_ok = await limiter.hit(self._per_address, self._namespace, "address", address)
         return account_ok and address_ok
 
     async def key_attempts_left(self, key_id: str, address: str) -> bool:
         """Whether another admin-key sign-in may be tried from ``address`` with this key id."""
-        return await self._limiter.test(
+        limiter = await self._limiter()
+        return await limiter.test(
             self._per_account, self._namespace, "key", key_id
-        ) and await self._limiter.test(self._per_address, self._namespace, "key-address", address)
+        ) and await limiter.test(self._per_address, self._namespace, "key-address", address)
 
     async def key_refused(self, key_id: str, address: str) -> None:
         """Count a wrong admin key against its key id and the address that sent it.
@@ -48,9 +75,10 @@ class Throttle:
         Only failures count, per key id: bad tries with other keys, from anywhere, do not
         lock out the admin whose key it is (one bucket for every key used to).
         """
-        await self._limiter.hit(self._per_account, self._namespace, "key", key_id)
-        await self._limiter.hit(self._per_address, self._namespace, "key-address", address)
+        limiter = await self._limiter()
+        await limiter.hit(self._per_account, self._namespace, "key", key_id)
+        await limiter.hit(self._per_address, self._namespace, "key-address", address)
 
     async def code(self, client: str) -> bool:
         """Whether ``client`` (an API key id, or a browser session) may submit a code now."""
-        return await self._limiter.hit(self._codes, self._namespace, "codes", client)
+        return await (await self._limiter()).hit(self._codes, self._namespace, "codes", client)

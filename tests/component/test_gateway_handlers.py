@@ -1,11 +1,13 @@
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from faststream.redis import TestRedisBroker
+from redis.asyncio import Redis
 
 from services.gateway.app import create_app
 from services.gateway.audit import AuditLog
@@ -32,17 +34,35 @@ from tests.conftest import Namespace
 ADA = UserRef("acme", "u1")
 
 
-@pytest.fixture
-async def gateway(
-    service_env: dict[str, Any], clock: FixedClock, namespace: Namespace
+@asynccontextmanager
+async def gateway_on_test_broker(
+    settings: GatewaySettings, clock: FixedClock, namespace: Namespace
 ) -> AsyncIterator[Any]:
-    app = create_app(GatewaySettings(**service_env), clock)
+    app = create_app(settings, clock)
+    # The test broker has no Redis behind it; the rate limits count in the real one.
+    real_redis = Redis.from_url(settings.redis_url.get_secret_value())
+
+    async def connect() -> Redis:
+        return real_redis
+
+    app.state.web.limiter._connect = connect
     published = Recorder(app.state.broker, namespace)  # what the gateway sends
     published.watch(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
     published.watch(streams.CODE_SUBMITTED, CodeSubmitted)
     published.watch(streams.USER_NOTICE, UserNotice)
-    async with TestRedisBroker(app.state.broker) as broker:
-        yield app, broker, published
+    try:
+        async with TestRedisBroker(app.state.broker) as broker:
+            yield app, broker, published
+    finally:
+        await real_redis.aclose()
+
+
+@pytest.fixture
+async def gateway(
+    service_env: dict[str, Any], clock: FixedClock, namespace: Namespace
+) -> AsyncIterator[Any]:
+    async with gateway_on_test_broker(GatewaySettings(**service_env), clock, namespace) as app:
+        yield app
 
 
 class Driver:
@@ -236,9 +256,8 @@ async def strict_gateway(
         code_limit_per_client="5/minute",
         code_timeout_seconds=0.05,  # nobody answers here: each code times out at once
     )
-    app = create_app(settings, clock)
-    async with TestRedisBroker(app.state.broker) as broker:
-        yield app, broker, Recorder(app.state.broker, namespace)
+    async with gateway_on_test_broker(settings, clock, namespace) as app:
+        yield app
 
 
 @pytest.fixture

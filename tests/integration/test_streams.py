@@ -188,7 +188,9 @@ async def test_an_entry_failing_every_delivery_stays_pending_and_is_never_droppe
             await asyncio.sleep(0.1)
         pending = await redis.xpending(source, "flaky")
         registry = CollectorRegistry()
-        registry.register(StreamBacklog(settings(service_env), "flaky", [streams.LOGIN_ATTEMPTED]))
+        backlog = StreamBacklog(settings(service_env), "flaky", [streams.LOGIN_ATTEMPTED])
+        registry.register(backlog)
+        await backlog.refresh(redis)
         age = registry.get_sample_value(
             "mfa_stream_oldest_pending_seconds", {"stream": source, "group": "flaky"}
         )
@@ -230,9 +232,12 @@ async def test_the_group_backlog_is_exported_for_scaling_decisions(
         await redis.xadd(source, {"__data__": attempt(login)})
     await redis.xreadgroup(streams.POLICY_GROUP, "busy-replica", {source: ">"}, count=1)
     registry = CollectorRegistry()
-    registry.register(
-        StreamBacklog(settings(service_env), streams.POLICY_GROUP, [streams.LOGIN_ATTEMPTED])
+    backlog = StreamBacklog(settings(service_env), streams.POLICY_GROUP, [streams.LOGIN_ATTEMPTED])
+    registry.register(backlog)
+    assert (
+        registry.get_sample_value("mfa_stream_lag", {"stream": source, "group": "policy"}) is None
     )
+    await backlog.refresh(redis)  # on the service's own pool, not at scrape time
     labels = {"stream": source, "group": streams.POLICY_GROUP}
     assert registry.get_sample_value("mfa_stream_lag", labels) == 2
     assert registry.get_sample_value("mfa_stream_pending", labels) == 1
