@@ -19,6 +19,7 @@ import structlog
 from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.message import RedisStreamMessage
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from redis.asyncio.retry import Retry
@@ -37,6 +38,7 @@ from shared.events import (
 )
 from shared.metrics import broker_metrics
 from shared.redis_connection import connection_class_for
+from shared.tracing import NO_TRACING, broker_tracing
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -141,7 +143,10 @@ def reconnecting() -> dict[str, Any]:
 
 
 def build_broker(
-    settings: ServiceSettings, clock: Clock, registry: CollectorRegistry
+    settings: ServiceSettings,
+    clock: Clock,
+    registry: CollectorRegistry,
+    tracing: TracerProvider = NO_TRACING,
 ) -> RedisBroker:
     url = settings.redis_url.get_secret_value()
     return RedisBroker(
@@ -151,6 +156,7 @@ def build_broker(
         # 5-second fetch backoff (consumers are idempotent, so a repeated XADD is safe).
         **reconnecting(),
         middlewares=[
+            *broker_tracing(tracing),  # outermost: the trace covers the handling
             broker_metrics(registry, settings.service_name),
             partial(DeadLetterMiddleware, settings=settings, clock=clock),
         ],

@@ -16,6 +16,7 @@ import uvloop
 from faststream import FastStream
 from faststream.redis import RedisBroker
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
@@ -26,6 +27,8 @@ from shared.metrics import StreamBacklog
 from shared.metrics import serve as serve_metrics
 from shared.replicas import Replica
 from shared.settings import ServiceSettings
+from shared.tracing import NO_TRACING
+from shared.tracing import shutdown as shutdown_tracing
 
 log = structlog.get_logger("mfa.service")
 
@@ -53,6 +56,7 @@ def stream_app(
     mongo: AsyncMongoClient[Any],
     prepare: Callable[[], Awaitable[None]],
     registry: CollectorRegistry,
+    tracing: TracerProvider = NO_TRACING,
 ) -> FastStream:
     """A FastStream app whose lifespan creates groups and indexes before consuming."""
     backlog = StreamBacklog(settings, wiring.group, wiring.consumed)
@@ -90,6 +94,7 @@ def stream_app(
                 server.server_close()
             await replica.leave()
             await mongo.close()
+            shutdown_tracing(tracing)
             log.info("service_stopped", consumer=settings.consumer_name)
 
     return FastStream(

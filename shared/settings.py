@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.crypto import Keyring, KeyringError
@@ -52,6 +52,9 @@ class ServiceSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Prometheus endpoint of a stream service"
+    )
+    otlp_traces_endpoint: AnyHttpUrl | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces)"
     )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

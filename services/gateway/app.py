@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from faststream.redis import RedisBroker, RedisRouter
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 
@@ -55,7 +56,7 @@ from shared.events import (
     RecoveryCodesRequested,
     UserNotice,
 )
-from shared.messaging import StreamWiring, build_broker
+from shared.messaging import Publisher, StreamWiring, build_broker
 from shared.metrics import StreamBacklog
 from shared.mongo import (
     Document,
@@ -65,6 +66,8 @@ from shared.mongo import (
 )
 from shared.replicas import Replica
 from shared.service import startup_heap_frozen
+from shared.tracing import shutdown as shutdown_tracing
+from shared.tracing import tracer_provider
 
 log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
@@ -74,7 +77,8 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     settings = settings or GatewaySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
     registry = CollectorRegistry()
-    broker = build_broker(settings, clock, registry)
+    tracing = tracer_provider(settings)
+    broker = build_broker(settings, clock, registry, tracing)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP)
     mongo = connect(settings)
@@ -108,7 +112,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     registry.register(backlog)
     throttle = _throttle(settings, broker)
     login_flow, admin_flow = _flows(
-        settings, stores, throttle, redelivery, feed, clock, box, notices
+        settings, stores, throttle, redelivery, feed, clock, box, notices, tracing
     )
     self_service = SelfService(
         login_flow,
@@ -123,7 +127,9 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     )
     broker.include_router(router)
 
-    lifespan = _lifespan(settings, clock, broker, wiring, stores, redelivery, mongo, backlog)
+    lifespan = _lifespan(
+        settings, clock, broker, wiring, stores, redelivery, mongo, (backlog, tracing)
+    )
 
     app = FastAPI(
         title="Imageshop MFA gateway",
@@ -170,7 +176,7 @@ def _lifespan(
     stores: Stores,
     redelivery: Redelivery,
     mongo: AsyncMongoClient[Document],
-    backlog: StreamBacklog,
+    observed: tuple[StreamBacklog, TracerProvider],
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start: groups, indexes, what this replica held before a restart, then consume;
     and the loops that beat, sweep and resend. Stop: the same, in reverse."""
@@ -188,7 +194,7 @@ def _lifespan(
                 keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
             ),
             asyncio.create_task(redelivery.keep_resending()),
-            asyncio.create_task(backlog.keep_refreshing(redis)),
+            asyncio.create_task(observed[0].keep_refreshing(redis)),
         ]
         log.info(
             "gateway_started",
@@ -204,6 +210,7 @@ def _lifespan(
             await broker.stop()
             await replica.leave()
             await mongo.close()
+            shutdown_tracing(observed[1])
 
     return lifespan
 
@@ -239,6 +246,7 @@ def _flows(
     clock: Clock,
     box: SecretBox,
     notices: Notices,
+    tracing: TracerProvider,
 ) -> tuple[LoginFlow, AdminFlow]:
     login_flow = LoginFlow(
         stores.logins,
@@ -251,6 +259,7 @@ def _flows(
         publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
         publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
         devices=stores.devices,
+        tracer=tracing.get_tracer("mfa.gateway"),
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
         max_codes_per_login=settings.max_codes_per_login,
@@ -290,12 +299,22 @@ def _redelivery(
     return Redelivery(
         outboxes={"logins": stores.logins.outbox, "operations": stores.operations.outbox},
         channels={
-            stream: Channel(event_type, wiring.publisher(stream, event_type).publish)
+            stream: Channel(event_type, _correlated(wiring.publisher(stream, event_type)))
             for stream, event_type in SENT.items()
         },
         clock=clock,
         scan_every=settings.sweep_interval_seconds,
     )
+
+
+def _correlated(publisher: Publisher) -> Callable[[Event], Awaitable[object]]:
+    """Send an event under its correlation id (the login or operation): logs and trace
+    spans name it."""
+
+    async def send(event: Event) -> object:
+        return await publisher.publish(event, correlation_id=event.correlation_id)
+
+    return send
 
 
 def _throttle(settings: GatewaySettings, broker: RedisBroker) -> Throttle:

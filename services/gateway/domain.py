@@ -57,6 +57,7 @@ class Login:
     recovery_codes: Sealed | None = None  # issued to this login, not yet shown
     device_remembered: bool = False  # a device token was issued after this login's code
     recovery_answer: str | None = None  # the last request for new recovery codes answered
+    trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
 
     @property
     def user(self) -> UserRef:

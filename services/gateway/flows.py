@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from opentelemetry.trace import Tracer
+
 from services.gateway.changes import ChangeFeed
 from services.gateway.devices import RememberedDevices
 from services.gateway.domain import (
@@ -33,6 +35,7 @@ from shared.events import (
 )
 from shared.identity import UserRef
 from shared.mongo import Document
+from shared.tracing import carried, login_span
 
 Publish = Callable[[Event], Awaitable[object]]
 
@@ -111,6 +114,7 @@ class LoginFlow:
     publish_attempt: Publish
     publish_code: Publish
     devices: RememberedDevices
+    tracer: Tracer
     login_ttl: timedelta
     code_timeout: float
     max_codes_per_login: int
@@ -127,13 +131,29 @@ class LoginFlow:
         """A login of ``user`` started by ``client`` (a key id, or the hosted sign-in);
         ``require_mfa`` asks for a code whatever the organization's policy says; a valid
         ``device_token`` of the user skips the code if it names the credential they hold."""
+        login_id = new_id()
+        with login_span(self.tracer, "mfa.login", login_id):  # the login's own trace
+            return await self._start(
+                login_id, client, user, email, user_type, require_mfa, device_token
+            )
+
+    async def _start(
+        self,
+        login_id: str,
+        client: str,
+        user: UserRef,
+        email: str,
+        user_type: str,
+        require_mfa: bool,
+        device_token: str | None,
+    ) -> Login:
         now = self.clock.now()
         organization = await self.organizations.get(user.organization_id)
         remembered = (
             await self.devices.credential_for(device_token, user, now) if device_token else None
         )
         login = Login(
-            login_id=new_id(),
+            login_id=login_id,
             organization_id=user.organization_id,
             client=client,
             user_id=user.user_id,
@@ -143,6 +163,7 @@ class LoginFlow:
             created_at=now,
             expires_at=now + self.login_ttl,
             remembered_credential=remembered,
+            trace=carried(),
         )
         attempt = LoginAttempted(
             occurred_at=now,
@@ -245,7 +266,8 @@ class LoginFlow:
             return current if current and submission_id in current.outcomes else None
 
         with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
-            await self.publish_code(submitted)
+            with login_span(self.tracer, "mfa.login.code", login_id, parent=login.trace):
+                await self.publish_code(submitted)
             answered_login = await watch.until(answered, self.code_timeout, probe_now=False)
         if answered_login is None:
             return CodeResult(await self.find(login_id, organization_id), None)

@@ -49,6 +49,7 @@ def _login_from_document(doc: Document) -> Login:
         recovery_codes=_sealed(doc.get("recovery_codes")),
         device_remembered=doc.get("device_remembered", False),
         recovery_answer=doc.get("recovery_answer"),
+        trace=doc.get("trace") or {},
     )
 
 
@@ -98,6 +99,7 @@ class LoginStore:
                     if login.remembered_credential
                     else {}
                 ),
+                **({"trace": dict(login.trace)} if login.trace else {}),
             }
         )
 

@@ -15,6 +15,7 @@ from shared.events import LoginDecided, PolicyApplied
 from shared.messaging import StreamWiring, build_broker
 from shared.mongo import connect, run_once, service_database
 from shared.service import stream_app
+from shared.tracing import tracer_provider
 
 
 def create_app(
@@ -25,7 +26,8 @@ def create_app(
     settings = settings or PolicySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
     registry = registry or CollectorRegistry()
-    broker = build_broker(settings, clock, registry)
+    tracing = tracer_provider(settings)
+    broker = build_broker(settings, clock, registry, tracing)
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.POLICY_GROUP)
     mongo = connect(settings)
@@ -45,4 +47,6 @@ def create_app(
         await run_once(database, "organizations", store.move_into_organizations)
         await store.ensure_indexes()
 
-    return stream_app(settings, broker, wiring, mongo, prepare=prepare, registry=registry)
+    return stream_app(
+        settings, broker, wiring, mongo, prepare=prepare, registry=registry, tracing=tracing
+    )
