@@ -33,6 +33,7 @@ import redis
 from deploy import ferretdb
 from deploy.processes import Child, free_port, port_open, wait_for
 from deploy.redis_acl import acl_file
+from shared.redis_connection import is_cluster, node_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("policy", "enrollment", "verification", "gateway")
@@ -54,6 +55,8 @@ def without_credentials(url: str) -> str:
 
 def redis_answers(url: str) -> bool:
     try:
+        if is_cluster(url):
+            return bool(redis.RedisCluster.from_url(node_url(url)).ping())
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
@@ -93,6 +96,8 @@ class LocalStack:
         url = self.env.setdefault("MFA_REDIS_URL", "redis://127.0.0.1:6379/0")
         if redis_answers(url):
             return
+        if is_cluster(url):
+            raise SystemExit(f"no Redis Cluster answers at {without_credentials(url)}")
         server = shutil.which("redis-server")
         if server is None:
             raise SystemExit(f"Redis does not answer at {url} and redis-server is not installed")

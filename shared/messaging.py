@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import structlog
 from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
+from faststream.redis.broker.cluster_broker import RedisClusterBroker
 from faststream.redis.message import RedisStreamMessage
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
@@ -37,7 +38,7 @@ from shared.events import (
     DeadLettered,
 )
 from shared.metrics import broker_metrics
-from shared.redis_connection import connection_class_for
+from shared.redis_connection import connection_class_for, is_cluster, node_url
 from shared.tracing import NO_TRACING, broker_tracing
 
 if TYPE_CHECKING:
@@ -148,24 +149,30 @@ def build_broker(
     registry: CollectorRegistry,
     tracing: TracerProvider = NO_TRACING,
 ) -> RedisBroker:
+    """The service's broker: its one Redis connection pool (a cluster client for a
+    ``redis+cluster://`` URL), metrics, dead letters and, when configured, tracing."""
     url = settings.redis_url.get_secret_value()
-    return RedisBroker(
-        url,
-        connection_class=connection_class_for(url),  # a lost group is made again
+    options: dict[str, Any] = {
         # FastStream would otherwise fail each command on a stale connection into its
         # 5-second fetch backoff (consumers are idempotent, so a repeated XADD is safe).
         **reconnecting(),
-        middlewares=[
+        "middlewares": [
             *broker_tracing(tracing),  # outermost: the trace covers the handling
             broker_metrics(registry, settings.service_name),
             partial(DeadLetterMiddleware, settings=settings, clock=clock),
         ],
-        logger=logging.getLogger(f"mfa.{settings.service_name}.broker"),
+        "logger": logging.getLogger(f"mfa.{settings.service_name}.broker"),
         # FastStream's per-message "Received/Processed" lines go to DEBUG:
         # handlers log one structured line per event themselves.
-        log_level=logging.DEBUG,
-        graceful_timeout=10.0,
-    )
+        "log_level": logging.DEBUG,
+        "graceful_timeout": 10.0,
+    }
+    if is_cluster(url):
+        # A cluster client routes each stream's commands to the master of its slot. It
+        # takes no connection class: a master restarted without its data stops the
+        # consumers of its streams until the service restarts (run masters with AOF).
+        return RedisClusterBroker(node_url(url), **options)
+    return RedisBroker(url, connection_class=connection_class_for(url), **options)
 
 
 class StreamWiring:

@@ -72,3 +72,20 @@ def connection_class_for(url: str) -> type[Connection]:
     return (
         GroupRecreatingSSLConnection if url.startswith("rediss://") else GroupRecreatingConnection
     )
+
+
+# A Redis Cluster is named by its scheme, as the limits library names it: any one master
+# (or several, comma-separated hosts are not needed: the client discovers the others).
+_CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+
+
+def is_cluster(url: str) -> bool:
+    return url.startswith(tuple(_CLUSTER_SCHEMES))
+
+
+def node_url(url: str) -> str:
+    """The URL of the node a cluster client starts from (``redis://``), or ``url``."""
+    for cluster, plain in _CLUSTER_SCHEMES.items():
+        if url.startswith(cluster):
+            return plain + url.removeprefix(cluster)
+    return url

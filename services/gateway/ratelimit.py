@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
+
+from shared.redis_connection import is_cluster
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,18 @@ class Throttle:
 
     async def _limiter(self) -> MovingWindowRateLimiter:
         if self._started is None:
-            pool = (await self._connect()).connection_pool
-            storage = RedisStorage(
-                f"async+{self._url}",
-                implementation="redispy",
-                connection_pool=pool,  # type: ignore[arg-type]  # typed too narrowly by limits
-            )
-            self._started = MovingWindowRateLimiter(storage)
+            self._started = MovingWindowRateLimiter(await self._storage())
         return self._started
+
+    async def _storage(self) -> RedisStorage | RedisClusterStorage:
+        if is_cluster(self._url):
+            # limits cannot be handed a cluster client: on a cluster it keeps its own.
+            return RedisClusterStorage(f"async+{self._url}", implementation="redispy")
+        return RedisStorage(
+            f"async+{self._url}",
+            implementation="redispy",
+            connection_pool=(await self._connect()).connection_pool,  # type: ignore[arg-type]
+        )
 
     async def connection_pool(self) -> object:
         """The pool its counts go through (the broker's: one per process)."""
