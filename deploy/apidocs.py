@@ -52,7 +52,7 @@ def documents() -> dict[Path, Callable[[], dict[str, Any]]]:
             "verification", verification_app, VerificationSettings
         ),
         DOCS / "asyncapi/gateway.json": lambda: _asyncapi(
-            "Imageshop MFA - gateway", gateway.state.broker
+            "Imageshop MFA - gateway", gateway.state.gateway.broker
         ),
         DOCS / "openapi.json": gateway.openapi,
     }

@@ -207,7 +207,10 @@ def seed_demo(stack: LocalStack) -> None:
     """Demo users for the sign-in page, and a first policy if none was ever set."""
     env = {**os.environ, **stack.env}
     subprocess.run(
-        [sys.executable, "-m", "services.gateway.users", "seed-demo"], env=env, cwd=ROOT, check=True
+        [sys.executable, "-m", "services.gateway.web.users", "seed-demo"],
+        env=env,
+        cwd=ROOT,
+        check=True,
     )
     url = f"{stack.gateway_url}/v1/admin/policy"
     try:  # configured keys: leave the policy to its admins
@@ -233,7 +236,7 @@ def hold(directory: Path) -> IO[str]:
 
 
 def banner(stack: LocalStack, directory: Path) -> str:
-    from services.gateway.directory import DEMO_USERS  # noqa: PLC0415 - only for the banner
+    from services.gateway.web.directory import DEMO_USERS  # noqa: PLC0415 - only for the banner
 
     users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
     mongo = "FerretDB on SQLite in mongo/" if "mongodb" in stack.children else "MONGODB_URL"

@@ -50,7 +50,7 @@ class Access:
 def _broker(service: str, prefix: str) -> Any:
     """The service's broker as its factory wires it (building it does no I/O)."""
     if service == "gateway":
-        return gateway_app(GatewaySettings(stream_prefix=prefix)).state.broker
+        return gateway_app(GatewaySettings(stream_prefix=prefix)).state.gateway.broker
     factories = {
         "policy": lambda: policy_app(PolicySettings(stream_prefix=prefix)),
         "enrollment": lambda: enrollment_app(EnrollmentSettings(stream_prefix=prefix)),

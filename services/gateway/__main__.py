@@ -6,7 +6,6 @@ import sys
 import uvicorn
 
 from services.gateway.app import create_app
-from services.gateway.http_security import HostedPageIdsRedacted
 from services.gateway.settings import (
     DEV_ADMIN_KEY,
     DEV_CLIENT_KEY,
@@ -14,6 +13,7 @@ from services.gateway.settings import (
     DEV_OPERATOR_KEY,
     GatewaySettings,
 )
+from services.gateway.web.security import HostedPageIdsRedacted
 from shared.logging import configure_logging
 from shared.service import load_settings
 

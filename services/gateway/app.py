@@ -18,22 +18,14 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 
-from services.gateway import (
-    admin_api,
-    admin_pages,
-    admin_user_pages,
-    api,
-    http_security,
-    operator_api,
-    self_service_pages,
-    web,
-)
 from services.gateway.admin_flow import AdminFlow
-from services.gateway.api import Presenter
-from services.gateway.auth import ApiKeys, ConfiguredKeys
+from services.gateway.api import admin as admin_api
+from services.gateway.api import operator as operator_api
+from services.gateway.api import routes as api_routes
+from services.gateway.api.edge import BODY_LIMIT, Edge
+from services.gateway.api.errors import install_error_handlers
+from services.gateway.callers import ApiKeys, ConfiguredKeys
 from services.gateway.changes import ChangeFeed
-from services.gateway.edge import BODY_LIMIT, Edge
-from services.gateway.errors import install_error_handlers
 from services.gateway.flows import LoginFlow
 from services.gateway.handlers import GatewayHandlers
 from services.gateway.notices import Notices
@@ -42,7 +34,12 @@ from services.gateway.readiness import Readiness
 from services.gateway.redelivery import Channel, Redelivery
 from services.gateway.self_service import SelfService
 from services.gateway.settings import GatewaySettings
+from services.gateway.state import GatewayState
 from services.gateway.stores import Stores
+from services.gateway.web import admin as admin_pages
+from services.gateway.web import admin_users, pages, security
+from services.gateway.web import self_service as self_service_pages
+from services.gateway.web.stores import WebStores
 from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
@@ -82,7 +79,9 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     router = RedisRouter(prefix=settings.stream_prefix)
     wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP)
     mongo = connect(settings)
-    stores = Stores.over(service_database(mongo, settings), settings)
+    database = service_database(mongo, settings)
+    stores = Stores.over(database)
+    web_stores = WebStores.over(database, settings)
     feed = ChangeFeed()
     box = SecretBox(settings.keyring)
     changed = router.publisher(
@@ -128,7 +127,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     broker.include_router(router)
 
     lifespan = _lifespan(
-        settings, clock, broker, wiring, stores, redelivery, mongo, (backlog, tracing)
+        settings, clock, broker, wiring, (stores, web_stores), redelivery, mongo, (backlog, tracing)
     )
 
     app = FastAPI(
@@ -137,34 +136,36 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         lifespan=lifespan,
         max_body_size=BODY_LIMIT,
     )
-    app.state.broker = broker
-    app.state.api_keys = _api_keys(settings, stores, clock)
-    app.state.organizations, app.state.keys, app.state.clock = (
-        stores.organizations,
-        stores.keys,
-        clock,
-    )
-    app.state.presenter = Presenter(clock, box)
     replicas = Gauge(
         "mfa_downstream_replicas",
         "Live replicas of each service the gateway sends events to (from heartbeats)",
         ["service"],
         registry=registry,
     )
-    app.state.readiness = Readiness(settings, broker.connect, mongo, replicas)
-    app.state.metrics = registry
-    app.state.login_flow, app.state.admin_flow = login_flow, admin_flow
-    app.state.self_service = self_service
+    api_keys = _api_keys(settings, stores, clock)
+    app.state.gateway = GatewayState(
+        login_flow=login_flow,
+        admin_flow=admin_flow,
+        self_service=self_service,
+        api_keys=api_keys,
+        organizations=stores.organizations,
+        keys=stores.keys,
+        clock=clock,
+        box=box,
+        readiness=Readiness(settings, broker.connect, mongo, replicas),
+        metrics=registry,
+        broker=broker,
+    )
     app.state.web = _pages(
         settings,
-        stores,
+        (stores, web_stores),
         throttle,
-        app.state.api_keys,
+        api_keys,
         (login_flow, admin_flow, self_service),
         clock,
         box,
     )
-    _serve(app, stores, settings)
+    _serve(app, web_stores, settings, api_keys)
     return app
 
 
@@ -173,7 +174,7 @@ def _lifespan(
     clock: Clock,
     broker: RedisBroker,
     wiring: StreamWiring,
-    stores: Stores,
+    both_stores: tuple[Stores, WebStores],
     redelivery: Redelivery,
     mongo: AsyncMongoClient[Document],
     observed: tuple[StreamBacklog, TracerProvider],
@@ -184,14 +185,20 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
+        stores, web_stores = both_stores
         await stores.prepare(clock)
+        await web_stores.prepare()
         replica = Replica(redis, settings, wiring.group, wiring.consumed)
         await replica.recover_own()
         await broker.start()
         loops = [
             asyncio.create_task(replica.keep_watch()),
             asyncio.create_task(
-                keep_sweeping(stores.retentions, clock, settings.sweep_interval_seconds)
+                keep_sweeping(
+                    stores.retentions + web_stores.retentions,
+                    clock,
+                    settings.sweep_interval_seconds,
+                )
             ),
             asyncio.create_task(redelivery.keep_resending()),
             asyncio.create_task(observed[0].keep_refreshing(redis)),
@@ -215,26 +222,26 @@ def _lifespan(
     return lifespan
 
 
-def _serve(app: FastAPI, stores: Stores, settings: GatewaySettings) -> None:
+def _serve(app: FastAPI, stores: WebStores, settings: GatewaySettings, api_keys: ApiKeys) -> None:
     """Routes, error answers and the layers every request passes through."""
     for router in (
-        api.router,
+        api_routes.router,
         admin_api.router,
         operator_api.router,
-        web.router,
+        pages.router,
         self_service_pages.router,
         admin_pages.router,
-        admin_user_pages.router,
+        admin_users.router,
     ):
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=HERE / "web/static"), name="static")
     install_error_handlers(app)
     app.add_middleware(
-        http_security.SecurityHeadersAndSession,
+        security.SecurityHeadersAndSession,
         sessions=stores.sessions,
         secure_cookies=settings.secure_cookies,
     )
-    app.add_middleware(Edge, api_keys=app.state.api_keys)  # outermost: before any body is read
+    app.add_middleware(Edge, api_keys=api_keys)  # outermost: before any body is read
 
 
 def _flows(
@@ -344,19 +351,20 @@ def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKey
 
 def _pages(
     settings: GatewaySettings,
-    stores: Stores,
+    both_stores: tuple[Stores, WebStores],
     throttle: Throttle,
     keys: ApiKeys,
     flows: tuple[LoginFlow, AdminFlow, SelfService],
     clock: Clock,
     box: SecretBox,
-) -> web.Web:
-    templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["segment"] = web.path_segment  # ids in URL paths, always encoded
-    return web.Web(
+) -> pages.Web:
+    templates = Jinja2Templates(directory=HERE / "web/templates")
+    templates.env.filters["segment"] = pages.path_segment  # ids in URL paths, always encoded
+    stores, web_stores = both_stores
+    return pages.Web(
         templates=templates,
-        sessions=stores.sessions,
-        directory=stores.directory,
+        sessions=web_stores.sessions,
+        directory=web_stores.directory,
         logins=flows[0],
         admin=flows[1],
         self_service=flows[2],

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.audit import AuditLog
 from services.gateway.devices import RememberedDevices
-from services.gateway.directory import UserDirectory
 from services.gateway.keys import KeyStore
 from services.gateway.operations import OperationStore
 from services.gateway.organizations import Organizations
 from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.sessions import SessionStore
-from services.gateway.settings import GatewaySettings
 from services.gateway.store import LoginStore
 from shared.clock import Clock
 from shared.mongo import Document, Retention, run_once
@@ -28,8 +24,6 @@ class Stores:
     operations: OperationStore
     policy_view: PolicyView
     authenticators: AuthenticatorView
-    sessions: SessionStore
-    directory: UserDirectory
     audit: AuditLog
     organizations: Organizations
     keys: KeyStore
@@ -37,19 +31,13 @@ class Stores:
     devices: RememberedDevices
 
     @classmethod
-    def over(cls, db: AsyncDatabase[Document], settings: GatewaySettings) -> Stores:
+    def over(cls, db: AsyncDatabase[Document]) -> Stores:
         return cls(
             db,
             LoginStore(db),
             OperationStore(db),
             PolicyView(db),
             AuthenticatorView(db),
-            SessionStore(
-                db,
-                timedelta(seconds=settings.session_ttl_seconds),
-                settings.keyring.derive("gateway-csrf"),
-            ),
-            UserDirectory(db),
             AuditLog(db),
             Organizations(db),
             KeyStore(db),
@@ -63,8 +51,6 @@ class Stores:
         for store in (
             self.logins,
             self.operations,
-            self.sessions,
-            self.directory,
             self.audit,
             self.policy_view,
             self.keys,
@@ -81,14 +67,10 @@ class Stores:
             self.policy_view,
             self.authenticators,
             self.audit,
-            self.directory,
         ):
             moved += await store.move_into_organizations()
         return moved
 
     @property
     def retentions(self) -> tuple[Retention, ...]:
-        return tuple(
-            s.retention
-            for s in (self.logins, self.operations, self.sessions, self.audit, self.devices)
-        )
+        return tuple(s.retention for s in (self.logins, self.operations, self.audit, self.devices))

@@ -69,12 +69,12 @@ def add_person(stack: Stack, user_type: str) -> Person:
 
 
 def put_person(stack: Stack, person: Person) -> None:
-    """Add or replace a user of the directory (``python -m services.gateway.users add``)."""
+    """Add or replace a user of the directory (``python -m services.gateway.web.users add``)."""
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "services.gateway.users",
+            "services.gateway.web.users",
             "add",
             person.email,
             "--type",

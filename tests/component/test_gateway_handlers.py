@@ -46,12 +46,12 @@ async def gateway_on_test_broker(
         return real_redis
 
     app.state.web.limiter._connect = connect
-    published = Recorder(app.state.broker, namespace)  # what the gateway sends
+    published = Recorder(app.state.gateway.broker, namespace)  # what the gateway sends
     published.watch(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
     published.watch(streams.CODE_SUBMITTED, CodeSubmitted)
     published.watch(streams.USER_NOTICE, UserNotice)
     try:
-        async with TestRedisBroker(app.state.broker) as broker:
+        async with TestRedisBroker(app.state.gateway.broker) as broker:
             yield app, broker, published
     finally:
         await real_redis.aclose()
@@ -71,7 +71,7 @@ class Driver:
     ) -> None:
         app, self.broker, self.published = gateway
         self.namespace, self.clock, self.box = namespace, clock, box
-        self.flow: LoginFlow = app.state.login_flow
+        self.flow: LoginFlow = app.state.gateway.login_flow
 
     async def send(self, stream: str, event: Any) -> None:
         await self.broker.publish(event, stream=self.namespace.stream(stream))
@@ -190,7 +190,7 @@ async def test_a_reset_ends_the_logins_started_while_the_owners_were_forgetting(
     gateway: Any, drive: Driver
 ) -> None:
     app = gateway[0]
-    reset = asyncio.create_task(app.state.admin_flow.reset_authenticator(ADA, "key:test"))
+    reset = asyncio.create_task(app.state.gateway.admin_flow.reset_authenticator(ADA, "key:test"))
     event = await drive.published.first(streams.AUTHENTICATOR_RESET)
     # Enrollment answered this login with the old credential before it forgot it.
     during = await drive.flow.start("c", ADA, "a@b.c", "editor")
@@ -236,7 +236,7 @@ async def test_an_accepted_code_for_a_login_that_a_reset_ended_answers_410(
             )
         )
         code = await drive.published.first(streams.CODE_SUBMITTED)
-        await app.state.login_flow.logins.expire_open_logins_of(user)  # a reset ended it
+        await app.state.gateway.login_flow.logins.expire_open_logins_of(user)  # a reset ended it
         verified = CodeVerified(
             **envelope, submission_id=code.submission_id, credential_id="c1", purpose="login"
         )
@@ -308,7 +308,7 @@ async def test_a_redelivered_event_is_audited_once(gateway: Any, drive: Driver) 
 async def test_a_device_remembered_for_the_credential_held_skips_the_code(
     gateway: Any, drive: Driver
 ) -> None:
-    devices = gateway[0].state.self_service.devices
+    devices = gateway[0].state.gateway.self_service.devices
     token = (await devices.remember(ADA, "c1", drive.clock.now(), 7)).token
     login = await drive.flow.start("c", ADA, "a@b.c", "editor", device_token=token)
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
@@ -339,7 +339,7 @@ async def test_recovery_codes_are_kept_sealed_until_taken_once(gateway: Any, dri
             recovery_codes_left=1,
         ),
     )
-    own = gateway[0].state.self_service
+    own = gateway[0].state.gateway.self_service
     assert await own.take_recovery_codes(login.login_id) == ["aaaaa-bbbbb"]
     assert await own.take_recovery_codes(login.login_id) is None
 

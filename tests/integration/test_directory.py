@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.directory import DirectoryUser, UserDirectory
+from services.gateway.web.directory import DirectoryUser, UserDirectory
 from tests.conftest import Namespace
 
 ADA = DirectoryUser("acme", "ada", "ada@example.com", "admin")
@@ -53,7 +53,7 @@ async def test_the_right_password_signs_in_and_nothing_else_does(
 
 
 def test_importing_the_directory_computes_no_hash() -> None:
-    probe = "import services.gateway.directory as d; print(d._dummy_hash.cache_info().currsize)"
+    probe = "import services.gateway.web.directory as d; print(d._dummy_hash.cache_info().currsize)"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )

@@ -12,9 +12,9 @@ async def test_the_gateway_counts_and_reads_backlogs_through_its_brokers_pool(
 ) -> None:
     app = create_app(GatewaySettings(**service_env))
     async with app.router.lifespan_context(app):
-        broker_pool = (await app.state.broker.connect()).connection_pool
+        broker_pool = (await app.state.gateway.broker.connect()).connection_pool
         throttle = app.state.web.limiter
         assert await throttle.code("client-1")
         assert await throttle.connection_pool() is broker_pool
-        health = await app.state.readiness.check()
+        health = await app.state.gateway.readiness.check()
         assert health.checks["redis"] is True

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from services.gateway.domain import CodeOutcome, Login, PendingEnrollment
-from services.gateway.page_models import code_error, enrollment_view
+from services.gateway.web.page_models import code_error, enrollment_view
 from shared.crypto import Keyring, SecretBox, enrollment_context
 
 BOX = SecretBox(Keyring.parse(Keyring.generate_spec("k")))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.gateway.api import Admin, AdminCaller, UserInPath
+from services.gateway.api.routes import Admin, AdminCaller, UserInPath
 from services.gateway.coverage import Enrollment, counts_by_type, csv_header, csv_line
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

@@ -11,12 +11,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.admin_flow import AdminFlow
-from services.gateway.auth import Caller, require
-from services.gateway.domain import Login
-from services.gateway.edge import POLICY_BODY_LIMIT
-from services.gateway.flows import CodeResult, LoginExpired, LoginFlow
-from services.gateway.messages import REFUSALS, locked_message
-from services.gateway.schemas import (
+from services.gateway.api.auth import require
+from services.gateway.api.edge import POLICY_BODY_LIMIT
+from services.gateway.api.schemas import (
     AuthenticatorState,
     CodeError,
     CodeRefused,
@@ -33,7 +30,12 @@ from services.gateway.schemas import (
     ResetDone,
     login_state,
 )
+from services.gateway.callers import Caller
+from services.gateway.domain import Login
+from services.gateway.flows import CodeResult, LoginExpired, LoginFlow
+from services.gateway.messages import REFUSALS, locked_message
 from services.gateway.self_service import SelfService
+from services.gateway.state import gateway_state
 from shared.clock import Clock
 from shared.crypto import SecretBox
 from shared.events import CodeKind
@@ -63,11 +65,11 @@ UserInPath = Annotated[UserRef, Depends(_user_in_path)]
 # Dependencies are coroutines, even those that await nothing: FastAPI runs a plain
 # function in its thread pool, a hand-off measured on every request (bench/README.md).
 async def _logins(request: Request) -> LoginFlow:
-    return request.app.state.login_flow  # type: ignore[no-any-return]
+    return gateway_state(request).login_flow
 
 
 async def _admin(request: Request) -> AdminFlow:
-    return request.app.state.admin_flow  # type: ignore[no-any-return]
+    return gateway_state(request).admin_flow
 
 
 class Presenter:
@@ -80,11 +82,12 @@ class Presenter:
 
 
 async def _presenter(request: Request) -> Presenter:
-    return request.app.state.presenter  # type: ignore[no-any-return]
+    state = gateway_state(request)
+    return Presenter(state.clock, state.box)
 
 
 async def _self_service(request: Request) -> SelfService:
-    return request.app.state.self_service  # type: ignore[no-any-return]
+    return gateway_state(request).self_service
 
 
 Logins = Annotated[LoginFlow, Depends(_logins)]
@@ -299,7 +302,7 @@ async def metrics(request: Request, _: OperatorCaller) -> PlainTextResponse:
     The figures span every organization, so no organization's admin key reads them.
     """
     # Collecting reads group backlogs from Redis with a blocking client: off the loop.
-    body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
+    body = await asyncio.to_thread(generate_latest, gateway_state(request).metrics)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -312,7 +315,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """200 when this gateway can serve (Redis and MongoDB answer); live replicas of the
     downstream services are reported in ``downstream``, not in the status."""
-    health = await request.app.state.readiness.check()
+    health = await gateway_state(request).readiness.check()
     return JSONResponse(
         {
             "status": "ready" if health.ready else "not_ready",

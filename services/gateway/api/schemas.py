@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import io
 from datetime import datetime
 from typing import Literal
-from urllib.parse import parse_qs, urlparse
 
-import segno
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from services.gateway.domain import Login, PassedBy, Status, visible_status
+from services.gateway.qr import qr_svg, secret_of
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
 from shared.identity import UserIdInput
@@ -148,27 +145,6 @@ class AuthenticatorState(BaseModel):
 class ResetDone(BaseModel):
     user_id: str
     reset: Literal[True] = True
-
-
-# Clients poll a pending login and encoding is the costly part; kept small because
-# every cached URI holds a secret in memory.
-@functools.lru_cache(maxsize=64)
-def qr_svg(uri: str) -> str:
-    out = io.BytesIO()
-    segno.make(uri, error="m", micro=False).save(
-        out,
-        kind="svg",
-        scale=5,
-        border=4,
-        light="#fff",
-        omitsize=True,
-        title="Authenticator QR code",
-    )
-    return out.getvalue().decode()
-
-
-def secret_of(uri: str) -> str:
-    return parse_qs(urlparse(uri).query)["secret"][0]
 
 
 def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:

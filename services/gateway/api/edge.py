@@ -10,16 +10,11 @@ write without a valid key first; body sizes are capped by FastAPI itself
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-from services.gateway.auth import ApiKeys
+from starlette.types import ASGIApp as App
+from starlette.types import Receive, Scope, Send
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+from services.gateway.callers import ApiKeys
 
 BODY_LIMIT = 64 * 1024  # every body, API and forms
 POLICY_BODY_LIMIT = 1024 * 1024  # a policy may list thousands of users

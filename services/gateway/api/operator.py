@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.gateway.auth import Caller, require
+from services.gateway.api.auth import require
+from services.gateway.callers import Caller
 from services.gateway.keys import ApiKey, KeyStore, OrganizationRole
 from services.gateway.organizations import (
     DEFAULT_ISSUER,
@@ -20,6 +21,7 @@ from services.gateway.organizations import (
     OrganizationExists,
     Organizations,
 )
+from services.gateway.state import gateway_state
 from shared.clock import Clock
 from shared.events import Issuer
 from shared.identity import ORGANIZATION_ID_PATTERN, OrganizationId
@@ -73,15 +75,15 @@ class KeyRevoked(BaseModel):
 
 
 async def _organizations(request: Request) -> Organizations:
-    return request.app.state.organizations  # type: ignore[no-any-return]
+    return gateway_state(request).organizations
 
 
 async def _keys(request: Request) -> KeyStore:
-    return request.app.state.keys  # type: ignore[no-any-return]
+    return gateway_state(request).keys
 
 
 async def _clock(request: Request) -> Clock:
-    return request.app.state.clock  # type: ignore[no-any-return]
+    return gateway_state(request).clock
 
 
 Registry = Annotated[Organizations, Depends(_organizations)]

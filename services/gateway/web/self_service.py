@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from services.gateway.flows import NotAppliedInTime, Refused
-from services.gateway.web import (
+from services.gateway.web.pages import (
     DEVICE_COOKIE,
     Csrf,
     CurrentSession,

@@ -13,7 +13,7 @@ from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
-from services.gateway.api import CodeRefusal
+from services.gateway.api.routes import CodeRefusal
 from services.gateway.flows import (
     LoginExpired,
     LoginNotFound,

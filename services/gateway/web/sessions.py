@@ -20,7 +20,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.directory import DirectoryUser
+from services.gateway.web.directory import DirectoryUser
 from shared.mongo import Document, Retention
 
 COOKIE = "mfa_session"

@@ -1,8 +1,8 @@
 """Manage the demo sign-in's user directory.
 
-python -m services.gateway.users add ada@example.com --type editor [--user-id ada]
+python -m services.gateway.web.users add ada@example.com --type editor [--user-id ada]
     [--organization acme] [--password-stdin]
-python -m services.gateway.users seed-demo      # development only
+python -m services.gateway.web.users seed-demo      # development only
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import asyncio
 import getpass
 import sys
 
-from services.gateway.directory import DEMO_USERS, DirectoryUser, UserDirectory
 from services.gateway.settings import GatewaySettings
+from services.gateway.web.directory import DEMO_USERS, DirectoryUser, UserDirectory
 from shared.identity import DEFAULT_ORGANIZATION, InvalidId, canonical_user_id, is_organization_id
 from shared.mongo import connect, service_database
 from shared.service import load_settings
@@ -32,7 +32,7 @@ async def _add(settings: GatewaySettings, users: list[tuple[DirectoryUser, str]]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m services.gateway.users", description=__doc__.splitlines()[0]
+        prog="python -m services.gateway.web.users", description=__doc__.splitlines()[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="add or replace a user (asks for the password)")

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from services.gateway.flows import NotAppliedInTime, PolicyConflict
 from services.gateway.keys import split_key
-from services.gateway.sessions import Session
-from services.gateway.web import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
+from services.gateway.web.pages import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
+from services.gateway.web.sessions import Session
 from shared.events import MAX_REMEMBER_DEVICE_DAYS, PolicyRules
 from shared.identity import InvalidId, UserRef, canonical_user_id
 from shared.messaging import describe_validation_error
@@ -256,7 +256,7 @@ async def key_sign_in(
             429,
             error="Too many attempts with this key. Wait a few minutes and try again.",
         )
-    caller = await request.app.state.api_keys.identify(api_key)
+    caller = await pages.keys.identify(api_key)
     if caller is None or caller.role != "admin":
         await pages.limiter.key_refused(key_id, client_ip)
         return pages.render(

@@ -1,4 +1,4 @@
-"""Bearer API keys. Each belongs to one organization and has a role:
+"""API keys and who presents them. Each belongs to one organization and has a role:
 
 - ``client``: start logins and submit codes for the organization's users;
 - ``admin``: the organization's policy, resets, look-ups and audit;
@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from services.gateway.keys import KeyStore
@@ -79,28 +77,3 @@ class ApiKeys:
     async def still_valid(self, key_id: str) -> bool:
         """Whether a key that was presented earlier (a console session's) still works."""
         return key_id in self.configured.ids or await self.issued.is_live(key_id)
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require(role: Role) -> Callable[..., Awaitable[Caller]]:
-    async def caller_with_role(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-    ) -> Caller:
-        keys: ApiKeys = request.app.state.api_keys
-        caller: Caller | None = getattr(request.state, "caller", None)  # the edge's check
-        if caller is None and credentials is not None:
-            caller = await keys.identify(credentials.credentials)
-        if caller is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing, unknown or revoked API key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if caller.role != role:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs a {role} key")
-        return caller
-
-    return caller_with_role

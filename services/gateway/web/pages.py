@@ -16,8 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.gateway.admin_flow import AdminFlow
 from services.gateway.audit import AuditLog
-from services.gateway.auth import ApiKeys
-from services.gateway.directory import DirectoryUser, UserDirectory
+from services.gateway.callers import ApiKeys
 from services.gateway.domain import Login, visible_status
 from services.gateway.flows import (
     LoginExpired,
@@ -28,10 +27,11 @@ from services.gateway.flows import (
     Refused,
     TooManyCodes,
 )
-from services.gateway.page_models import code_error, enrollment_view
 from services.gateway.ratelimit import Throttle
 from services.gateway.self_service import SelfService
-from services.gateway.sessions import COOKIE, Session, SessionStore
+from services.gateway.web.directory import DirectoryUser, UserDirectory
+from services.gateway.web.page_models import code_error, enrollment_view
+from services.gateway.web.sessions import COOKIE, Session, SessionStore
 from shared.clock import Clock
 from shared.crypto import SecretBox
 from shared.events import CodeKind
@@ -121,7 +121,10 @@ class Web:
 
 
 async def web(request: Request) -> Web:
-    return request.app.state.web  # type: ignore[no-any-return]
+    pages = request.app.state.web
+    if not isinstance(pages, Web):  # only create_app sets it
+        raise TypeError("the hosted pages' state is not set")
+    return pages
 
 
 async def current_session(request: Request, pages: Annotated[Web, Depends(web)]) -> Session:

@@ -8,9 +8,10 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
+from starlette.types import ASGIApp as App
+from starlette.types import Message, Receive, Scope, Send
 
-from services.gateway.edge import App, Message, Receive, Scope, Send
-from services.gateway.sessions import COOKIE, SessionStore
+from services.gateway.web.sessions import COOKIE, SessionStore
 
 # No inline script or style anywhere; pages load /static only.
 CONTENT_SECURITY_POLICY = (

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from services.gateway.admin_pages import actor, guard, user_named
 from services.gateway.coverage import counts_by_type, csv_header, csv_line
 from services.gateway.flows import NotAppliedInTime
-from services.gateway.web import Csrf, CurrentSession, Pages, see_other
+from services.gateway.web.admin import actor, guard, user_named
+from services.gateway.web.pages import Csrf, CurrentSession, Pages, see_other
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from services.gateway.domain import CodeOutcome, Login
 from services.gateway.messages import REFUSALS, locked_message
-from services.gateway.schemas import qr_svg, secret_of
+from services.gateway.qr import qr_svg, secret_of
 from shared.crypto import SecretBox, enrollment_context
 
 

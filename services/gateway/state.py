@@ -1,0 +1,42 @@
+"""The gateway's application state: one typed object, built once by create_app, that
+every route reaches through ``gateway_state`` (no untyped ``app.state`` look-ups)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.redis import RedisBroker
+from prometheus_client import CollectorRegistry
+from starlette.requests import HTTPConnection
+
+from services.gateway.admin_flow import AdminFlow
+from services.gateway.callers import ApiKeys
+from services.gateway.flows import LoginFlow
+from services.gateway.keys import KeyStore
+from services.gateway.organizations import Organizations
+from services.gateway.readiness import Readiness
+from services.gateway.self_service import SelfService
+from shared.clock import Clock
+from shared.crypto import SecretBox
+
+
+@dataclass(frozen=True)
+class GatewayState:
+    login_flow: LoginFlow
+    admin_flow: AdminFlow
+    self_service: SelfService
+    api_keys: ApiKeys
+    organizations: Organizations
+    keys: KeyStore
+    clock: Clock
+    box: SecretBox
+    readiness: Readiness
+    metrics: CollectorRegistry
+    broker: RedisBroker
+
+
+def gateway_state(connection: HTTPConnection) -> GatewayState:
+    state = connection.app.state.gateway
+    if not isinstance(state, GatewayState):  # only create_app sets it
+        raise TypeError("the gateway's state is not set")
+    return state
