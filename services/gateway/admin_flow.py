@@ -16,12 +16,12 @@ from services.gateway.notices import Notices
 from services.gateway.operations import OperationStore
 from services.gateway.outbox import awaiting
 from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.records import AuthenticatorRecord, PolicySnapshot
 from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import Clock
 from shared.events import AuthenticatorReset, AuthenticatorUnlocked, PolicyRules, PolicyUpdated
 from shared.identity import UserRef
-from shared.mongo import Document
 
 RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
 
@@ -43,10 +43,10 @@ class AdminFlow:
     publish_unlock: Publish
     timeout: float
 
-    async def policy(self, organization_id: str) -> Document:
+    async def policy(self, organization_id: str) -> PolicySnapshot:
         return await self.policy_view.current(organization_id)
 
-    async def policy_versions(self, organization_id: str) -> list[Document]:
+    async def policy_versions(self, organization_id: str) -> list[PolicySnapshot]:
         return await self.policy_view.versions(organization_id)
 
     async def replace_policy(
@@ -55,7 +55,7 @@ class AdminFlow:
         rules: PolicyRules,
         requested_by: str,
         expected_version: int | None = None,
-    ) -> Document:
+    ) -> PolicySnapshot:
         """Save the organization's policy: over any version, or only over
         ``expected_version`` (the one the editor saw), else PolicyConflict."""
         operation_id, now = new_id(), self.clock.now()
@@ -80,7 +80,8 @@ class AdminFlow:
         current = await self.policy_view.current(organization_id)
         if (await self.operations.result(operation_id)).get("conflict"):
             seen = await self.policy_view.at_version(organization_id, expected_version or 0)
-            raise PolicyConflict(policy_change(seen, current), current)
+            seen_fields = seen.fields() if seen else None
+            raise PolicyConflict(policy_change(seen_fields, current.fields()), current)
         return current
 
     async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
@@ -193,7 +194,7 @@ class AdminFlow:
             )
         )
 
-    async def authenticator(self, user: UserRef) -> Document | None:
+    async def authenticator(self, user: UserRef) -> AuthenticatorRecord | None:
         return await self.authenticators.get(user)
 
     async def _until_applied(self, operation_id: str, owners: set[str]) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from services.gateway.records import AuthenticatorRecord
+
 Enrollment = Literal["not_enrolled", "qr_offered", "enrolled", "locked"]
 ENROLLMENT_STATES: tuple[Enrollment, ...] = ("not_enrolled", "qr_offered", "enrolled", "locked")
 UNKNOWN_TYPE = "(unknown)"
@@ -29,19 +31,17 @@ class UserCoverage:
     last_decided_at: datetime
 
 
-def enrollment_of(authenticator: Mapping[str, Any] | None, now: datetime) -> Enrollment:
-    if not authenticator or not authenticator.get("credential_id"):
+def enrollment_of(authenticator: AuthenticatorRecord | None, now: datetime) -> Enrollment:
+    if authenticator is None:
         return "not_enrolled"
-    locked_until = authenticator.get("locked_until")
-    if locked_until is not None and locked_until > now:
+    if authenticator.locked(now):
         return "locked"
-    return "enrolled" if authenticator.get("confirmed_at") else "qr_offered"
+    return "enrolled" if authenticator.confirmed_at else "qr_offered"
 
 
 def coverage_of(
-    user: Mapping[str, Any], authenticator: Mapping[str, Any] | None, now: datetime
+    user: Mapping[str, Any], authenticator: AuthenticatorRecord | None, now: datetime
 ) -> UserCoverage:
-    found = authenticator or {}
     enrollment = enrollment_of(authenticator, now)
     return UserCoverage(
         user_id=user["user_id"],
@@ -49,9 +49,11 @@ def coverage_of(
         user_type=user.get("user_type") or UNKNOWN_TYPE,
         mfa_required=bool(user["mfa_required"]),
         enrollment=enrollment,
-        locked_until=found.get("locked_until") if enrollment == "locked" else None,
-        recovery_codes_left=found.get("recovery_codes_left"),
-        step_offset=found.get("step_offset"),
+        locked_until=authenticator.locked_until
+        if authenticator and enrollment == "locked"
+        else None,
+        recovery_codes_left=authenticator.recovery_codes_left if authenticator else None,
+        step_offset=authenticator.step_offset if authenticator else None,
         last_decided_at=user["decided_at"],
     )
 

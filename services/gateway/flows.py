@@ -23,6 +23,7 @@ from services.gateway.organizations import Organizations
 from services.gateway.outbox import awaiting
 from services.gateway.ratelimit import Throttle
 from services.gateway.read_models import AuthenticatorView
+from services.gateway.records import PolicySnapshot
 from services.gateway.store import LoginStore
 from shared import streams
 from shared.clock import Clock
@@ -34,7 +35,6 @@ from shared.events import (
     LoginAttempted,
 )
 from shared.identity import UserRef
-from shared.mongo import Document
 from shared.tracing import carried, login_span
 
 Publish = Callable[[Event], Awaitable[object]]
@@ -69,7 +69,7 @@ class TooManyCodes(Exception):
 class PolicyConflict(Exception):
     """The policy changed since the version the editor saw; nothing was saved."""
 
-    def __init__(self, message: str, current: Document) -> None:
+    def __init__(self, message: str, current: PolicySnapshot) -> None:
         super().__init__(message)
         self.message = message
         self.current = current
@@ -274,6 +274,5 @@ class LoginFlow:
         return CodeResult(answered_login, answered_login.outcomes[submission_id])
 
     async def _locked_until(self, login: Login) -> datetime | None:
-        view = await self.authenticators.get(login.user) or {}
-        locked_until: datetime | None = view.get("locked_until")
-        return locked_until if locked_until and locked_until > self.clock.now() else None
+        known = await self.authenticators.get(login.user)
+        return known.locked_until if known and known.locked(self.clock.now()) else None

@@ -11,7 +11,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import LoginDecided, PolicyApplied, PolicyRules
+from services.gateway.records import (
+    NO_POLICY,
+    AuthenticatorRecord,
+    PolicySnapshot,
+    authenticator_from,
+    policy_from,
+)
+from shared.events import LoginDecided, PolicyApplied
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document
 from shared.upgrade import move_user_documents
@@ -27,28 +34,22 @@ class PolicyView:
     async def ensure_indexes(self) -> None:
         await self._versions.create_index([("organization_id", 1), ("version", DESCENDING)])
 
-    async def current(self, organization_id: str) -> Document:
+    async def current(self, organization_id: str) -> PolicySnapshot:
         doc = await self._policy.find_one({"_id": organization_id})
-        if doc is None:
-            return {**PolicyRules().model_dump(), "version": 0, "updated_at": None}
-        doc.pop("_id")
-        return doc
+        return NO_POLICY if doc is None else policy_from(doc)
 
-    async def at_version(self, organization_id: str, version: int) -> Document | None:
-        return await self._versions.find_one(
-            {"_id": f"{organization_id}/{version:010d}"}, projection={"_id": 0}
-        )
+    async def at_version(self, organization_id: str, version: int) -> PolicySnapshot | None:
+        doc = await self._versions.find_one({"_id": f"{organization_id}/{version:010d}"})
+        return None if doc is None else policy_from(doc)
 
-    async def versions(self, organization_id: str, limit: int = 50) -> list[Document]:
+    async def versions(self, organization_id: str, limit: int = 50) -> list[PolicySnapshot]:
         """The latest versions first."""
         cursor = (
-            self._versions.find(
-                {"organization_id": organization_id}, projection={"_id": 0, "organization_id": 0}
-            )
+            self._versions.find({"organization_id": organization_id})
             .sort("version", DESCENDING)
             .limit(limit)
         )
-        return [doc async for doc in cursor]
+        return [policy_from(doc) async for doc in cursor]
 
     async def apply(self, event: PolicyApplied) -> None:
         fields = {
@@ -86,8 +87,9 @@ class AuthenticatorView:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._authenticators = db["authenticator_view"]  # _id: UserRef.key
 
-    async def get(self, user: UserRef) -> Document | None:
-        return await self._authenticators.find_one({"_id": user.key})
+    async def get(self, user: UserRef) -> AuthenticatorRecord | None:
+        doc = await self._authenticators.find_one({"_id": user.key})
+        return None if doc is None else authenticator_from(doc)
 
     async def issued(
         self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
@@ -133,9 +135,10 @@ class AuthenticatorView:
             {"$set": {"recovery_codes_left": left}},
         )
 
-    async def many(self, users: list[str]) -> dict[str, Document]:
+    async def many(self, users: list[str]) -> dict[str, AuthenticatorRecord]:
         """By user key (one ``_id $in`` read)."""
-        return {d["_id"]: d async for d in self._authenticators.find({"_id": {"$in": users}})}
+        found = self._authenticators.find({"_id": {"$in": users}})
+        return {d["_id"]: authenticator_from(d) async for d in found}
 
     async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None:
         await self._authenticators.update_one(

@@ -78,7 +78,7 @@ class SelfService:
         """A device token for the user who just passed a code, if the organization's
         policy remembers devices; one per login."""
         login = await self._passed(login_id, organization_id)
-        days = int((await self.policy.current(organization_id)).get("remember_device_days", 0))
+        days = (await self.policy.current(organization_id)).rules.remember_device_days
         if days == 0:
             raise Refused(
                 "remembering_off", "This organization's policy does not remember devices."

@@ -110,7 +110,7 @@ async def test_the_gateways_policy_view_and_directory_move_too(db: Any) -> None:
     view, directory = PolicyView(db), UserDirectory(db)
     assert await view.move_into_organizations() == 1
     assert await directory.move_into_organizations() == 1
-    assert (await view.current("default"))["version"] == 2
+    assert (await view.current("default")).version == 2
     ada = await directory.find("default", "ADA")
     assert ada is not None
     assert (ada.organization_id, ada.user_id, ada.user_type) == ("default", "ada", "admin")

@@ -12,15 +12,16 @@ from services.gateway.coverage import (
     csv_line,
     enrollment_of,
 )
+from services.gateway.records import AuthenticatorRecord
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def test_each_authenticator_state_has_its_name() -> None:
     assert enrollment_of(None, NOW) == "not_enrolled"
-    assert enrollment_of({"credential_id": "c"}, NOW) == "qr_offered"
-    assert enrollment_of({"credential_id": "c", "confirmed_at": NOW}, NOW) == "enrolled"
-    locked = {"credential_id": "c", "confirmed_at": NOW, "locked_until": NOW + timedelta(1)}
+    assert enrollment_of(AuthenticatorRecord("c", NOW, None), NOW) == "qr_offered"
+    assert enrollment_of(AuthenticatorRecord("c", NOW, NOW), NOW) == "enrolled"
+    locked = AuthenticatorRecord("c", NOW, NOW, locked_until=NOW + timedelta(1))
     assert enrollment_of(locked, NOW) == "locked"
     assert enrollment_of(locked, NOW + timedelta(2)) == "enrolled"  # the lock lapsed
 
@@ -37,7 +38,7 @@ def user(user_id: str, user_type: str | None, required: bool) -> dict[str, objec
 
 def test_counts_per_type_name_every_state() -> None:
     users = [
-        coverage_of(user("a", "editor", True), {"credential_id": "c", "confirmed_at": NOW}, NOW),
+        coverage_of(user("a", "editor", True), AuthenticatorRecord("c", NOW, NOW), NOW),
         coverage_of(user("b", "editor", True), None, NOW),
         coverage_of(user("c", None, False), None, NOW),
     ]

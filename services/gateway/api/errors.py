@@ -101,7 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PolicyConflict)
     async def policy_changed(_: Request, exc: PolicyConflict) -> JSONResponse:
-        current = jsonable_encoder(exc.current)
+        current = jsonable_encoder(exc.current.fields())
         message = f"The policy changed since you loaded it. {exc.message} Reload and reapply."
         return _error(409, "policy_changed", message, current=current)
 

@@ -240,7 +240,7 @@ def _expected_version(if_match: str | None) -> int | None:
 @router.get("/v1/admin/policy", tags=["admin"])
 async def get_policy(caller: AdminCaller, admin: Admin, response: Response) -> PolicyState:
     """The policy; its ETag is the version, to send back as If-Match with a change."""
-    policy = PolicyState.model_validate(await admin.policy(caller.organization_id))
+    policy = PolicyState.model_validate((await admin.policy(caller.organization_id)).fields())
     response.headers["ETag"] = _version_tag(policy.version)
     return policy
 
@@ -261,7 +261,7 @@ async def put_policy(
     """Replace the policy; with If-Match, only if it is still that version (else 409)."""
     expected = _expected_version(if_match)
     saved = await admin.replace_policy(caller.organization_id, body, caller.actor, expected)
-    policy = PolicyState.model_validate(saved)
+    policy = PolicyState.model_validate(saved.fields())
     response.headers["ETag"] = _version_tag(policy.version)
     return policy
 
@@ -270,7 +270,10 @@ async def put_policy(
 async def get_policy_versions(caller: AdminCaller, admin: Admin) -> list[PolicyVersion]:
     """The organization's policy versions, latest first (the last 50)."""
     versions = await admin.policy_versions(caller.organization_id)
-    return [PolicyVersion.model_validate(v) for v in versions]
+    return [
+        PolicyVersion.model_validate({**v.fields(), "requested_by": v.requested_by})
+        for v in versions
+    ]
 
 
 @router.post("/v1/admin/users/{user_id}/authenticator/reset", tags=["admin"])
@@ -281,17 +284,28 @@ async def reset_authenticator(user: UserInPath, caller: AdminCaller, admin: Admi
 
 @router.get("/v1/admin/users/{user_id}/authenticator", tags=["admin"])
 async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorState:
-    doc = await admin.authenticator(user) or {}
+    known = await admin.authenticator(user)
+    devices = await admin.remembered_devices(user)
+    if known is None:
+        return AuthenticatorState(
+            user_id=user.user_id,
+            enrolled=False,
+            confirmed=False,
+            created_at=None,
+            confirmed_at=None,
+            locked_until=None,
+            remembered_devices=devices,
+        )
     return AuthenticatorState(
         user_id=user.user_id,
-        enrolled=bool(doc),
-        confirmed=doc.get("confirmed_at") is not None,
-        created_at=doc.get("created_at"),
-        confirmed_at=doc.get("confirmed_at"),
-        locked_until=doc.get("locked_until"),
-        recovery_codes_left=doc.get("recovery_codes_left"),
-        step_offset=doc.get("step_offset"),
-        remembered_devices=await admin.remembered_devices(user),
+        enrolled=True,
+        confirmed=known.confirmed_at is not None,
+        created_at=known.created_at,
+        confirmed_at=known.confirmed_at,
+        locked_until=known.locked_until,
+        recovery_codes_left=known.recovery_codes_left,
+        step_offset=known.step_offset,
+        remembered_devices=devices,
     )
 
 

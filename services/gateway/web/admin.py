@@ -59,7 +59,7 @@ async def render_console(
     request: Request, pages: Web, session: Session, status: int = 200, error: str | None = None
 ) -> Response:
     organization = pages.console_organization(session)
-    policy = await pages.admin.policy(organization)
+    policy = (await pages.admin.policy(organization)).fields()
     types = set(await pages.directory.user_types(organization)) | set(policy["user_types"])
     if error:
         session.flash = {"error": error}
@@ -94,7 +94,7 @@ async def save_policy(
     fields = {
         "all_users": all_users,
         "user_types": types,
-        "users": current["users"],
+        "users": current.rules.users,
         "remember_device_days": remember_device_days,
     }
     try:
@@ -118,7 +118,7 @@ async def change_listed_users(
         return refused
     organization = pages.console_organization(session)
     for _ in range(3):
-        current = await pages.admin.policy(organization)
+        current = (await pages.admin.policy(organization)).fields()
         users = set(current["users"])
         if action == "add":
             users.add(user.strip())
@@ -151,7 +151,7 @@ async def save(pages: Web, session: Session, fields: dict[str, Any], expected: i
         }
         return see_other("/admin")
     session.flash = {
-        "notice": f"Policy saved (version {saved['version']}). "
+        "notice": f"Policy saved (version {saved.version}). "
         "It applies to every sign-in from now on."
     }
     return see_other("/admin")
@@ -173,7 +173,7 @@ async def look_up(
     except InvalidId as exc:
         session.flash = {"error": f"No such user: {exc}."}
         return see_other("/admin")
-    authenticator = await pages.admin.authenticator(user) or {}
+    authenticator = await pages.admin.authenticator(user)
     return pages.render(
         request,
         "admin_user.html",
@@ -183,9 +183,7 @@ async def look_up(
         user_id=user.user_id,
         authenticator=authenticator,
         devices=await pages.admin.remembered_devices(user),
-        locked=bool(
-            authenticator.get("locked_until") and authenticator["locked_until"] > pages.clock.now()
-        ),
+        locked=bool(authenticator and authenticator.locked(pages.clock.now())),
     )
 
 

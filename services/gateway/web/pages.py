@@ -277,7 +277,7 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
         "server_time": now.timestamp(),
         "locked_until": login.locked_until if status == "locked" else None,
         "account": login.email,
-        "remember_days": policy.get("remember_device_days", 0),
+        "remember_days": policy.rules.remember_device_days,
     }
     if status == "enrollment_required" and login.enrollment:
         context["enrollment"] = enrollment_view(login, pages.box)

@@ -1,0 +1,59 @@
+"""What the gateway's read models hand to flows and routes: frozen values, never the
+stored documents themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.events import PolicyRules
+from shared.mongo import Document
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """One version of an organization's policy (version 0: none was ever saved)."""
+
+    rules: PolicyRules
+    version: int
+    updated_at: datetime | None
+    requested_by: str | None = None  # who saved it, for the version history
+
+    def fields(self) -> dict[str, Any]:
+        """The rules with their version, as the API and the console show them."""
+        return {**self.rules.model_dump(), "version": self.version, "updated_at": self.updated_at}
+
+
+NO_POLICY = PolicySnapshot(PolicyRules(), 0, None)
+
+
+def policy_from(doc: Document) -> PolicySnapshot:
+    rules = PolicyRules.model_validate({k: doc[k] for k in PolicyRules.model_fields if k in doc})
+    return PolicySnapshot(rules, doc["version"], doc.get("updated_at"), doc.get("requested_by"))
+
+
+@dataclass(frozen=True)
+class AuthenticatorRecord:
+    """A user's authenticator as the gateway knows it from events."""
+
+    credential_id: str
+    created_at: datetime | None
+    confirmed_at: datetime | None
+    locked_until: datetime | None = None
+    recovery_codes_left: int | None = None
+    step_offset: int | None = None  # the last accepted app code's drift, in steps
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+def authenticator_from(doc: Document) -> AuthenticatorRecord:
+    return AuthenticatorRecord(
+        credential_id=doc["credential_id"],
+        created_at=doc.get("created_at"),
+        confirmed_at=doc.get("confirmed_at"),
+        locked_until=doc.get("locked_until"),
+        recovery_codes_left=doc.get("recovery_codes_left"),
+        step_offset=doc.get("step_offset"),
+    )
