@@ -8,13 +8,18 @@ from typing import Any
 
 import structlog
 
-from services.gateway.audit import AuditEvent, AuditLog
+from services.gateway.audit import AuditEvent
 from services.gateway.changes import ChangeFeed
 from services.gateway.domain import CodeOutcome, PendingEnrollment
 from services.gateway.notices import Notices
-from services.gateway.operations import OperationStore
-from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.store import LoginStore
+from services.gateway.ports import (
+    AuditTrail,
+    AuthenticatorRecords,
+    LoginAnswers,
+    OperationAnswers,
+    PolicyRecords,
+    UserRecords,
+)
 from shared import streams
 from shared.clock import Clock
 from shared.events import (
@@ -34,14 +39,14 @@ log = structlog.get_logger("mfa.gateway")
 
 @dataclass(frozen=True)
 class GatewayHandlers:
-    logins: LoginStore
-    operations: OperationStore
-    policy: PolicyView
-    authenticators: AuthenticatorView
-    users: UserView
+    logins: LoginAnswers
+    operations: OperationAnswers
+    policy: PolicyRecords
+    authenticators: AuthenticatorRecords
+    users: UserRecords
     notices: Notices
     feed: ChangeFeed
-    audit: AuditLog
+    audit: AuditTrail
     clock: Clock
     announce: Callable[[str], Awaitable[None]]  # tells every replica that a key changed
     # An answer to an event the login awaited is stored: redelivery.py need not look.

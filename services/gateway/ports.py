@@ -1,0 +1,74 @@
+"""What the gateway's event handlers need of its stores, as Protocols.
+
+The MongoDB classes (store.py, operations.py, read_models.py, audit.py) implement them;
+tests/gateway_fakes.py holds in-memory ones, and tests/integration/
+test_gateway_store_contract.py runs the same scenarios against both, so handler logic
+can be tested without a database and the fakes cannot drift from the real thing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.gateway.audit import AuditEvent
+from services.gateway.domain import CodeOutcome, Login, PassedBy, PendingEnrollment
+from services.gateway.records import AuthenticatorRecord, PolicySnapshot
+from shared.crypto import Sealed
+from shared.events import LoginDecided, PolicyApplied
+from shared.identity import UserRef
+
+
+class LoginAnswers(Protocol):
+    async def get(self, login_id: str) -> Login | None: ...
+    async def needs_no_code(self, login_id: str) -> None: ...
+    async def ask_for_code(
+        self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
+    ) -> bool: ...
+    async def pass_remembered(self, login_id: str, credential_id: str) -> bool: ...
+    async def code_accepted(
+        self,
+        login_id: str,
+        user: UserRef,
+        submission_id: str,
+        passed_by: PassedBy = "code",
+        recovery_codes: Sealed | None = None,
+    ) -> None: ...
+    async def code_refused(
+        self, login_id: str, submission_id: str, outcome: CodeOutcome
+    ) -> None: ...
+    async def recovery_codes_issued(
+        self, login_id: str, request_id: str, sealed: Sealed | None
+    ) -> None: ...
+
+
+class OperationAnswers(Protocol):
+    async def applied(self, operation_id: str, by: str, now: datetime, **result: Any) -> None: ...
+    async def applied_by(self, operation_id: str) -> set[str]: ...
+
+
+class PolicyRecords(Protocol):
+    async def current(self, organization_id: str) -> PolicySnapshot: ...
+    async def apply(self, event: PolicyApplied) -> None: ...
+
+
+class AuthenticatorRecords(Protocol):
+    async def get(self, user: UserRef) -> AuthenticatorRecord | None: ...
+    async def issued(
+        self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
+    ) -> None: ...
+    async def code_verified(
+        self, user: UserRef, credential_id: str, at: datetime, confirms: bool, **facts: int | None
+    ) -> None: ...
+    async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None: ...
+    async def recovery_codes_issued(self, user: UserRef, credential_id: str, left: int) -> None: ...
+
+
+class UserRecords(Protocol):
+    async def decided(self, event: LoginDecided) -> None: ...
+    async def email_of(self, user: UserRef) -> str | None: ...
+
+
+class AuditTrail(Protocol):
+    async def record(self, event: AuditEvent, keep_days: int = 90) -> None: ...
+    async def latest(self, organization_id: str, limit: int = 25) -> list[AuditEvent]: ...

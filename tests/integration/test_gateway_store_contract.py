@@ -1,0 +1,197 @@
+"""The same scenarios on the gateway's MongoDB stores and on their in-memory fakes
+(tests/gateway_fakes.py): a fake that behaves otherwise fails here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.gateway.audit import AuditEvent, AuditLog
+from services.gateway.domain import CodeOutcome, Login, PendingEnrollment
+from services.gateway.operations import OperationStore
+from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.store import LoginStore
+from shared.crypto import Sealed
+from shared.events import LoginDecided, PolicyApplied, PolicyRules
+from shared.identity import UserRef
+from tests import gateway_fakes as fakes
+from tests.conftest import Namespace
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+ADA = UserRef("acme", "ada")
+SEALED = Sealed(key_id="k", nonce="bm9uY2Vub25jZTEy", ciphertext="Y2lwaGVy")
+
+
+@pytest.fixture(params=["mongodb", "fake"])
+async def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(mongodb_url: str, namespace: Namespace) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_url, tz_aware=True)
+    yield client[f"{namespace.database_prefix}gateway"]
+    await client.close()
+
+
+def login(login_id: str, created_at: datetime = NOW, remembered: str | None = None) -> Login:
+    return Login(
+        login_id, "acme", "key", "ada", "ada@x.io", "editor", "pending", created_at,
+        created_at + timedelta(minutes=5), remembered_credential=remembered,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def logins(kind: str, db: Any) -> Any:
+    return LoginStore(db) if kind == "mongodb" else fakes.FakeLoginStore()
+
+
+async def test_a_login_asks_for_a_code_once_and_a_late_decision_changes_nothing(
+    logins: Any,
+) -> None:
+    await logins.create(login("l1"), {})
+    pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10))
+    assert await logins.ask_for_code("l1", "c1", pending)
+    assert not await logins.ask_for_code("l1", "c1", None)
+    await logins.needs_no_code("l1")
+    found = await logins.get("l1")
+    assert (found.status, found.mfa_required, found.credential_id) == (
+        "enrollment_required",
+        True,
+        "c1",
+    )
+
+
+async def test_a_remembered_credential_passes_and_any_other_asks(logins: Any) -> None:
+    await logins.create(login("l1", remembered="c1"), {})
+    await logins.create(login("l2", remembered="c-old"), {})
+    assert not await logins.ask_for_code("l1", "c1", None)
+    assert await logins.pass_remembered("l1", "c1")
+    assert await logins.ask_for_code("l2", "c1", None)
+    assert not await logins.pass_remembered("l2", "c1")
+    one, two = await logins.get("l1"), await logins.get("l2")
+    assert (one.status, one.passed_by) == ("authenticated", "remembered_device")
+    assert (two.status, two.passed_by) == ("code_required", None)
+
+
+async def test_answers_are_kept_and_a_cut_off_login_never_authenticates(logins: Any) -> None:
+    await logins.create(login("before"), {})
+    await logins.ask_for_code("before", "c1", None)
+    until = NOW + timedelta(minutes=15)
+    await logins.code_refused("before", "s1", CodeOutcome(False, "locked", 0, until))
+    await logins.cut_off(ADA, NOW + timedelta(seconds=1))  # a reset: open logins end
+    await logins.create(login("after", NOW + timedelta(seconds=2)), {})
+    await logins.ask_for_code("after", "c1", None)
+    await logins.code_accepted("after", ADA, "s3", "recovery_code", SEALED)
+    await logins.code_accepted("before", ADA, "s2", "recovery_code", SEALED)
+    before, after = await logins.get("before"), await logins.get("after")
+    assert (before.status, before.locked_until) == ("expired", until)
+    assert before.outcomes["s2"].accepted
+    assert (after.status, after.passed_by, after.recovery_codes) == (
+        "authenticated",
+        "recovery_code",
+        SEALED,
+    )
+
+
+async def test_new_recovery_codes_are_kept_with_the_request_they_answer(logins: Any) -> None:
+    await logins.create(login("l1"), {})
+    await logins.recovery_codes_issued("l1", "r1", SEALED)
+    await logins.recovery_codes_issued("l1", "r2", None)  # the credential was gone
+    found = await logins.get("l1")
+    assert (found.recovery_answer, found.recovery_codes) == ("r2", SEALED)
+
+
+@pytest.fixture
+def authenticators(kind: str, db: Any) -> Any:
+    return AuthenticatorView(db) if kind == "mongodb" else fakes.FakeAuthenticatorView()
+
+
+async def test_an_authenticator_is_offered_confirmed_locked_and_replaced(
+    authenticators: Any,
+) -> None:
+    await authenticators.issued(ADA, "c1", NOW, None)
+    await authenticators.lock_changed(ADA, NOW + timedelta(minutes=5))
+    await authenticators.issued(ADA, "c1", NOW + timedelta(seconds=1), None)  # the same offer
+    held = await authenticators.get(ADA)
+    assert (held.created_at, held.locked_until) == (NOW, NOW + timedelta(minutes=5))
+    await authenticators.code_verified(ADA, "c-other", NOW, confirms=True, step_offset=1)
+    assert (await authenticators.get(ADA)).confirmed_at is None  # not this credential's code
+    await authenticators.code_verified(ADA, "c1", NOW, confirms=True, step_offset=-1)
+    await authenticators.recovery_codes_issued(ADA, "c1", 10)
+    held = await authenticators.get(ADA)
+    assert (held.confirmed_at, held.locked_until, held.step_offset) == (NOW, None, -1)
+    assert held.recovery_codes_left == 10
+    await authenticators.issued(ADA, "c2", NOW + timedelta(hours=1), None)  # after a reset
+    assert (await authenticators.get(ADA)).credential_id == "c2"
+
+
+@pytest.fixture
+def users(kind: str, db: Any) -> Any:
+    return UserView(db) if kind == "mongodb" else fakes.FakeUserView()
+
+
+def decided(at: datetime, email: str) -> LoginDecided:
+    return LoginDecided(
+        occurred_at=at, correlation_id="l", organization_id="acme", login_id="l",
+        user_id="ada", email=email, mfa_required=True, reason="user_type", policy_version=1,
+    )  # fmt: skip
+
+
+async def test_a_users_latest_decision_wins_whatever_the_order(users: Any) -> None:
+    await users.decided(decided(NOW + timedelta(minutes=1), "new@x.io"))
+    await users.decided(decided(NOW, "old@x.io"))  # late
+    assert await users.email_of(ADA) == "new@x.io"
+    assert await users.email_of(UserRef("acme", "nobody")) is None
+
+
+@pytest.fixture
+def policies(kind: str, db: Any) -> Any:
+    return PolicyView(db) if kind == "mongodb" else fakes.FakePolicyView()
+
+
+def applied(version: int) -> PolicyApplied:
+    return PolicyApplied(
+        occurred_at=NOW, correlation_id="op", organization_id="acme",
+        policy=PolicyRules(user_types=(f"t{version}",)), version=version, updated_at=NOW,
+        requested_by="admin",
+    )  # fmt: skip
+
+
+async def test_a_late_older_policy_version_never_wins(policies: Any) -> None:
+    assert (await policies.current("acme")).version == 0
+    await policies.apply(applied(2))
+    await policies.apply(applied(1))
+    current = await policies.current("acme")
+    assert (current.version, current.rules.user_types) == (2, ("t2",))
+
+
+@pytest.fixture
+def operations(kind: str, db: Any) -> Any:
+    return OperationStore(db) if kind == "mongodb" else fakes.FakeOperationStore()
+
+
+async def test_an_operation_knows_who_applied_it(operations: Any) -> None:
+    await operations.applied("op", "enrollment", NOW)
+    await operations.applied("op", "verification", NOW)
+    assert await operations.applied_by("op") == {"enrollment", "verification"}
+    assert await operations.applied_by("other") == set()
+
+
+@pytest.fixture
+def audit(kind: str, db: Any) -> Any:
+    return AuditLog(db) if kind == "mongodb" else fakes.FakeAuditLog()
+
+
+async def test_a_redelivered_event_is_one_audit_row_latest_first(audit: Any) -> None:
+    row = AuditEvent("acme", NOW, "code_verified", "ada", "ok", source="e1")
+    await audit.record(row)
+    await audit.record(row)
+    await audit.record(
+        AuditEvent("acme", NOW + timedelta(1), "code_rejected", "ada", "no", source="e2")
+    )
+    assert [e.kind for e in await audit.latest("acme")] == ["code_rejected", "code_verified"]
