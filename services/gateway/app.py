@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from services.gateway.admin_flow import AdminFlow
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
+from services.gateway.api import policy as policy_api
 from services.gateway.api import routes as api_routes
 from services.gateway.api.edge import BODY_LIMIT, Edge
 from services.gateway.api.errors import install_error_handlers
@@ -37,7 +38,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.stores import Stores
 from services.gateway.web import admin as admin_pages
-from services.gateway.web import admin_users, pages, security
+from services.gateway.web import admin_users, mfa_step, pages, security
 from services.gateway.web import self_service as self_service_pages
 from services.gateway.web.stores import WebStores
 from shared import streams
@@ -226,9 +227,11 @@ def _serve(app: FastAPI, stores: WebStores, settings: GatewaySettings, api_keys:
     """Routes, error answers and the layers every request passes through."""
     for router in (
         api_routes.router,
+        policy_api.router,
         admin_api.router,
         operator_api.router,
         pages.router,
+        mfa_step.router,
         self_service_pages.router,
         admin_pages.router,
         admin_users.router,

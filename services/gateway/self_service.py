@@ -48,6 +48,8 @@ class SelfService:
     async def new_recovery_codes(self, login_id: str, organization_id: str) -> list[str]:
         """A new set for the user who just passed a code; the old set stops working."""
         login = await self._passed(login_id, organization_id)
+        if login.credential_id is None:
+            raise _not_now()
         now = self.clock.now()
         request = RecoveryCodesRequested(
             occurred_at=now,
@@ -55,7 +57,7 @@ class SelfService:
             organization_id=login.organization_id,
             user_id=login.user_id,
             login_id=login_id,
-            credential_id=login.credential_id or "",
+            credential_id=login.credential_id,
         )
         waits = awaiting(streams.RECOVERY_CODES_REQUESTED, request, now, "recovery")
         await self.logins.recovery_codes_requested(login_id, waits)

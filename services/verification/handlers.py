@@ -171,7 +171,9 @@ class VerificationHandlers:
         if authenticator is None:
             # Reset, replaced by a newer enrollment, or never registered: nothing to
             # check against. Not counted as a failure, since no guess was tested.
-            return Answer(Rejected("invalid", self.lockout.max_failures), self.clock.now()), None
+            refused = Rejected("invalid", self.lockout.max_failures)
+            self._count(refused)
+            return Answer(refused, self.clock.now()), None
         event_id = str(event.event_id)
         if (answered := authenticator.answers.get(event_id)) is not None:
             return answered, _left(authenticator.recovery)  # a redelivery: as the first time

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.api.routes import Admin, AdminCaller, UserInPath
+from services.gateway.api.schemas import AuthenticatorState, ResetDone
 from services.gateway.coverage import Enrollment, counts_by_type, csv_header, csv_line
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -89,6 +90,39 @@ async def export_users(caller: AdminCaller, admin: Admin, q: Search = "") -> Str
         lines(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="mfa-users.csv"'},
+    )
+
+
+@router.post("/users/{user_id}/authenticator/reset")
+async def reset_authenticator(user: UserInPath, caller: AdminCaller, admin: Admin) -> ResetDone:
+    await admin.reset_authenticator(user, caller.actor)
+    return ResetDone(user_id=user.user_id)
+
+
+@router.get("/users/{user_id}/authenticator")
+async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorState:
+    known = await admin.authenticator(user)
+    devices = await admin.remembered_devices(user)
+    if known is None:
+        return AuthenticatorState(
+            user_id=user.user_id,
+            enrolled=False,
+            confirmed=False,
+            created_at=None,
+            confirmed_at=None,
+            locked_until=None,
+            remembered_devices=devices,
+        )
+    return AuthenticatorState(
+        user_id=user.user_id,
+        enrolled=True,
+        confirmed=known.confirmed_at is not None,
+        created_at=known.created_at,
+        confirmed_at=known.confirmed_at,
+        locked_until=known.locked_until,
+        recovery_codes_left=known.recovery_codes_left,
+        step_offset=known.step_offset,
+        remembered_devices=devices,
     )
 
 

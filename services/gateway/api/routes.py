@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.admin_flow import AdminFlow
 from services.gateway.api.auth import require
-from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.schemas import (
-    AuthenticatorState,
     CodeError,
     CodeRefused,
     CodeRequest,
@@ -23,11 +21,7 @@ from services.gateway.api.schemas import (
     ForgetDeviceRequest,
     LoginRequest,
     LoginState,
-    PolicyRequest,
-    PolicyState,
-    PolicyVersion,
     RecoveryCodesState,
-    ResetDone,
     login_state,
 )
 from services.gateway.callers import Caller
@@ -220,93 +214,6 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
         attempts_left=outcome.attempts_left,
     )
     return status.HTTP_400_BAD_REQUEST, CodeRefused(**state, error=error)
-
-
-def _version_tag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header names: '"3"' (or W/"3", or 3); '*' or none: any."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isascii() or not tag.isdigit():
-        error = {"loc": ("header", "if-match"), "msg": 'a version such as "3"', "type": "value"}
-        raise RequestValidationError([error])
-    return int(tag)
-
-
-@router.get("/v1/admin/policy", tags=["admin"])
-async def get_policy(caller: AdminCaller, admin: Admin, response: Response) -> PolicyState:
-    """The policy; its ETag is the version, to send back as If-Match with a change."""
-    policy = PolicyState.model_validate((await admin.policy(caller.organization_id)).fields())
-    response.headers["ETag"] = _version_tag(policy.version)
-    return policy
-
-
-@router.put(
-    "/v1/admin/policy",
-    tags=["admin"],
-    max_body_size=POLICY_BODY_LIMIT,
-    responses={409: {"description": "The policy changed since the If-Match version"}},
-)
-async def put_policy(
-    body: PolicyRequest,
-    caller: AdminCaller,
-    admin: Admin,
-    response: Response,
-    if_match: Annotated[str | None, Header(max_length=64)] = None,
-) -> PolicyState:
-    """Replace the policy; with If-Match, only if it is still that version (else 409)."""
-    expected = _expected_version(if_match)
-    saved = await admin.replace_policy(caller.organization_id, body, caller.actor, expected)
-    policy = PolicyState.model_validate(saved.fields())
-    response.headers["ETag"] = _version_tag(policy.version)
-    return policy
-
-
-@router.get("/v1/admin/policy/versions", tags=["admin"])
-async def get_policy_versions(caller: AdminCaller, admin: Admin) -> list[PolicyVersion]:
-    """The organization's policy versions, latest first (the last 50)."""
-    versions = await admin.policy_versions(caller.organization_id)
-    return [
-        PolicyVersion.model_validate({**v.fields(), "requested_by": v.requested_by})
-        for v in versions
-    ]
-
-
-@router.post("/v1/admin/users/{user_id}/authenticator/reset", tags=["admin"])
-async def reset_authenticator(user: UserInPath, caller: AdminCaller, admin: Admin) -> ResetDone:
-    await admin.reset_authenticator(user, caller.actor)
-    return ResetDone(user_id=user.user_id)
-
-
-@router.get("/v1/admin/users/{user_id}/authenticator", tags=["admin"])
-async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorState:
-    known = await admin.authenticator(user)
-    devices = await admin.remembered_devices(user)
-    if known is None:
-        return AuthenticatorState(
-            user_id=user.user_id,
-            enrolled=False,
-            confirmed=False,
-            created_at=None,
-            confirmed_at=None,
-            locked_until=None,
-            remembered_devices=devices,
-        )
-    return AuthenticatorState(
-        user_id=user.user_id,
-        enrolled=True,
-        confirmed=known.confirmed_at is not None,
-        created_at=known.created_at,
-        confirmed_at=known.confirmed_at,
-        locked_until=known.locked_until,
-        recovery_codes_left=known.recovery_codes_left,
-        step_offset=known.step_offset,
-        remembered_devices=devices,
-    )
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

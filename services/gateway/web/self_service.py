@@ -9,12 +9,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from services.gateway.flows import NotAppliedInTime, Refused
+from services.gateway.web.mfa_step import check_code
 from services.gateway.web.pages import (
     DEVICE_COOKIE,
     Csrf,
     CurrentSession,
     Pages,
-    check_code,
     mfa_page,
     refuse_forgery,
     see_other,

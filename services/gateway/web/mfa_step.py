@@ -1,0 +1,210 @@
+"""The MFA step of any login on a hosted page: QR or code field, the code (or a
+recovery code) checked, "remember this browser", and the end of the step."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.gateway.domain import Login, visible_status
+from services.gateway.flows import (
+    LoginExpired,
+    LoginNotFound,
+    NotWaitingForCode,
+    OpenElsewhere,
+    Refused,
+    TooManyCodes,
+)
+from services.gateway.web.directory import DirectoryUser
+from services.gateway.web.page_models import code_error, enrollment_view
+from services.gateway.web.pages import (
+    DEVICE_COOKIE,
+    Csrf,
+    CurrentSession,
+    Pages,
+    Web,
+    mfa_page,
+    refuse_forgery,
+    see_other,
+)
+from services.gateway.web.sessions import Session
+from shared.events import CodeKind
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/mfa/{login_id}", response_class=HTMLResponse)
+async def mfa_step(
+    request: Request, login_id: str, pages: Pages, session: CurrentSession
+) -> Response:
+    try:
+        login = await pages.logins.open_in_browser(login_id, session.id)
+    except LoginNotFound:
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            404,
+            title="Sign-in not found",
+            text="This sign-in does not exist.",
+            restart=True,
+        )
+    except OpenElsewhere:
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            403,
+            title="Open elsewhere",
+            text="This sign-in was opened in another browser. Start a new sign-in here.",
+            restart=True,
+        )
+    login = await pages.logins.wait(login_id, login.organization_id, 5)
+    return await show_step(pages, request, session, login)
+
+
+async def show_step(pages: Web, request: Request, session: Session, login: Login) -> Response:
+    """The page for where the login stands: QR, code field, or its end."""
+    now = pages.clock.now()
+    status = visible_status(login, now)
+    if status == "authenticated":
+        return await finish(pages, request, session, login)
+    if status == "expired":
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            410,
+            title="Sign-in expired",
+            text="This sign-in took too long. Start again.",
+            restart=True,
+        )
+    if status == "pending":
+        return pages.render(request, "pending.html", session)
+    policy = await pages.admin.policy(login.organization_id)
+    context: dict[str, Any] = {
+        "login_id": login.login_id,
+        "server_time": now.timestamp(),
+        "locked_until": login.locked_until if status == "locked" else None,
+        "account": login.email,
+        "remember_days": policy.rules.remember_device_days,
+    }
+    if status == "enrollment_required" and login.enrollment:
+        context["enrollment"] = enrollment_view(login, pages.box)
+        return pages.render(request, "enroll.html", session, **context)
+    return pages.render(request, "code.html", session, **context)
+
+
+@router.post("/mfa/{login_id}/code")
+async def submit_code(
+    request: Request,
+    login_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    code: Annotated[str, Form(max_length=32)] = "",
+    remember: Annotated[bool, Form()] = False,
+) -> Response:
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    digits = "".join(code.split())
+    if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
+        session.flash = {"error": "Enter the 6 digits your authenticator app shows."}
+        return see_other(mfa_page(login_id))
+    return await check_code(pages, request, session, login_id, digits, "totp", remember)
+
+
+async def check_code(
+    pages: Web,
+    request: Request,
+    session: Session,
+    login_id: str,
+    typed: str,
+    kind: CodeKind,
+    remember: bool = False,
+) -> Response:
+    """Send what the user typed; finish the sign-in (remembering the browser if asked),
+    or say why not beside the field."""
+    try:
+        login = await pages.logins.open_in_browser(login_id, session.id)
+        result = await pages.logins.submit_code(
+            login_id, login.organization_id, typed, f"web:{session.id}", kind=kind
+        )
+    except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
+        return see_other(mfa_page(login_id))  # the page says what happened
+    except TooManyCodes:
+        session.flash = {"error": "Too many codes for this sign-in. Start a new sign-in."}
+        return see_other(mfa_page(login_id))
+    except Refused as refused:
+        session.flash = {"error": refused.message}
+        return see_other(mfa_page(login_id))
+    if result.outcome and result.outcome.accepted:
+        response = await finish(pages, request, session, result.login)
+        if remember and result.login.status == "authenticated":
+            await remember_browser(pages, result.login, response)
+        return response
+    session.flash = code_error(result.outcome)
+    return see_other(mfa_page(login_id))
+
+
+async def remember_browser(pages: Web, login: Login, response: Response) -> None:
+    """The user ticked "remember this browser": a device token in an HttpOnly cookie."""
+    try:
+        issued = await pages.self_service.remember_device(login.login_id, login.organization_id)
+    except Refused:
+        return  # remembering turned off meanwhile: the sign-in itself succeeded
+    response.set_cookie(
+        DEVICE_COOKIE,
+        issued.token,
+        expires=issued.expires_at,
+        path="/",
+        secure=pages.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+async def finish(pages: Web, request: Request, session: Session, login: Login) -> Response:
+    """A verified login: the demo sign-in's user is now signed in, under a new session id.
+
+    Only a login that is authenticated now: an accepted code does not finish a login
+    that a reset ended meanwhile.
+    """
+    if visible_status(login, pages.clock.now()) != "authenticated":
+        return see_other(mfa_page(login.login_id))
+    pending = session.pending
+    next_page = mfa_page(login.login_id, "done")
+    if pending and pending["login_id"] == login.login_id:
+        session = await pages.renew_session(request, session)
+        session.user = DirectoryUser(
+            pending["organization_id"], pending["user_id"], pending["email"], pending["user_type"]
+        )
+        session.mfa = bool(login.mfa_required)
+        # New recovery codes need a code passed now, not a remembered browser.
+        passed_code = login.passed_by in ("code", "recovery_code")
+        session.mfa_login = login.login_id if passed_code else None
+        next_page = "/signed-in"
+    # Shown in this answer, once (a reload asks to send the form again, and that shows
+    # the next page): codes never sit in a session document.
+    if login.recovery_codes and (
+        codes := await pages.self_service.take_recovery_codes(login.login_id)
+    ):
+        return pages.render(
+            request, "recovery_codes.html", session, codes=codes, continue_url=next_page
+        )
+    return see_other(next_page)
+
+
+@router.get("/mfa/{login_id}/done", response_class=HTMLResponse)
+async def verified(
+    request: Request, login_id: str, pages: Pages, session: CurrentSession
+) -> Response:
+    return pages.render(
+        request,
+        "message.html",
+        session,
+        title="Verified",
+        text="Your code was accepted. You can return to the application.",
+    )
