@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from services.gateway.audit import AuditEvent, AuditLog
 from services.gateway.changes import ChangeFeed
-from services.gateway.coverage import UserCoverage, coverage_of
+from services.gateway.coverage import UserCoverage, coverage_of, csv_header, csv_line
 from services.gateway.devices import RememberedDevices
 from services.gateway.flows import NotAppliedInTime, PolicyConflict, Publish, new_id
 from services.gateway.messages import policy_change
@@ -24,6 +25,7 @@ from shared.events import AuthenticatorReset, AuthenticatorUnlocked, PolicyRules
 from shared.identity import UserRef
 
 RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
+UserOperation = TypeVar("UserOperation", AuthenticatorReset, AuthenticatorUnlocked)
 
 
 @dataclass(frozen=True)
@@ -85,23 +87,15 @@ class AdminFlow:
         return current
 
     async def reset_authenticator(self, user: UserRef, requested_by: str) -> None:
-        operation_id, now = new_id(), self.clock.now()
-        reset = AuthenticatorReset(
-            occurred_at=now,
-            correlation_id=operation_id,
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
-        )
-        await self.operations.start(
-            operation_id,
+        reset = await self._user_operation(
             "reset",
-            now,
-            awaiting(streams.AUTHENTICATOR_RESET, reset, now, *RESET_OWNERS),
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
+            AuthenticatorReset,
+            streams.AUTHENTICATOR_RESET,
+            RESET_OWNERS,
+            user,
+            requested_by,
         )
+        operation_id = reset.correlation_id
         # A clean cut: no login started before the reset completes may authenticate, even
         # with a code the old authenticator produced and verification checked meanwhile.
         await self.logins.cut_off(user, self.clock.now())
@@ -125,23 +119,15 @@ class AdminFlow:
 
     async def unlock(self, user: UserRef, requested_by: str) -> None:
         """End the user's lock (and its escalation) without a reset; audited."""
-        operation_id, now = new_id(), self.clock.now()
-        unlock = AuthenticatorUnlocked(
-            occurred_at=now,
-            correlation_id=operation_id,
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
-        )
-        await self.operations.start(
-            operation_id,
+        unlock = await self._user_operation(
             "unlock",
-            now,
-            awaiting(streams.AUTHENTICATOR_UNLOCKED, unlock, now, "verification"),
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            requested_by=requested_by,
+            AuthenticatorUnlocked,
+            streams.AUTHENTICATOR_UNLOCKED,
+            ("verification",),
+            user,
+            requested_by,
         )
+        operation_id = unlock.correlation_id
         await self.publish_unlock(unlock)
         await self._until_applied(operation_id, {"verification"})
         await self.authenticators.lock_changed(user, None)
@@ -178,6 +164,42 @@ class AdminFlow:
             for user in page:
                 yield user
             after = page[-1].user_id
+
+    async def coverage_csv(self, organization_id: str, search: str = "") -> AsyncIterator[str]:
+        """The same users as CSV lines, the header first (streamed: never all in memory)."""
+        yield csv_header()
+        async for user in self.coverage(organization_id, search):
+            yield csv_line(user)
+
+    async def _user_operation(
+        self,
+        kind: str,
+        event_type: type[UserOperation],
+        stream: str,
+        owners: tuple[str, ...],
+        user: UserRef,
+        requested_by: str,
+    ) -> UserOperation:
+        """An admin operation on one user's authenticator, recorded with the event each
+        owner is to confirm (the outbox sends it again should Redis lose it)."""
+        operation_id, now = new_id(), self.clock.now()
+        event = event_type(
+            occurred_at=now,
+            correlation_id=operation_id,
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        await self.operations.start(
+            operation_id,
+            kind,
+            now,
+            awaiting(stream, event, now, *owners),
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            requested_by=requested_by,
+        )
+        return event
 
     async def _audit(
         self, user: UserRef, kind: str, detail: str, requested_by: str, source: str

@@ -95,6 +95,19 @@ def test_a_remembered_browser_skips_the_code_until_a_reset_or_expiry(
     expect(page.locator("h1")).to_have_text("You're signed in")
 
 
+def test_a_remembered_browser_never_opens_the_console_without_a_code(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    stack.set_policy(user_types=["editor"], remember_device_days=7)
+    admin = add_person(stack, "admin")
+    enroll_remembering(page, stack, admin, tmp_path)
+    assert [c for c in page.context.cookies() if c["name"] == "mfa_device"]
+    sign_out(page)
+    stack.next_step()
+    sign_in(page, admin)
+    expect(page.locator("h1")).to_have_text("Enter your code")  # the cookie is not used
+
+
 def test_forget_this_browser_asks_for_the_code_again(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:

@@ -222,13 +222,14 @@ async def test_concurrent_submissions_of_one_code_succeed_only_once(
 
 
 async def test_a_code_for_an_unknown_credential_is_invalid_but_not_counted(
-    verification: Any, drive: Driver
+    verification: Any, drive: Driver, registry: CollectorRegistry
 ) -> None:
     _, recorder = verification
     await drive.register("c1")
     await drive.submit(drive.code(), credential_id="c-old")
     [rejected] = recorder.of(streams.CODE_REJECTED)
-    assert (rejected.reason, rejected.attempts_left) == ("invalid", 5)
+    assert (rejected.reason, rejected.attempts_left) == ("invalid", 5)  # not toward a lock
+    assert registry.get_sample_value("mfa_code_checks_total", {"outcome": "invalid"}) == 1
 
 
 async def reset(drive: Driver, requested_at: datetime) -> None:

@@ -187,23 +187,31 @@ async def look_up(
     )
 
 
-def user_named(pages: Web, session: Session, user_id: str) -> UserRef | None:
-    """The console organization's user with this id, or None (and a message) if invalid."""
+async def acted_on(
+    pages: Web, request: Request, session: Session, csrf: str, user_id: str
+) -> UserRef | Response:
+    """The console organization's user a form acts on; or, when the caller may not act
+    or the id is not a user id, the page to show instead."""
+    if refused := await guard(pages, request, session, csrf):
+        return refused
     try:
         return UserRef(pages.console_organization(session), canonical_user_id(user_id))
     except InvalidId as exc:
         session.flash = {"error": f"No such user: {exc}."}
-        return None
+        return see_other("/admin")
+
+
+def user_page(user: UserRef) -> Response:
+    """Back to the user's look-up, where the flash message says what was done."""
+    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
 
 
 @router.post("/admin/users/{user_id}/reset", response_class=HTMLResponse)
 async def confirm_reset(
     request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
 ) -> Response:
-    if refused := await guard(pages, request, session, csrf):
-        return refused
-    if (user := user_named(pages, session, user_id)) is None:
-        return see_other("/admin")
+    if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
+        return user
     return pages.render(request, "admin_reset.html", session, user_id=user.user_id)
 
 
@@ -211,10 +219,8 @@ async def confirm_reset(
 async def reset(
     request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
 ) -> Response:
-    if refused := await guard(pages, request, session, csrf):
-        return refused
-    if (user := user_named(pages, session, user_id)) is None:
-        return see_other("/admin")
+    if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
+        return user
     try:
         await pages.admin.reset_authenticator(user, actor(session))
         session.flash = {
@@ -226,7 +232,7 @@ async def reset(
             "error": "The reset is recorded but not yet confirmed by "
             f"{', '.join(sorted(exc.waiting_for))}."
         }
-    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
+    return user_page(user)
 
 
 @router.get("/admin/signin", response_class=HTMLResponse)

@@ -3,17 +3,16 @@ user's lock and remembered devices."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from services.gateway.coverage import counts_by_type, csv_header, csv_line
+from services.gateway.coverage import counts_by_type
 from services.gateway.flows import NotAppliedInTime
-from services.gateway.web.admin import actor, guard, user_named
-from services.gateway.web.pages import Csrf, CurrentSession, Pages, see_other
+from services.gateway.web.admin import acted_on, actor, guard, user_page
+from services.gateway.web.pages import Csrf, CurrentSession, Pages
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -55,15 +54,8 @@ async def coverage_csv(
 ) -> Response:
     if refused := await guard(pages, request, session):
         return refused
-    organization = pages.console_organization(session)
-
-    async def lines() -> AsyncIterator[str]:
-        yield csv_header()
-        async for user in pages.admin.coverage(organization, q):
-            yield csv_line(user)
-
     return StreamingResponse(
-        lines(),
+        pages.admin.coverage_csv(pages.console_organization(session), q),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="mfa-users.csv"'},
     )
@@ -73,26 +65,22 @@ async def coverage_csv(
 async def unlock(
     request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
 ) -> Response:
-    if refused := await guard(pages, request, session, csrf):
-        return refused
-    if (user := user_named(pages, session, user_id)) is None:
-        return see_other("/admin")
+    if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
+        return user
     try:
         await pages.admin.unlock(user, actor(session))
         session.flash = {"notice": f"{user.user_id} is unlocked and may try codes again."}
     except NotAppliedInTime:
         session.flash = {"error": "The unlock is recorded but verification has not confirmed it."}
-    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
+    return user_page(user)
 
 
 @router.post("/admin/users/{user_id}/devices/forget")
 async def forget_devices(
     request: Request, user_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
 ) -> Response:
-    if refused := await guard(pages, request, session, csrf):
-        return refused
-    if (user := user_named(pages, session, user_id)) is None:
-        return see_other("/admin")
+    if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
+        return user
     revoked = await pages.admin.revoke_devices(user, actor(session))
     session.flash = {"notice": f"{revoked} remembered devices of {user.user_id} forgotten."}
-    return see_other(f"/admin/users?{urlencode({'q': user.user_id})}")
+    return user_page(user)
