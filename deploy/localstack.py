@@ -70,6 +70,7 @@ class LocalStack:
     children: dict[str, Child] = field(default_factory=dict)
     redis_users: dict[str, str] = field(default_factory=dict)  # service -> its own Redis URL
     database_metrics_port: int | None = None  # the embedded FerretDB's /debug/metrics
+    own_process_groups: bool = False  # children ignore the terminal's Ctrl-C (make run)
 
     @property
     def gateway_url(self) -> str:
@@ -82,6 +83,7 @@ class LocalStack:
 
     def _child(self, name: str, argv: list[str], env: dict[str, str], **kw: object) -> Child:
         log_path = self.log_dir / f"{name}.log" if self.log_dir else None
+        kw.setdefault("own_group", self.own_process_groups)
         return Child(name, argv, env, ROOT, log_path, **kw)  # type: ignore[arg-type]
 
     def _data(self, part: str) -> Path:
@@ -186,9 +188,12 @@ class LocalStack:
     def logs(self) -> str:
         return "".join(child.log_tail() for child in self.children.values())
 
-    def stop(self) -> None:
+    def stop(self, say: bool = False) -> None:
+        """Stop the services first (newest first), then the database and Redis they use."""
         for child in reversed(list(self.children.values())):
             child.stop()
+            if say:
+                print(f"stopped {child.name}", file=sys.stderr, flush=True)
         self.children.clear()
 
 
@@ -264,7 +269,9 @@ def run() -> None:
     directory = data_dir()
     lock = hold(directory)
     stack = LocalStack(
-        env={k: v for k, v in os.environ.items() if k.startswith("MFA_")}, data_dir=directory
+        env={k: v for k, v in os.environ.items() if k.startswith("MFA_")},
+        data_dir=directory,
+        own_process_groups=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -282,7 +289,8 @@ def run() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: the stop goes on
+        stack.stop(say=True)
         lock.close()
 
 

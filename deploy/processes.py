@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +13,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _own_group_ended_with_parent() -> None:
+    """In the child, before exec: a process group of its own, so a terminal's Ctrl-C
+    reaches only the stack, which then stops the services before Redis and the
+    database; and SIGTERM when the stack itself dies, so no child outlives it."""
+    os.setpgid(0, 0)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -34,6 +47,7 @@ class Child:
     log_path: Path | None  # None: the child writes to this terminal
     serving: Callable[[], bool] = lambda: True  # whether it answers yet
     process: subprocess.Popen[bytes] | None = None
+    own_group: bool = False  # see _own_group_ended_with_parent
 
     def start(self) -> Child:
         out: IO[bytes] | None = None
@@ -46,6 +60,8 @@ class Child:
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
             cwd=self.cwd,
+            # Only `make run`'s stack, whose main thread starts every child.
+            preexec_fn=_own_group_ended_with_parent if self.own_group else None,  # noqa: PLW1509
         )
         if out is not None:
             out.close()  # the child holds its own descriptor

@@ -37,6 +37,9 @@ from shared.identity import (
 )
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# Who asked for an admin change: "key:<key id>", or "user:<e-mail>" for a console user
+# (an e-mail takes up to 254 characters).
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Issuer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 UserType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -46,7 +49,12 @@ CodePurpose = Literal["enrollment", "login"]
 RejectReason = Literal["invalid", "expired", "reused", "locked"]
 CodeKind = Literal["totp", "recovery_code"]
 NoticeKind = Literal[
-    "authenticator_confirmed", "recovery_code_used", "authenticator_reset", "locked"
+    "authenticator_confirmed",
+    "recovery_code_used",
+    "authenticator_reset",
+    "locked",
+    "recovery_codes_issued",
+    "device_remembered",
 ]
 
 
@@ -163,6 +171,13 @@ class CodeVerified(UserEvent):
     )
     recovery_codes_left: int | None = Field(default=None, ge=0)
 
+    @property
+    def confirms_authenticator(self) -> bool:
+        """This code confirmed a new authenticator: verification issues the first set of
+        recovery codes then, and only then (a second login's enrollment code for the same
+        credential passes like any code)."""
+        return self.purpose == "enrollment" and self.recovery_codes is not None
+
 
 class CodeRejected(UserEvent):
     login_id: Identifier
@@ -175,14 +190,14 @@ class CodeRejected(UserEvent):
 
 
 class AuthenticatorReset(UserEvent):
-    requested_by: Identifier
+    requested_by: Actor
 
 
 class AuthenticatorUnlocked(UserEvent):
     """An administrator ends a lock: failures and lock escalation start over, the
     credential and its replay guard stay. Confirmed like a reset (by verification)."""
 
-    requested_by: Identifier
+    requested_by: Actor
 
 
 class RecoveryCodesRequested(UserEvent):
@@ -213,6 +228,9 @@ class UserNotice(UserEvent):
     email: Email
     locked_until: AwareDatetime | None = None
     recovery_codes_left: int | None = Field(default=None, ge=0)
+    remembered_until: AwareDatetime | None = Field(
+        default=None, description="device_remembered: until when the device skips codes"
+    )
 
 
 class AuthenticatorResetApplied(UserEvent):
@@ -257,7 +275,7 @@ class PolicyRules(BaseModel):
 
 class PolicyUpdated(OrganizationEvent):
     policy: PolicyRules
-    requested_by: Identifier
+    requested_by: Actor
     expected_version: int | None = Field(
         default=None,
         ge=0,
@@ -272,7 +290,7 @@ class PolicyApplied(OrganizationEvent):
     policy: PolicyRules
     version: int = Field(ge=0)
     updated_at: AwareDatetime | None
-    requested_by: Identifier
+    requested_by: Actor
     conflict: bool = False
 
 

@@ -1,7 +1,14 @@
-"""Structured logs: one JSON line per event outside a terminal, never a secret."""
+"""Structured logs: one JSON line per event outside a terminal, never a secret.
+
+A login id is a secret too: whoever holds it first can open the login's hosted page.
+Log lines name a login by a short keyed hash (``login_ref``), the same in every
+service for one keyring, so one login's lines still join up across the services.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import sys
 from typing import Any
@@ -32,7 +39,32 @@ def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
-def configure_logging(service: str, log_format: str, level: str, production: bool) -> None:
+# Keys whose value is a login id (or, for login events, the correlation id that is one).
+LOGIN_ID_KEYS = frozenset({"login_id", "correlation_id"})
+LOG_PSEUDONYM_PURPOSE = "log-pseudonyms"
+
+
+def login_ref(login_id: str, key: bytes) -> str:
+    """What a log line says instead of a login id: 12 hex digits of an HMAC-SHA256."""
+    return hmac.new(key, login_id.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def pseudonymise(key: bytes) -> Any:
+    """A processor that replaces any login id in a log line by its ``login_ref``."""
+
+    def processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        for name in LOGIN_ID_KEYS.intersection(event_dict):
+            value = event_dict.pop(name)
+            if value is not None:
+                event_dict["login_ref"] = login_ref(str(value), key)
+        return event_dict
+
+    return processor
+
+
+def configure_logging(
+    service: str, log_format: str, level: str, production: bool, pseudonym_key: bytes
+) -> None:
     as_json = log_format == "json" or (
         log_format == "auto" and (production or not sys.stderr.isatty())
     )
@@ -47,6 +79,7 @@ def configure_logging(service: str, log_format: str, level: str, production: boo
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_service,
+        pseudonymise(pseudonym_key),
         redact,
     ]
     renderers: list[Any] = (

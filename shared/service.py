@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from shared.logging import configure_logging
+from shared.logging import LOG_PSEUDONYM_PURPOSE, configure_logging
 from shared.messaging import StreamWiring, describe_validation_error
 from shared.metrics import StreamBacklog
 from shared.metrics import serve as serve_metrics
@@ -126,5 +126,6 @@ def run(settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastStr
         settings.log_format,
         settings.log_level,
         production=settings.env == "production",
+        pseudonym_key=settings.keyring.derive(LOG_PSEUDONYM_PURPOSE),
     )
     uvloop.run(create_app(settings).run())

@@ -104,6 +104,7 @@ class FakeLoginStore:
                 locked_until=None,
                 passed_by=passed_by,
                 recovery_codes=recovery_codes or login.recovery_codes,
+                recovery_codes_for=submission_id if recovery_codes else login.recovery_codes_for,
                 outcomes=outcomes,
             )
             return
@@ -127,8 +128,20 @@ class FakeLoginStore:
         if login is None:
             return
         codes = sealed or login.recovery_codes
-        self.logins[login_id] = replace(login, recovery_codes=codes, recovery_answer=request_id)
+        issued_for = request_id if sealed else login.recovery_codes_for
+        self.logins[login_id] = replace(
+            login, recovery_codes=codes, recovery_codes_for=issued_for, recovery_answer=request_id
+        )
         self._answered(login_id, "recovery")
+
+    async def enrollment_confirmed(self, user: UserRef, credential_id: str) -> None:
+        for login_id, login in list(self.logins.items()):
+            if (
+                login.user == user
+                and login.status == "enrollment_required"
+                and login.credential_id == credential_id
+            ):
+                self.logins[login_id] = replace(login, status="code_required", enrollment=None)
 
     async def cut_off(self, user: UserRef, at: datetime) -> None:
         self.cutoffs[user.key] = at

@@ -8,7 +8,9 @@ rendered (rsvg-convert) and decoded (zbarimg) by real tools.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from deploy.localstack import LocalStack, free_port
+from deploy.localstack import ROOT, LocalStack, free_port
 
 CLIENT = {"Authorization": "Bearer dev-client-key"}
 ADMIN = {"Authorization": "Bearer dev-admin-key"}
@@ -145,6 +147,45 @@ class Stack:
         )
 
 
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    email: str
+    user_type: str
+    password: str
+
+
+def add_person(stack: Stack, user_type: str) -> Person:
+    """A user in the gateway's directory, added with its own command line tool."""
+    name = f"{user_type}-{uuid.uuid4().hex[:8]}"
+    person = Person(name, f"{name}@imageshop.example", user_type, f"pw-{uuid.uuid4().hex}")
+    put_person(stack, person)
+    return person
+
+
+def put_person(stack: Stack, person: Person) -> None:
+    """Add or replace a user of the directory (``python -m services.gateway.web.users add``)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.gateway.web.users",
+            "add",
+            person.email,
+            "--type",
+            person.user_type,
+            "--user-id",
+            person.user_id,
+            "--password-stdin",
+        ],
+        input=person.password + "\n",
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, **stack.processes.env},
+    )
+
+
 def new_user() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
 
@@ -174,6 +215,8 @@ def launch(
             "MFA_HEARTBEAT_SECONDS": "1",
             "MFA_CODE_TIMEOUT_SECONDS": "5",
             "MFA_RECLAIM_IDLE_MS": "2000",
+            # The tests' HTTP client plays the TLS proxy (X-Forwarded-Proto, -For).
+            "MFA_TRUSTED_PROXIES": "127.0.0.1/32",
             **({"MFA_MONGODB_URL": mongodb_url} if mongodb_url else {}),
             **env,
         },

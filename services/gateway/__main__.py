@@ -14,7 +14,7 @@ from services.gateway.settings import (
     GatewaySettings,
 )
 from services.gateway.web.security import HostedPageIdsRedacted
-from shared.logging import configure_logging
+from shared.logging import LOG_PSEUDONYM_PURPOSE, configure_logging
 from shared.service import load_settings
 
 
@@ -25,6 +25,7 @@ def main() -> None:
         settings.log_format,
         settings.log_level,
         production=settings.env == "production",
+        pseudonym_key=settings.keyring.derive(LOG_PSEUDONYM_PURPOSE),
     )
     logging.getLogger("uvicorn.access").addFilter(HostedPageIdsRedacted())
     print(f"MFA gateway on http://{settings.host}:{settings.port}", file=sys.stderr)
@@ -45,6 +46,10 @@ def main() -> None:
         port=settings.port,
         log_config=None,
         server_header=False,
+        # Forwarded headers only from the proxies configured, none by default (uvicorn
+        # would trust 127.0.0.1, so any local process could pose as any client).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         loop="uvloop",
         http="httptools",
     )

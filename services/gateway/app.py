@@ -123,6 +123,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         clock,
         box,
         publish_request=redelivery.sending("logins", streams.RECOVERY_CODES_REQUESTED),
+        notices=notices,
         timeout=settings.code_timeout_seconds,
     )
     broker.include_router(router)
@@ -269,6 +270,7 @@ def _flows(
         publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
         publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
         devices=stores.devices,
+        policy=stores.policy_view,
         tracer=tracing.get_tracer("mfa.gateway"),
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,

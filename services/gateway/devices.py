@@ -28,6 +28,13 @@ class IssuedDevice:
     expires_at: datetime
 
 
+def still_remembered(created_at: datetime, now: datetime, days_allowed: int) -> bool:
+    """A token passes only while the organization's current policy still allows its
+    age: turning remembering off (0 days) or shortening it applies to tokens issued
+    before, not just to new ones."""
+    return days_allowed > 0 and now < created_at + timedelta(days=days_allowed)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -58,13 +65,18 @@ class RememberedDevices:
         )
         return IssuedDevice(token, expires_at)
 
-    async def credential_for(self, token: str, user: UserRef, now: datetime) -> str | None:
+    async def credential_for(
+        self, token: str, user: UserRef, now: datetime, days_allowed: int
+    ) -> str | None:
         """The credential a live token of this user was given for; None for any other
-        token (unknown, expired, revoked, or another user's)."""
+        token (unknown, expired, revoked, another user's, or older than the policy's
+        ``days_allowed`` now allows)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
         doc = await self._devices.find_one({"_id": _digest(token)})
         if doc is None or doc["expires_at"] <= now:
+            return None
+        if not still_remembered(doc["created_at"], now, days_allowed):
             return None
         if (doc["organization_id"], doc["user_id"]) != (user.organization_id, user.user_id):
             return None

@@ -55,6 +55,10 @@ class Login:
     passed_by: PassedBy | None = None
     remembered_credential: str | None = None  # a valid device token named this credential
     recovery_codes: Sealed | None = None  # issued to this login, not yet shown
+    # The submission (or request) whose answer issued them, and who sent each one:
+    # recovery codes go only to the caller whose code or request issued them.
+    recovery_codes_for: str | None = None
+    callers: Mapping[str, str] = field(default_factory=dict)  # submission/request id -> caller
     device_remembered: bool = False  # a device token was issued after this login's code
     recovery_answer: str | None = None  # the last request for new recovery codes answered
     trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
@@ -95,6 +99,14 @@ def may_submit_code(login: Login, now: datetime) -> CodeGate:
     if status in (*WAITING_FOR_CODE, "locked"):
         return CodeGate.OPEN
     return CodeGate.NOT_WAITING
+
+
+def may_take_recovery_codes(login: Login, caller: str) -> bool:
+    """Recovery codes waiting in this login, issued by ``caller``'s own code or request:
+    an API key, or the browser session that typed the code. Nobody else ever sees them,
+    whoever else may hold the login id."""
+    issued_by = login.callers.get(login.recovery_codes_for or "")
+    return login.recovery_codes is not None and issued_by == caller
 
 
 def passed_a_code(login: Login, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from services.gateway.domain import (
 from services.gateway.organizations import Organizations
 from services.gateway.outbox import awaiting
 from services.gateway.ratelimit import Throttle
-from services.gateway.read_models import AuthenticatorView
+from services.gateway.read_models import AuthenticatorView, PolicyView
 from services.gateway.records import PolicySnapshot
 from services.gateway.store import LoginStore
 from shared import streams
@@ -114,6 +114,7 @@ class LoginFlow:
     publish_attempt: Publish
     publish_code: Publish
     devices: RememberedDevices
+    policy: PolicyView
     tracer: Tracer
     login_ttl: timedelta
     code_timeout: float
@@ -149,9 +150,7 @@ class LoginFlow:
     ) -> Login:
         now = self.clock.now()
         organization = await self.organizations.get(user.organization_id)
-        remembered = (
-            await self.devices.credential_for(device_token, user, now) if device_token else None
-        )
+        remembered = await self._remembered(device_token, user, now) if device_token else None
         login = Login(
             login_id=login_id,
             organization_id=user.organization_id,
@@ -183,6 +182,11 @@ class LoginFlow:
             await self.logins.expire(login.login_id)  # never leave it pending for nothing
             raise
         return login
+
+    async def _remembered(self, token: str, user: UserRef, now: datetime) -> str | None:
+        """The credential a device token names, if today's policy still remembers it."""
+        days = (await self.policy.current(user.organization_id)).rules.remember_device_days
+        return await self.devices.credential_for(token, user, now, days)
 
     async def open_in_browser(self, login_id: str, browser: str) -> Login:
         """A login for the hosted page: any client's, but only in the browser that claimed it."""
@@ -258,7 +262,10 @@ class LoginFlow:
             kind=kind,
         )
         waits = awaiting(streams.CODE_SUBMITTED, submitted, submitted.occurred_at, submission_id)
-        if not await self.logins.count_submission(login_id, self.max_codes_per_login, waits):
+        counted = await self.logins.count_submission(
+            login_id, self.max_codes_per_login, waits, client
+        )
+        if not counted:
             raise TooManyCodes("login")
 
         async def answered() -> Login | None:

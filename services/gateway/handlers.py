@@ -116,7 +116,10 @@ class GatewayHandlers:
         else:
             drift = f", step offset {event.step_offset:+d}" if event.step_offset else ""
             await self._audit(event, "code_verified", f"{event.purpose} code accepted{drift}")
-        if event.purpose == "enrollment":
+        if event.confirms_authenticator:
+            # The user's other logins that showed the same QR ask for a code now: the
+            # secret is shown no more, and confirming again would change nothing.
+            await self.logins.enrollment_confirmed(event.user, event.credential_id)
             await self._notify("authenticator_confirmed", event)
         await self._changed(event.login_id)
         log.info(
@@ -213,6 +216,9 @@ class GatewayHandlers:
                 event.user, event.credential_id, event.recovery_codes_left
             )
             await self._audit(event, "recovery_codes_renewed", "new recovery codes; old ones void")
+            await self._notify(
+                "recovery_codes_issued", event, recovery_codes_left=event.recovery_codes_left
+            )
         await self._changed(event.login_id)
         log.info(
             "recovery_codes_issued",

@@ -1,5 +1,6 @@
 """Notices for the user, published on ``mfa.user.notice`` for the relying application
-to mail: a new authenticator, a recovery code used, a reset, a lock.
+to mail: a new authenticator, a recovery code used, a reset, a lock, a new set of
+recovery codes, a device remembered.
 
 A notice is derived from the event or operation that caused it, and its event id
 from that source, so the copy a redelivery publishes carries the same id: the
@@ -37,6 +38,7 @@ class Notices:
         source: str,
         locked_until: datetime | None = None,
         recovery_codes_left: int | None = None,
+        remembered_until: datetime | None = None,
     ) -> None:
         """Publish one notice caused by ``source`` (an event or operation id); none when
         no e-mail address is known for the user (MFA never saw them sign in)."""
@@ -54,6 +56,7 @@ class Notices:
                 email=email,
                 locked_until=locked_until,
                 recovery_codes_left=recovery_codes_left,
+                remembered_until=remembered_until,
             ),
             correlation_id=source,
         )

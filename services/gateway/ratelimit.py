@@ -11,13 +11,14 @@ from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
+from shared.identity import fold
 from shared.redis_connection import is_cluster
 
 
 @dataclass(frozen=True)
 class Limits:
     per_account: str = "10/15 minutes"  # password sign-ins per e-mail; tries per admin key id
-    per_address: str = "60/15 minutes"  # sign-ins of either kind per client address
+    per_address: str = "60/15 minutes"  # failed sign-ins of either kind per client address
     codes_per_client: str = "600/minute"  # code submissions per API key (or browser)
 
 
@@ -61,12 +62,23 @@ class Throttle:
         return limiter.storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
 
     async def sign_in(self, email: str, address: str) -> bool:
-        """Whether a password sign-in may be tried (and count it)."""
+        """Whether a password sign-in may be tried, counting it against the account.
+
+        The account is the e-mail as the directory compares it (``fold``: NFKC and case
+        folded), so no other spelling of one address (a full-width letter, say) gets
+        tries of its own. Every try counts there, so a burst cannot outrun the count.
+        """
         limiter = await self._limiter()
-        account = email.strip().casefold()
-        account_ok = await limiter.hit(self._per_account, self._namespace, "account", account)
-        address_ok = await limiter.hit(self._per_address, self._namespace, "address", address)
-        return account_ok and address_ok
+        account_ok = await limiter.hit(self._per_account, self._namespace, "account", fold(email))
+        return account_ok and await limiter.test(
+            self._per_address, self._namespace, "address", address
+        )
+
+    async def sign_in_failed(self, address: str) -> None:
+        """Count a failed password sign-in against the client's address: only failures
+        count there, so the users behind one address do not use up each other's tries."""
+        limiter = await self._limiter()
+        await limiter.hit(self._per_address, self._namespace, "address", address)
 
     async def key_attempts_left(self, key_id: str, address: str) -> bool:
         """Whether another admin-key sign-in may be tried from ``address`` with this key id."""

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from services.gateway.changes import ChangeFeed
 from services.gateway.devices import IssuedDevice, RememberedDevices
-from services.gateway.domain import Login, passed_a_code
+from services.gateway.domain import Login, may_take_recovery_codes, passed_a_code
 from services.gateway.flows import LoginFlow, NotAppliedInTime, Publish, Refused
+from services.gateway.notices import Notices
 from services.gateway.outbox import awaiting
 from services.gateway.read_models import PolicyView
 from services.gateway.store import LoginStore
@@ -36,17 +37,25 @@ class SelfService:
     clock: Clock
     box: SecretBox
     publish_request: Publish
+    notices: Notices
     timeout: float
 
-    async def take_recovery_codes(self, login_id: str) -> list[str] | None:
-        """The recovery codes issued to this login, the first time they are asked for."""
-        sealed = await self.logins.take_recovery_codes(login_id)
+    async def take_recovery_codes(self, login: Login, caller: str) -> list[str] | None:
+        """The recovery codes waiting in this login, the first time ``caller`` asks, if
+        they were issued by its own code or request (domain.may_take_recovery_codes)."""
+        if not may_take_recovery_codes(login, caller) or login.recovery_codes_for is None:
+            return None
+        sealed = await self.logins.take_recovery_codes(login.login_id, login.recovery_codes_for)
         if sealed is None:
             return None
-        return list(json.loads(self.box.open(sealed, recovery_codes_context(login_id))))
+        context = recovery_codes_context(login.login_id)
+        return list(json.loads(self.box.open(sealed, context)))
 
-    async def new_recovery_codes(self, login_id: str, organization_id: str) -> list[str]:
-        """A new set for the user who just passed a code; the old set stops working."""
+    async def new_recovery_codes(
+        self, login_id: str, organization_id: str, caller: str
+    ) -> list[str]:
+        """A new set for the user who just passed a code, shown to ``caller`` (an API key
+        or a browser session) only; the old set stops working."""
         login = await self._passed(login_id, organization_id)
         if login.credential_id is None:
             raise _not_now()
@@ -60,18 +69,20 @@ class SelfService:
             credential_id=login.credential_id,
         )
         waits = awaiting(streams.RECOVERY_CODES_REQUESTED, request, now, "recovery")
-        await self.logins.recovery_codes_requested(login_id, waits)
+        request_id = str(request.event_id)
+        await self.logins.recovery_codes_requested(login_id, waits, request_id, caller)
 
         async def answered() -> Login | None:
             current = await self.logins.get(login_id)
             answer = current and current.recovery_answer
-            return current if answer == str(request.event_id) else None
+            return current if answer == request_id else None
 
         with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
             await self.publish_request(request)
-            if await watch.until(answered, self.timeout, probe_now=False) is None:
+            issued = await watch.until(answered, self.timeout, probe_now=False)
+            if issued is None:
                 raise NotAppliedInTime({"verification"})
-        codes = await self.take_recovery_codes(login_id)
+        codes = await self.take_recovery_codes(issued, caller)
         if codes is None:  # the authenticator was reset meanwhile
             raise _not_now()
         return codes
@@ -87,7 +98,18 @@ class SelfService:
             )
         if login.credential_id is None or not await self.logins.device_remembered(login_id):
             raise Refused("device_already_remembered", "This login's device is remembered.")
-        return await self.devices.remember(login.user, login.credential_id, self.clock.now(), days)
+        issued = await self.devices.remember(
+            login.user, login.credential_id, self.clock.now(), days
+        )
+        # Once per login (device_remembered above): the login names the notice.
+        await self.notices.send(
+            "device_remembered",
+            login.user,
+            login.email,
+            login_id,
+            remembered_until=issued.expires_at,
+        )
+        return issued
 
     async def forget_device(self, token: str, organization_id: str) -> bool:
         return await self.devices.revoke(token, organization_id)

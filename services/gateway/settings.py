@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, ClassVar
 
 from limits import parse
@@ -33,6 +34,10 @@ class GatewaySettings(ServiceSettings):
     sweep_interval_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="how often expired documents are deleted"
     )
+    # Proxies (CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed: the
+    # client's address for rate limits, and https for HSTS and Secure cookies. Empty:
+    # the peer is the client (nothing in front, or nothing trusted).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # Hosted pages
     session_ttl_seconds: int = Field(default=8 * 3600, ge=300)
     cookie_secure: bool | None = Field(
@@ -53,6 +58,20 @@ class GatewaySettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(k.strip() for k in value.split(",") if k.strip())
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        try:
+            return tuple(str(ipaddress.ip_network(str(v), strict=False)) for v in value)
+        except ValueError:
+            raise ValueError(
+                "list the proxies as addresses or CIDRs, e.g. '10.0.0.0/8,192.168.1.5'"
+            ) from None
 
     @field_validator(
         "signin_limit_per_account", "signin_limit_per_address", "code_limit_per_client"

@@ -47,6 +47,8 @@ def _login_from_document(doc: Document) -> Login:
         passed_by=doc.get("passed_by"),
         remembered_credential=doc.get("remembered_credential"),
         recovery_codes=_sealed(doc.get("recovery_codes")),
+        recovery_codes_for=doc.get("recovery_codes_for"),
+        callers=doc.get("callers") or {},
         device_remembered=doc.get("device_remembered", False),
         recovery_answer=doc.get("recovery_answer"),
         trace=doc.get("trace") or {},
@@ -175,16 +177,20 @@ class LoginStore:
         )
 
     async def count_submission(
-        self, login_id: str, limit: int, awaiting: dict[str, Document]
+        self, login_id: str, limit: int, awaiting: dict[str, Document], caller: str
     ) -> bool:
-        """Count one more code for this login, keeping its submission until answered;
-        False once ``limit`` were submitted."""
+        """Count one more code for this login, keeping its submission until answered
+        and who sent it (``awaiting`` is keyed by the submission id); False once
+        ``limit`` were submitted."""
         done = await self._logins.update_one(
             {
                 "_id": login_id,
                 "$or": [{"submissions": {"$exists": False}}, {"submissions": {"$lt": limit}}],
             },
-            {"$inc": {"submissions": 1}, "$set": kept(awaiting)},
+            {
+                "$inc": {"submissions": 1},
+                "$set": {**kept(awaiting), **{f"callers.{sid}": caller for sid in awaiting}},
+            },
         )
         return done.modified_count == 1
 
@@ -221,7 +227,14 @@ class LoginStore:
                     "enrollment": None,
                     "locked_until": None,
                     "passed_by": passed_by,
-                    **({"recovery_codes": recovery_codes.model_dump()} if recovery_codes else {}),
+                    **(
+                        {
+                            "recovery_codes": recovery_codes.model_dump(),
+                            "recovery_codes_for": submission_id,
+                        }
+                        if recovery_codes
+                        else {}
+                    ),
                     **answer["$set"],
                 },
                 "$unset": answer["$unset"],
@@ -240,23 +253,49 @@ class LoginStore:
             {"_id": login_id}, {"$set": changes, "$unset": answered(submission_id)}
         )
 
-    async def take_recovery_codes(self, login_id: str) -> Sealed | None:
-        """The recovery codes issued to this login, once: they are removed as read."""
+    async def enrollment_confirmed(self, user: UserRef, credential_id: str) -> None:
+        """The credential is confirmed: the user's logins still showing its QR ask for a
+        code instead."""
+        await self._logins.update_many(
+            {
+                "organization_id": user.organization_id,
+                "user_id": user.user_id,
+                "status": "enrollment_required",
+                "credential_id": credential_id,
+            },
+            {"$set": {"status": "code_required", "enrollment": None}},
+        )
+
+    async def take_recovery_codes(self, login_id: str, issued_for: str) -> Sealed | None:
+        """The recovery codes that the answer to ``issued_for`` (a submission or request
+        id) left in this login, once: they are removed as read."""
         doc = await self._logins.find_one_and_update(
-            {"_id": login_id, "recovery_codes": {"$exists": True}},
+            {
+                "_id": login_id,
+                "recovery_codes": {"$exists": True},
+                "recovery_codes_for": issued_for,
+            },
             {"$unset": {"recovery_codes": ""}},  # no projection: FerretDB 1.24 refuses one here
         )
         return _sealed(doc.get("recovery_codes")) if doc else None
 
-    async def recovery_codes_requested(self, login_id: str, awaiting: dict[str, Document]) -> None:
-        await self._logins.update_one({"_id": login_id}, {"$set": kept(awaiting)})
+    async def recovery_codes_requested(
+        self, login_id: str, awaiting: dict[str, Document], request_id: str, caller: str
+    ) -> None:
+        await self._logins.update_one(
+            {"_id": login_id}, {"$set": {**kept(awaiting), f"callers.{request_id}": caller}}
+        )
 
     async def recovery_codes_issued(
         self, login_id: str, request_id: str, sealed: Sealed | None
     ) -> None:
         """Keep the new set (sealed) until shown, and which request (event id) it
         answers; None: the credential was gone."""
-        changes = {"recovery_codes": sealed.model_dump()} if sealed else {}
+        changes = (
+            {"recovery_codes": sealed.model_dump(), "recovery_codes_for": request_id}
+            if sealed
+            else {}
+        )
         await self._logins.update_one(
             {"_id": login_id},
             {"$set": {**changes, "recovery_answer": request_id}, "$unset": answered("recovery")},

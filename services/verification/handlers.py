@@ -28,7 +28,13 @@ from services.verification.domain import (
     check_code,
     remember,
 )
-from services.verification.recovery import RecoveryCodes, check_recovery_code, digest, new_codes
+from services.verification.recovery import (
+    RecoveryCodes,
+    check_recovery_code,
+    confirms,
+    digest,
+    new_codes,
+)
 from services.verification.store import Authenticator, AuthenticatorStore
 from shared import streams
 from shared.clock import Clock
@@ -193,7 +199,7 @@ class VerificationHandlers:
             state, outcome = check_code(
                 authenticator.state, secret, code, now, self.totp, self.lockout
             )
-            if isinstance(outcome, Accepted) and event.purpose == "enrollment":
+            if confirms(outcome, event.purpose, recovery):
                 recovery, sealed = self._new_codes(event.login_id)
         answer = Answer(outcome, now, sealed)
         answers = remember(authenticator.answers, event_id, answer, self.answer_memory)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.verification.domain import (
+    Accepted,
     GuardState,
     LockoutRules,
     RecoveryAccepted,
@@ -87,3 +88,12 @@ def check_recovery_code(
         replace(codes, digests=left),
         RecoveryAccepted(len(left)),
     )
+
+
+def confirms(
+    outcome: Accepted | RecoveryAccepted | Rejected, purpose: str, recovery: RecoveryCodes | None
+) -> bool:
+    """An accepted enrollment code confirms the authenticator (and gets it its recovery
+    codes) only while it has none: confirming is done once. Another open login that
+    showed the same QR and types a code after it passes, and issues nothing."""
+    return isinstance(outcome, Accepted) and purpose == "enrollment" and recovery is None

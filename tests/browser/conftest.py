@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,14 +29,6 @@ PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1100, "height": 900}
 
 
-@dataclass(frozen=True)
-class Person:
-    user_id: str
-    email: str
-    user_type: str
-    password: str
-
-
 @pytest.fixture(autouse=True)
 def _policy_for_editors(stack: Stack) -> None:
     stack.set_policy(user_types=["editor"])
@@ -58,37 +47,6 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
     context = browser.new_context(base_url=stack.processes.gateway_url, viewport=PHONE)
     yield context.new_page()
     context.close()
-
-
-def add_person(stack: Stack, user_type: str) -> Person:
-    """A user in the gateway's directory, added with its own command line tool."""
-    name = f"{user_type}-{uuid.uuid4().hex[:8]}"
-    person = Person(name, f"{name}@imageshop.example", user_type, f"pw-{uuid.uuid4().hex}")
-    put_person(stack, person)
-    return person
-
-
-def put_person(stack: Stack, person: Person) -> None:
-    """Add or replace a user of the directory (``python -m services.gateway.web.users add``)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.gateway.web.users",
-            "add",
-            person.email,
-            "--type",
-            person.user_type,
-            "--user-id",
-            person.user_id,
-            "--password-stdin",
-        ],
-        input=person.password + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, **stack.processes.env},
-    )
 
 
 def shoot(page: Page, name: str) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESK, add_person, put_person
+from tests.browser.conftest import DESK
 from tests.browser.test_journeys import enroll
-from tests.real_stack import ADMIN, OPERATOR, Stack, secret_of
+from tests.real_stack import ADMIN, OPERATOR, Stack, add_person, put_person, secret_of
 
 pytestmark = pytest.mark.browser
 

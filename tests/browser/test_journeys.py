@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESK, Person, add_person, decode_rendered_qr, shoot
-from tests.real_stack import ADMIN, Stack, secret_of
+from tests.browser.conftest import DESK, decode_rendered_qr, shoot
+from tests.real_stack import ADMIN, Person, Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 

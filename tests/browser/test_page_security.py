@@ -9,9 +9,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import add_person, decode_rendered_qr
+from tests.browser.conftest import decode_rendered_qr
 from tests.browser.test_journeys import confirm_enrollment, sign_in
-from tests.real_stack import CLIENT, Stack, secret_of
+from tests.real_stack import CLIENT, Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 

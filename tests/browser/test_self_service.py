@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Person, add_person, decode_rendered_qr, shoot
+from tests.browser.conftest import decode_rendered_qr, shoot
 from tests.browser.test_journeys import (
     admin_console,
     confirm_enrollment,
@@ -20,7 +20,7 @@ from tests.browser.test_journeys import (
     sign_out,
     type_code,
 )
-from tests.real_stack import Stack, secret_of
+from tests.real_stack import Person, Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESK, add_person, decode_rendered_qr
+from tests.browser.conftest import DESK, decode_rendered_qr
 from tests.browser.test_journeys import confirm_enrollment, sign_in, sign_out
-from tests.real_stack import Stack, secret_of
+from tests.real_stack import Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 

@@ -25,6 +25,8 @@ from shared.events import (
     CodeVerified,
     EnrollmentIssued,
     LoginDecided,
+    PolicyApplied,
+    PolicyRules,
     UserNotice,
 )
 from shared.identity import UserRef
@@ -87,6 +89,26 @@ class Driver:
             "login_id": login_id,
             "user_id": "u1",
         }
+
+    async def remembering(self, days: int, version: int = 1) -> None:
+        """The organization's policy now remembers devices for ``days`` (0: off)."""
+        applied = PolicyApplied(
+            occurred_at=self.clock.now(),
+            correlation_id=f"policy-{version}",
+            organization_id="acme",
+            policy=PolicyRules(user_types=("editor",), remember_device_days=days),
+            version=version,
+            updated_at=self.clock.now(),
+            requested_by="key:admin",
+        )
+        await self.send(streams.POLICY_APPLIED, applied)
+
+    async def submit(self, login_id: str, caller: str) -> tuple[asyncio.Task[Any], str]:
+        """A code sent by ``caller`` (the flow waits for verification's answer in the
+        task): that task, and the submission id verification would answer."""
+        task = asyncio.create_task(self.flow.submit_code(login_id, "acme", "123456", caller))
+        submitted = await self.published.first(streams.CODE_SUBMITTED)
+        return task, submitted.submission_id
 
     def decided(self, login_id: str, mfa_required: bool) -> LoginDecided:
         return LoginDecided(
@@ -309,6 +331,7 @@ async def test_a_device_remembered_for_the_credential_held_skips_the_code(
     gateway: Any, drive: Driver
 ) -> None:
     devices = gateway[0].state.gateway.self_service.devices
+    await drive.remembering(days=7)
     token = (await devices.remember(ADA, "c1", drive.clock.now(), 7)).token
     login = await drive.flow.start("c", ADA, "a@b.c", "editor", device_token=token)
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
@@ -324,24 +347,80 @@ async def test_a_device_remembered_for_the_credential_held_skips_the_code(
     assert await drive.status(other.login_id) == "code_required"
 
 
-async def test_recovery_codes_are_kept_sealed_until_taken_once(gateway: Any, drive: Driver) -> None:
+async def test_recovery_codes_go_only_to_the_caller_whose_code_issued_them_once(
+    gateway: Any, drive: Driver
+) -> None:
     login = await drive.flow.start("c", ADA, "a@b.c", "editor")
     await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
+    answered, submission_id = await drive.submit(login.login_id, "k1")
     codes = drive.box.seal('["aaaaa-bbbbb"]', recovery_codes_context(login.login_id))
     await drive.send(
         streams.CODE_VERIFIED,
         CodeVerified(
             **drive.envelope(login.login_id),
-            submission_id="s1",
+            submission_id=submission_id,
             credential_id="c1",
             purpose="enrollment",
             recovery_codes=codes,
             recovery_codes_left=1,
         ),
     )
+    confirmed = (await answered).login
     own = gateway[0].state.gateway.self_service
-    assert await own.take_recovery_codes(login.login_id) == ["aaaaa-bbbbb"]
-    assert await own.take_recovery_codes(login.login_id) is None
+    for stranger in ("k2", "web:another-browser"):  # holding the login id is not enough
+        assert await own.take_recovery_codes(confirmed, stranger) is None
+    assert await own.take_recovery_codes(confirmed, "k1") == ["aaaaa-bbbbb"]
+    assert await own.take_recovery_codes(confirmed, "k1") is None  # once
+
+
+async def test_once_one_login_confirms_the_others_showing_the_qr_ask_for_the_code(
+    drive: Driver,
+) -> None:
+    first, second = [await drive.flow.start("c", ADA, "a@b.c", "editor") for _ in range(2)]
+    for login in (first, second):
+        await drive.send(streams.LOGIN_DECIDED, drive.decided(login.login_id, mfa_required=True))
+        await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=True))
+    codes = drive.box.seal('["aaaaa-bbbbb"]', recovery_codes_context(first.login_id))
+    confirmed = CodeVerified(
+        **drive.envelope(first.login_id),
+        submission_id="s1",
+        credential_id="c1",
+        purpose="enrollment",
+        recovery_codes=codes,
+        recovery_codes_left=10,
+    )
+    await drive.send(streams.CODE_VERIFIED, confirmed)
+    other = await drive.flow.find(second.login_id, "acme")
+    assert (other.status, other.enrollment) == ("code_required", None)  # no secret shown
+    notices = [n.kind for n in drive.published.of(streams.USER_NOTICE)]
+    assert notices == ["authenticator_confirmed"]
+    again = confirmed.model_copy(
+        update={"login_id": second.login_id, "submission_id": "s2", "recovery_codes": None}
+    )
+    await drive.send(streams.CODE_VERIFIED, again)  # passes, confirms nothing new
+    assert [n.kind for n in drive.published.of(streams.USER_NOTICE)] == notices
+
+
+async def test_a_remembered_device_passes_only_while_todays_policy_allows_its_age(
+    gateway: Any, drive: Driver
+) -> None:
+    devices = gateway[0].state.gateway.self_service.devices
+    await drive.remembering(days=30)
+    token = (await devices.remember(ADA, "c1", drive.clock.now(), 30)).token
+
+    async def passes() -> bool:
+        login = await drive.flow.start("c", ADA, "a@b.c", "editor", device_token=token)
+        await drive.send(streams.ENROLLMENT_ISSUED, drive.issued(login.login_id, pending=False))
+        return await drive.status(login.login_id) == "authenticated"
+
+    drive.clock.advance(days=3)
+    assert await passes()
+    await drive.remembering(days=2, version=2)  # shortened below the token's age
+    assert not await passes()
+    await drive.remembering(days=0, version=3)  # "never"
+    assert not await passes()
+    await drive.remembering(days=30, version=4)
+    assert await passes()
 
 
 async def test_only_the_rejection_that_starts_a_lock_sends_a_notice(drive: Driver) -> None:

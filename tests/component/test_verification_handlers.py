@@ -365,6 +365,22 @@ async def test_a_redelivered_confirmation_carries_the_same_recovery_codes(
     assert opened_codes(drive, first.recovery_codes) == opened_codes(drive, again.recovery_codes)
 
 
+async def test_a_second_confirmation_of_the_same_credential_keeps_the_first_codes(
+    verification: Any, drive: Driver
+) -> None:
+    """Two open logins showed the same QR: the second one's enrollment code passes, but
+    neither issues nor replaces recovery codes (the user saved the first set)."""
+    _, recorder = verification
+    first_set = await confirmed_with_codes(drive, recorder)
+    drive.clock.advance(seconds=30)
+    await drive.submit(drive.code())  # purpose "enrollment", from the other login
+    again = recorder.of(streams.CODE_VERIFIED)[-1]
+    assert (again.recovery_codes, again.confirms_authenticator) == (None, False)
+    await drive.submit(first_set[0], kind="recovery_code")
+    used = recorder.of(streams.CODE_VERIFIED)[-1]
+    assert (used.kind, used.recovery_codes_left) == ("recovery_code", 9)
+
+
 async def test_a_recovery_code_works_once_in_any_spelling(verification: Any, drive: Driver) -> None:
     _, recorder = verification
     codes = await confirmed_with_codes(drive, recorder)

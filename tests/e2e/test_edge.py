@@ -114,7 +114,7 @@ def test_a_locked_users_codes_are_answered_at_the_edge_and_cost_verification_not
 def test_hsts_is_sent_only_over_tls(stack: Stack) -> None:
     plain = stack.http.get("/")
     assert "strict-transport-security" not in plain.headers
-    # The test client talks to uvicorn from 127.0.0.1, a trusted proxy by default.
+    # The test client talks to uvicorn from 127.0.0.1, a trusted proxy in the test stacks.
     tls = stack.http.get("/", headers={"X-Forwarded-Proto": "https"})
     assert tls.headers["strict-transport-security"].startswith("max-age=31536000")
 

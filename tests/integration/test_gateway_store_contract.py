@@ -91,10 +91,11 @@ async def test_answers_are_kept_and_a_cut_off_login_never_authenticates(logins: 
     before, after = await logins.get("before"), await logins.get("after")
     assert (before.status, before.locked_until) == ("expired", until)
     assert before.outcomes["s2"].accepted
-    assert (after.status, after.passed_by, after.recovery_codes) == (
+    assert (after.status, after.passed_by, after.recovery_codes, after.recovery_codes_for) == (
         "authenticated",
         "recovery_code",
         SEALED,
+        "s3",  # the submission whose answer issued them
     )
 
 
@@ -104,6 +105,20 @@ async def test_new_recovery_codes_are_kept_with_the_request_they_answer(logins: 
     await logins.recovery_codes_issued("l1", "r2", None)  # the credential was gone
     found = await logins.get("l1")
     assert (found.recovery_answer, found.recovery_codes) == ("r2", SEALED)
+    assert found.recovery_codes_for == "r1"
+
+
+async def test_a_confirmed_credential_turns_the_users_other_qr_logins_to_codes(
+    logins: Any,
+) -> None:
+    pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10))
+    for login_id, credential in (("same", "c1"), ("older-qr", "c0")):
+        await logins.create(login(login_id), {})
+        await logins.ask_for_code(login_id, credential, pending)
+    await logins.enrollment_confirmed(ADA, "c1")
+    same, older = await logins.get("same"), await logins.get("older-qr")
+    assert (same.status, same.enrollment) == ("code_required", None)
+    assert (older.status, older.enrollment) == ("enrollment_required", pending)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import yaml
 from deploy import k8s
 
 OVERLAYS = [p.name for p in k8s.overlays()]
+INGRESS_NAMESPACE = {"kubernetes.io/metadata.name": "ingress-nginx"}
 
 
 @cache
@@ -84,8 +85,11 @@ def test_only_the_gateway_takes_traffic_from_outside(overlay: str) -> None:
         ]
         assert covering, f"no NetworkPolicy selects {labels}"
         sources = [rule.get("from") for p in covering for rule in p["spec"].get("ingress", [])]
-        if labels["app.kubernetes.io/name"] == "gateway":
-            assert None in sources  # from anywhere: the Ingress controller
+        if labels["app.kubernetes.io/name"] == "gateway" and overlay == "dev":
+            assert None in sources  # from anywhere: the Ingress controller, or a port-forward
+        elif labels["app.kubernetes.io/name"] == "gateway":
+            [only] = sources  # production: the Ingress controller's namespace alone
+            assert only == [{"namespaceSelector": {"matchLabels": INGRESS_NAMESPACE}}]
         else:
             assert None not in sources  # only the monitoring namespace, metrics only
     [ingress] = of_kind(overlay, "Ingress")
@@ -99,3 +103,14 @@ def test_production_runs_as_production_and_brings_its_own_secrets() -> None:
     assert of_kind("production", "Secret") == []  # made outside the repository
     [ingress] = of_kind("production", "Ingress")
     assert ingress["spec"]["tls"]
+
+
+def test_production_believes_forwarded_headers_from_the_ingress_only() -> None:
+    """Behind the Ingress every request comes from its pods: without trusted proxies all
+    users would share one rate-limit address and HSTS would never be sent (review 2,
+    finding 3). The range must parse as the gateway reads it."""
+    from services.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+    [config] = of_kind("production", "ConfigMap")
+    proxies = config["data"]["MFA_TRUSTED_PROXIES"]
+    assert GatewaySettings(trusted_proxies=proxies).trusted_proxies == ("10.0.0.0/8",)

@@ -64,13 +64,13 @@ async def test_a_submission_is_awaited_until_its_answer_and_an_ended_login_await
     event = await started(logins, "l1")
     await logins.ask_for_code("l1", "c1", enrollment=None)
     waits = awaiting(streams.CODE_SUBMITTED, event, NOW, "s1")
-    assert await logins.count_submission("l1", 10, waits)
+    assert await logins.count_submission("l1", 10, waits, "k1")
     assert [e.key for e in await logins.outbox.unanswered("l1", NOW)] == ["s1"]
     await logins.code_refused("l1", "s1", CodeOutcome(False, "invalid", 4))
     assert await logins.outbox.unanswered("l1", NOW) == []
 
     assert await logins.count_submission(
-        "l1", 10, awaiting(streams.CODE_SUBMITTED, event, NOW, "s2")
+        "l1", 10, awaiting(streams.CODE_SUBMITTED, event, NOW, "s2"), "k1"
     )
     assert await logins.outbox.holders(NOW + timedelta(minutes=6)) == []  # expired by then
     await logins.expire("l1")
@@ -158,7 +158,7 @@ async def test_an_authenticated_login_awaits_its_new_recovery_codes_until_they_c
         login_id="l1", credential_id="c1",
     )  # fmt: skip
     waits = awaiting(streams.RECOVERY_CODES_REQUESTED, request, NOW, "recovery")
-    await logins.recovery_codes_requested("l1", waits)
+    await logins.recovery_codes_requested("l1", waits, str(request.event_id), "k1")
     assert await logins.outbox.holders(NOW) == ["l1"]  # sent again should Redis lose it
     await logins.recovery_codes_issued("l1", str(request.event_id), None)
     assert await logins.outbox.holders(NOW) == []

@@ -111,9 +111,15 @@ async def get_login(
     caller: ClientCaller,
     flow: Logins,
     present: Present,
+    own: Self,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
 ) -> LoginState:
-    return present.state(await flow.wait(login_id, caller.organization_id, wait))
+    """The login as it stands. Recovery codes that this key's confirming code issued,
+    and whose answer was lost (a 504), come with the first read after it, once."""
+    login = await flow.wait(login_id, caller.organization_id, wait)
+    state = present.state(login)
+    state.recovery_codes = await own.take_recovery_codes(login, caller.key_id)
+    return state
 
 
 @router.post(
@@ -144,8 +150,8 @@ async def submit_code(
         if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
             raise LoginExpired(login_id)
         state = present.state(result.login)
-        if result.login.recovery_codes is not None:  # this code confirmed the authenticator
-            state.recovery_codes = await own.take_recovery_codes(login_id)
+        # This code confirmed the authenticator: the codes it issued, this once.
+        state.recovery_codes = await own.take_recovery_codes(result.login, caller.key_id)
         return state
     raise CodeRefusal(*refusal(result, present))
 
@@ -158,7 +164,7 @@ async def submit_code(
 async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> RecoveryCodesState:
     """A new set of recovery codes for the user of a login that just passed a code (until
     the login expires); the old set stops working."""
-    codes = await own.new_recovery_codes(login_id, caller.organization_id)
+    codes = await own.new_recovery_codes(login_id, caller.organization_id, caller.key_id)
     return RecoveryCodesState(recovery_codes=codes)
 
 

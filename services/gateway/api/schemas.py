@@ -80,7 +80,9 @@ class LoginState(BaseModel):
     recovery_codes: list[str] | None = Field(
         default=None,
         description="New recovery codes, in the answer to the code that confirmed the "
-        "authenticator only: show them to the user now, they are not shown again",
+        "authenticator (or, if that answer was lost, in the first read of the login by "
+        "the same key), to that key only: show them to the user now, they are not shown "
+        "again",
     )
 
 

@@ -12,7 +12,15 @@ from pydantic import ValidationError
 
 from services.gateway.flows import NotAppliedInTime, PolicyConflict
 from services.gateway.keys import split_key
-from services.gateway.web.pages import Csrf, CurrentSession, Pages, Web, refuse_forgery, see_other
+from services.gateway.web.pages import (
+    Csrf,
+    CurrentSession,
+    Pages,
+    Web,
+    client_address,
+    refuse_forgery,
+    see_other,
+)
 from services.gateway.web.sessions import Session
 from shared.events import MAX_REMEMBER_DEVICE_DAYS, PolicyRules
 from shared.identity import InvalidId, UserRef, canonical_user_id
@@ -250,7 +258,7 @@ async def key_sign_in(
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
-    client_ip = request.client.host if request.client else "unknown"
+    client_ip = client_address(request)
     key_id = presented_key_id(api_key)
     if not await pages.limiter.key_attempts_left(key_id, client_ip):
         return pages.render(

@@ -130,7 +130,7 @@ async def check_code(
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
         result = await pages.logins.submit_code(
-            login_id, login.organization_id, typed, f"web:{session.id}", kind=kind
+            login_id, login.organization_id, typed, session.caller, kind=kind
         )
     except (LoginNotFound, OpenElsewhere, LoginExpired, NotWaitingForCode):
         return see_other(mfa_page(login_id))  # the page says what happened
@@ -174,6 +174,7 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
     """
     if visible_status(login, pages.clock.now()) != "authenticated":
         return see_other(mfa_page(login.login_id))
+    typed_by = session.caller  # before the session is renewed: the code's sender
     pending = session.pending
     next_page = mfa_page(login.login_id, "done")
     if pending and pending["login_id"] == login.login_id:
@@ -187,10 +188,9 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
         session.mfa_login = login.login_id if passed_code else None
         next_page = "/signed-in"
     # Shown in this answer, once (a reload asks to send the form again, and that shows
-    # the next page): codes never sit in a session document.
-    if login.recovery_codes and (
-        codes := await pages.self_service.take_recovery_codes(login.login_id)
-    ):
+    # the next page), and only to the browser that typed the confirming code: codes
+    # never sit in a session document, and another browser holding the id sees none.
+    if codes := await pages.self_service.take_recovery_codes(login, typed_by):
         return pages.render(
             request, "recovery_codes.html", session, codes=codes, continue_url=next_page
         )

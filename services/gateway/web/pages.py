@@ -135,6 +135,12 @@ CurrentSession = Annotated[Session, Depends(current_session)]
 Csrf = Annotated[str, Form(alias="csrf_token")]
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded
+    (MFA_TRUSTED_PROXIES; uvicorn rewrites the peer from X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
+
+
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -178,7 +184,7 @@ async def sign_in(
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
-    client_ip = request.client.host if request.client else "unknown"
+    client_ip = client_address(request)
     if not await pages.limiter.sign_in(email, client_ip):
         return pages.render(
             request,
@@ -190,6 +196,7 @@ async def sign_in(
         )
     user = await pages.directory.authenticate(email, password)
     if user is None:
+        await pages.limiter.sign_in_failed(client_ip)
         return pages.render(
             request,
             "signin.html",

@@ -81,7 +81,9 @@ class SecurityHeadersAndSession:
         headers["Referrer-Policy"] = "no-referrer"
         if scope.get("scheme") == "https":  # directly, or from a trusted proxy's X-Forwarded-Proto
             headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
-        if headers.get("content-type", "").startswith(("text/html", "application/json")):
+        if not scope.get("path", "").startswith("/static/"):
+            # Pages, API answers, CSV exports, metrics: nothing but the stylesheet and
+            # scripts may sit in a browser's or a proxy's cache.
             headers["Cache-Control"] = "no-store"
 
     def _cookie_flags(self) -> dict[str, Any]:

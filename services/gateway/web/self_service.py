@@ -52,7 +52,7 @@ async def new_recovery_codes(
         return see_other("/")
     try:
         codes = await pages.self_service.new_recovery_codes(
-            session.mfa_login, session.user.organization_id
+            session.mfa_login, session.user.organization_id, session.caller
         )
     except (Refused, NotAppliedInTime):
         session.flash = {"error": "Sign in again (with a code) to get new recovery codes."}

@@ -51,6 +51,11 @@ class Session:
         )
 
     @property
+    def caller(self) -> str:
+        """Who this browser is to the login flow (a code's sender, a rate-limit key)."""
+        return f"web:{self.id}"
+
+    @property
     def has_state(self) -> bool:
         return any((self.user, self.pending, self.admin, self.flash))
 
