@@ -216,7 +216,10 @@ def _lifespan(
         finally:
             for loop in loops:
                 loop.cancel()
-            await broker.stop()
+            try:
+                await broker.stop()
+            except Exception as exc:  # Redis gone first: what remains to close still is
+                log.warning("broker_stop_incomplete", error=type(exc).__name__)
             await replica.leave()
             await mongo.close()
             shutdown_tracing(observed[1])

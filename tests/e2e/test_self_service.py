@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -218,6 +219,28 @@ def test_a_notice_is_published_for_each_of_the_four_cases(stack: Stack) -> None:
     assert notices[1]["recovery_codes_left"] == 9
     assert notices[2]["locked_until"] is not None
     assert len({n["event_id"] for n in notices}) == 4
+
+
+def test_new_recovery_codes_and_a_remembered_device_each_send_a_notice(stack: Stack) -> None:
+    stack.set_policy(user_types=["editor"], remember_device_days=7)
+    user = new_user()
+    secret, _ = enroll_with_codes(stack, user)
+    stack.next_step()
+    login = login_of(stack, user)
+    assert stack.submit(login["login_id"], stack.code(secret)).status_code == 200
+    renewed = stack.http.post(f"/v1/logins/{login['login_id']}/recovery-codes", headers=CLIENT)
+    assert renewed.status_code == 200, renewed.text
+    issued = remember(stack, login["login_id"])
+    assert issued.status_code == 201, issued.text
+    notices = notices_of(stack, user, 3)
+    assert [n["kind"] for n in notices] == [
+        "authenticator_confirmed",
+        "recovery_codes_issued",
+        "device_remembered",
+    ]
+    assert notices[1]["recovery_codes_left"] == 10
+    until = datetime.fromisoformat(notices[2]["remembered_until"])
+    assert until == datetime.fromisoformat(issued.json()["expires_at"])
 
 
 def test_a_remembered_device_asks_for_the_code_again_once_it_expires(stack: Stack) -> None:
