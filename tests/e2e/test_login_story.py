@@ -9,6 +9,9 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from shared.crypto import Keyring
+from shared.logging import LOG_PSEUDONYM_PURPOSE, login_ref
+from shared.settings import DEV_ENCRYPTION_KEYS
 from tests.real_stack import Stack, decode_qr, new_user, secret_of
 
 pytestmark = pytest.mark.e2e
@@ -206,7 +209,10 @@ def test_logs_carry_one_line_per_event_and_never_a_secret_or_code(stack: Stack) 
     code = stack.code(secret)
     assert stack.submit(login["login_id"], code).status_code == 200
     logs = stack.logs()
-    assert login["login_id"] in logs
+    keys = stack.processes.env.get("MFA_ENCRYPTION_KEYS", DEV_ENCRYPTION_KEYS)
+    pseudonym = login_ref(login["login_id"], Keyring.parse(keys).derive(LOG_PSEUDONYM_PURPOSE))
+    assert login["login_id"] not in logs  # it opens the login's hosted page
+    assert logs.count(f'"login_ref": "{pseudonym}"') >= 4  # every service's lines about it
     assert '"event": "code_checked"' in logs
     assert '"outcome": "verified"' in logs
     assert secret not in logs
