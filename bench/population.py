@@ -19,8 +19,8 @@ from deploy.localstack import LocalStack, free_port
 from services.enrollment.domain import new_credential, new_secret
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
-from services.gateway.read_models import AuthenticatorView
 from services.gateway.settings import GatewaySettings
+from services.gateway.stores.read_models import AuthenticatorView
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
 from shared.crypto import SecretBox, credential_context

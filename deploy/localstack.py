@@ -212,7 +212,7 @@ def seed_demo(stack: LocalStack) -> None:
     """Demo users for the sign-in page, and a first policy if none was ever set."""
     env = {**os.environ, **stack.env}
     subprocess.run(
-        [sys.executable, "-m", "services.gateway.web.users", "seed-demo"],
+        [sys.executable, "-m", "services.gateway.cli.users", "seed-demo"],
         env=env,
         cwd=ROOT,
         check=True,
@@ -256,7 +256,7 @@ def banner(stack: LocalStack, directory: Path) -> str:
         "  Policy: editors and admins need an authenticator; viewers do not (until changed).\n"
         "  Organization 'default' (the demo), unless keys are configured: client key\n"
         "  dev-client-key, admin key dev-admin-key; operator key dev-operator-key creates\n"
-        "  organizations and their keys (python -m services.gateway.operator --help)\n"
+        "  organizations and their keys (python -m services.gateway.cli.operator --help)\n"
         f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  "
         f"Redis: {without_credentials(stack.env['MFA_REDIS_URL'])}\n"
         f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"

@@ -16,7 +16,7 @@ import sys
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import LoginStore
+from services.gateway.stores.logins import LoginStore
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
 from shared.crypto import SecretBox

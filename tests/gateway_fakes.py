@@ -1,4 +1,4 @@
-"""In-memory stores for the gateway's handlers (services/gateway/ports.py): each does
+"""In-memory stores for the gateway's handlers (services/gateway/stores/ports.py): each does
 what its MongoDB counterpart does, which tests/integration/
 test_gateway_store_contract.py checks by running the same scenarios on both."""
 
@@ -8,15 +8,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from services.gateway.audit import AuditEvent
-from services.gateway.domain import (
+from services.gateway.domain.login import (
     WAITING_FOR_CODE,
     CodeOutcome,
     Login,
     PassedBy,
     PendingEnrollment,
 )
-from services.gateway.records import NO_POLICY, AuthenticatorRecord, PolicySnapshot
+from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
+from services.gateway.stores.audit import AuditEvent
 from shared.crypto import Sealed
 from shared.events import LoginDecided, PolicyApplied
 from shared.identity import UserRef

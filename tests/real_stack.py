@@ -164,12 +164,12 @@ def add_person(stack: Stack, user_type: str) -> Person:
 
 
 def put_person(stack: Stack, person: Person) -> None:
-    """Add or replace a user of the directory (``python -m services.gateway.web.users add``)."""
+    """Add or replace a user of the directory (``python -m services.gateway.cli.users add``)."""
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "services.gateway.web.users",
+            "services.gateway.cli.users",
             "add",
             person.email,
             "--type",

@@ -18,25 +18,25 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 
-from services.gateway.admin_flow import AdminFlow
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
 from services.gateway.api import policy as policy_api
 from services.gateway.api import routes as api_routes
 from services.gateway.api.edge import BODY_LIMIT, Edge
 from services.gateway.api.errors import install_error_handlers
-from services.gateway.callers import ApiKeys, ConfiguredKeys
-from services.gateway.changes import ChangeFeed
-from services.gateway.flows import LoginFlow
-from services.gateway.handlers import GatewayHandlers
-from services.gateway.notices import Notices
-from services.gateway.ratelimit import Limits, Throttle
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.handlers import GatewayHandlers
+from services.gateway.events.notices import Notices
+from services.gateway.events.redelivery import Channel, Redelivery
 from services.gateway.readiness import Readiness
-from services.gateway.redelivery import Channel, Redelivery
-from services.gateway.self_service import SelfService
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
-from services.gateway.stores import Stores
+from services.gateway.stores.api_keys import ApiKeys, ConfiguredKeys
+from services.gateway.stores.database import Stores
+from services.gateway.stores.rate_limits import Limits, Throttle
+from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.login import LoginFlow
+from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web import admin as admin_pages
 from services.gateway.web import admin_users, mfa_step, pages, security
 from services.gateway.web import self_service as self_service_pages

@@ -9,13 +9,12 @@ from faststream.redis import RedisBroker
 from prometheus_client import CollectorRegistry
 from starlette.requests import HTTPConnection
 
-from services.gateway.admin_flow import AdminFlow
-from services.gateway.callers import ApiKeys
-from services.gateway.flows import LoginFlow
-from services.gateway.keys import KeyStore
-from services.gateway.organizations import Organizations
 from services.gateway.readiness import Readiness
-from services.gateway.self_service import SelfService
+from services.gateway.stores.api_keys import ApiKeys, KeyStore
+from services.gateway.stores.organizations import Organizations
+from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.login import LoginFlow
+from services.gateway.use_cases.self_service import SelfService
 from shared.clock import Clock
 from shared.crypto import SecretBox
 

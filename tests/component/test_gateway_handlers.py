@@ -10,10 +10,11 @@ from faststream.redis import TestRedisBroker
 from redis.asyncio import Redis
 
 from services.gateway.app import create_app
-from services.gateway.audit import AuditLog
-from services.gateway.domain import visible_status
-from services.gateway.flows import LoginFlow, TooManyCodes
+from services.gateway.domain.login import visible_status
 from services.gateway.settings import GatewaySettings
+from services.gateway.stores.audit import AuditLog
+from services.gateway.use_cases.errors import TooManyCodes
+from services.gateway.use_cases.login import LoginFlow
 from shared import streams
 from shared.clock import FixedClock
 from shared.crypto import SecretBox, enrollment_context, recovery_codes_context

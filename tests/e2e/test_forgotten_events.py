@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from deploy.localstack import free_port
-from services.gateway.outbox import FIRST_RESEND
+from services.gateway.events.outbox import FIRST_RESEND
 from tests.real_stack import ADMIN, CLIENT, Stack, launch, new_user
 
 pytestmark = pytest.mark.e2e

@@ -229,7 +229,7 @@ def operator_cli(stack: Stack, *args: str) -> Any:
         [
             sys.executable,
             "-m",
-            "services.gateway.operator",
+            "services.gateway.cli.operator",
             "--url",
             stack.processes.gateway_url,
             *args,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.audit import AuditEvent, AuditLog
-from services.gateway.domain import CodeOutcome, Login, PendingEnrollment
-from services.gateway.operations import OperationStore
-from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.store import LoginStore
+from services.gateway.domain.login import CodeOutcome, Login, PendingEnrollment
+from services.gateway.stores.audit import AuditEvent, AuditLog
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.operations import OperationStore
+from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
 from shared.crypto import Sealed
 from shared.events import LoginDecided, PolicyApplied, PolicyRules
 from shared.identity import UserRef

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.domain import CodeOutcome, Login
-from services.gateway.operations import OperationStore
-from services.gateway.outbox import FIRST_RESEND, awaiting
-from services.gateway.redelivery import Channel, Redelivery
-from services.gateway.store import LoginStore
+from services.gateway.domain.login import CodeOutcome, Login
+from services.gateway.events.outbox import FIRST_RESEND, awaiting
+from services.gateway.events.redelivery import Channel, Redelivery
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.operations import OperationStore
 from shared import streams
 from shared.clock import FixedClock
 from shared.events import AuthenticatorReset, Event, LoginAttempted, RecoveryCodesRequested

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 from services.enrollment.domain import new_credential
 from services.enrollment.store import CredentialStore
-from services.gateway.organizations import Organizations
+from services.gateway.stores.organizations import Organizations
 from services.policy.store import NO_POLICY, PolicyStore
 from services.verification.domain import Answer, GuardState, Rejected
 from services.verification.store import AuthenticatorStore

@@ -8,7 +8,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.enrollment.store import CredentialStore
-from services.gateway.read_models import PolicyView
+from services.gateway.stores.read_models import PolicyView
 from services.gateway.web.directory import UserDirectory
 from services.policy.store import PolicyStore
 from services.verification.store import AuthenticatorStore

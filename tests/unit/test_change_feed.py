@@ -1,6 +1,6 @@
 import asyncio
 
-from services.gateway.changes import ChangeFeed
+from services.gateway.events.change_feed import ChangeFeed
 
 
 async def test_a_waiter_wakes_when_its_key_changes() -> None:

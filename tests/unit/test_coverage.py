@@ -4,7 +4,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from services.gateway.coverage import (
+from services.gateway.domain.coverage import (
     UserCoverage,
     counts_by_type,
     coverage_of,
@@ -12,7 +12,7 @@ from services.gateway.coverage import (
     csv_line,
     enrollment_of,
 )
-from services.gateway.records import AuthenticatorRecord
+from services.gateway.domain.snapshots import AuthenticatorRecord
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

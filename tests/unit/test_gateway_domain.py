@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.gateway.domain import CodeGate, Login, may_submit_code, visible_status
+from services.gateway.domain.login import CodeGate, Login, may_submit_code, visible_status
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LOGIN = Login(

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.gateway.changes import ChangeFeed
-from services.gateway.domain import Login
-from services.gateway.handlers import GatewayHandlers
-from services.gateway.notices import Notices
+from services.gateway.domain.login import Login
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.handlers import GatewayHandlers
+from services.gateway.events.notices import Notices
 from shared.clock import FixedClock
 from shared.crypto import Sealed
 from shared.events import (

@@ -1,5 +1,16 @@
-"""The gateway's layout: api/ and web/ import the core; the core imports neither, and
-neither imports the other. Only the composition root (app.py, __main__.py) sees all."""
+"""The gateway's layout: each folder imports only the folders inward of it.
+
+    domain/        pure rules and values: nothing else of the gateway
+    presentation/  wording and QR for people: the domain
+    stores/        what the gateway keeps: the domain (and the outbox's document helpers)
+    events/        handlers, outbox, resends, change feed, notices: domain and stores
+    use_cases/     login, administration, self-service: all of the above
+    api/, web/     the two edges: use cases and what they show; never each other, never
+                   the event handlers
+    cli/           command-line programs: stores, settings, the demo directory
+
+Only the composition root (app.py, __main__.py) sees everything.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +20,64 @@ from pathlib import Path
 import pytest
 
 GATEWAY = Path(__file__).resolve().parents[2] / "services/gateway"
-COMPOSITION = {"app.py", "__main__.py"}
+PREFIX = "services.gateway."
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "domain": ("domain",),
+    "presentation": ("domain", "presentation"),
+    # The logins and operations documents keep the events they await (outbox.py).
+    "stores": ("domain", "stores", "events.outbox"),
+    "events": ("domain", "stores", "events"),
+    "use_cases": ("domain", "stores", "events", "presentation", "use_cases"),
+    "api": ("domain", "stores", "use_cases", "presentation", "state", "api"),
+    "web": ("domain", "stores", "use_cases", "presentation", "settings", "web"),
+    "cli": ("cli", "settings", "stores", "web.directory"),
+}
+TOP_LEVEL = {"__init__.py", "__main__.py", "app.py", "settings.py", "state.py", "readiness.py"}
 
 
 def imported(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+    """The gateway modules ``path`` imports, without the package prefix."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {n for n in names if n.startswith("services.gateway")}
+    return {n.removeprefix(PREFIX) for n in names if n.startswith(PREFIX)}
 
 
-def modules(where: Path) -> list[Path]:
-    return sorted(where.glob("*.py"))
+def folder_modules() -> list[tuple[str, Path]]:
+    return [
+        (folder, path) for folder in ALLOWED for path in sorted((GATEWAY / folder).glob("*.py"))
+    ]
 
 
 @pytest.mark.parametrize(
-    "path",
-    [p for p in modules(GATEWAY) if p.name not in COMPOSITION],
-    ids=lambda p: p.name,
+    ("folder", "path"), folder_modules(), ids=lambda v: v if isinstance(v, str) else v.name
 )
-def test_the_core_imports_neither_the_api_nor_the_pages(path: Path) -> None:
-    outward = {
-        n for n in imported(path) if n.startswith(("services.gateway.api", "services.gateway.web"))
+def test_each_folder_imports_only_what_lies_inward_of_it(folder: str, path: Path) -> None:
+    allowed = ALLOWED[folder]
+    outward = {n for n in imported(path) if not any(n.startswith(a) for a in allowed)}
+    assert outward == set(), f"{folder}/{path.name} reaches out to {outward}"
+
+
+def test_the_core_has_no_loose_modules_left_at_the_top() -> None:
+    """A module of the core lives in the folder of what it is: the top level keeps only
+    the composition root, the settings, the typed state and the readiness check."""
+    loose = {p.name for p in GATEWAY.glob("*.py")} - TOP_LEVEL
+    assert loose == set()
+    assert {p.name for p in GATEWAY.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
+        *ALLOWED
     }
-    assert outward == set()
 
 
-@pytest.mark.parametrize(
-    ("package", "other"), [("api", "services.gateway.web"), ("web", "services.gateway.api")]
-)
-def test_the_api_and_the_pages_do_not_import_each_other(package: str, other: str) -> None:
-    for path in modules(GATEWAY / package):
-        assert not {n for n in imported(path) if n.startswith(other)}, path.name
+def test_the_rules_catch_an_import_the_wrong_way(tmp_path: Path) -> None:
+    sneaky = tmp_path / "rule.py"
+    sneaky.write_text("from services.gateway.use_cases.login import LoginFlow\n")
+    assert imported(sneaky) == {"use_cases.login"}
+    assert not any(n.startswith(ALLOWED["domain"]) for n in imported(sneaky))
 
 
-def test_the_qr_code_has_a_neutral_module_both_use() -> None:
-    assert "services.gateway.qr" in imported(GATEWAY / "api/schemas.py")
-    assert "services.gateway.qr" in imported(GATEWAY / "web/page_models.py")
+def test_the_qr_code_has_a_neutral_module_both_edges_use() -> None:
+    assert "presentation.qr" in imported(GATEWAY / "api/schemas.py")
+    assert "presentation.qr" in imported(GATEWAY / "web/page_models.py")

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from services.gateway.domain import CodeOutcome, Login, PendingEnrollment
+from services.gateway.domain.login import CodeOutcome, Login, PendingEnrollment
 from services.gateway.web.page_models import code_error, enrollment_view
 from shared.crypto import Keyring, SecretBox, enrollment_context
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.gateway.api.routes import Admin, AdminCaller, UserInPath
 from services.gateway.api.schemas import AuthenticatorState, ResetDone
-from services.gateway.coverage import Enrollment, counts_by_type
+from services.gateway.domain.coverage import Enrollment, counts_by_type
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway.callers import Caller, Role
 from services.gateway.state import gateway_state
+from services.gateway.stores.api_keys import Caller, Role
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -14,7 +14,7 @@ import json
 from starlette.types import ASGIApp as App
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.callers import ApiKeys
+from services.gateway.stores.api_keys import ApiKeys
 
 BODY_LIMIT = 64 * 1024  # every body, API and forms
 POLICY_BODY_LIMIT = 1024 * 1024  # a policy may list thousands of users

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from services.gateway.api.routes import CodeRefusal
-from services.gateway.flows import (
+from services.gateway.use_cases.errors import (
     LoginExpired,
     LoginNotFound,
     NotAppliedInTime,

@@ -1,7 +1,7 @@
 """The platform operator's API: organizations, and their keys (shown once, revocable).
 
 Every route needs an operator key (MFA_OPERATOR_API_KEYS). The same calls from a
-shell: ``python -m services.gateway.operator``.
+shell: ``python -m services.gateway.cli.operator``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.gateway.api.auth import require
-from services.gateway.callers import Caller
-from services.gateway.keys import ApiKey, KeyStore, OrganizationRole
-from services.gateway.organizations import (
+from services.gateway.state import gateway_state
+from services.gateway.stores.api_keys import ApiKey, Caller, KeyStore, OrganizationRole
+from services.gateway.stores.organizations import (
     DEFAULT_ISSUER,
     Organization,
     OrganizationExists,
     Organizations,
 )
-from services.gateway.state import gateway_state
 from shared.clock import Clock
 from shared.events import Issuer
 from shared.identity import ORGANIZATION_ID_PATTERN, OrganizationId

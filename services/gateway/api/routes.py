@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.gateway.admin_flow import AdminFlow
 from services.gateway.api.auth import require
 from services.gateway.api.schemas import (
     CodeError,
@@ -24,12 +23,14 @@ from services.gateway.api.schemas import (
     RecoveryCodesState,
     login_state,
 )
-from services.gateway.callers import Caller
-from services.gateway.domain import Login
-from services.gateway.flows import CodeResult, LoginExpired, LoginFlow
-from services.gateway.messages import REFUSALS, locked_message
-from services.gateway.self_service import SelfService
+from services.gateway.domain.login import Login
+from services.gateway.presentation.wording import REFUSALS, locked_message
 from services.gateway.state import gateway_state
+from services.gateway.stores.api_keys import Caller
+from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.errors import LoginExpired
+from services.gateway.use_cases.login import CodeResult, LoginFlow
+from services.gateway.use_cases.self_service import SelfService
 from shared.clock import Clock
 from shared.crypto import SecretBox
 from shared.events import CodeKind

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.gateway.domain import Login, PassedBy, Status, visible_status
-from services.gateway.qr import qr_svg, secret_of
+from services.gateway.domain.login import Login, PassedBy, Status, visible_status
+from services.gateway.presentation.qr import qr_svg, secret_of
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
 from shared.identity import UserIdInput

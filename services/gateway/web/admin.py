@@ -10,8 +10,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from services.gateway.flows import NotAppliedInTime, PolicyConflict
-from services.gateway.keys import split_key
+from services.gateway.stores.api_keys import split_key
+from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict
 from services.gateway.web.pages import (
     Csrf,
     CurrentSession,

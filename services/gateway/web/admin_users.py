@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from services.gateway.coverage import counts_by_type
-from services.gateway.flows import NotAppliedInTime
+from services.gateway.domain.coverage import counts_by_type
+from services.gateway.use_cases.errors import NotAppliedInTime
 from services.gateway.web.admin import acted_on, actor, guard, user_page
 from services.gateway.web.pages import Csrf, CurrentSession, Pages
 

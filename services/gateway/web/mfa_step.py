@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.gateway.domain import Login, visible_status
-from services.gateway.flows import (
+from services.gateway.domain.login import Login, visible_status
+from services.gateway.use_cases.errors import (
     LoginExpired,
     LoginNotFound,
     NotWaitingForCode,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from services.gateway.domain import CodeOutcome, Login
-from services.gateway.messages import REFUSALS, locked_message
-from services.gateway.qr import qr_svg, secret_of
+from services.gateway.domain.login import CodeOutcome, Login
+from services.gateway.presentation.qr import qr_svg, secret_of
+from services.gateway.presentation.wording import REFUSALS, locked_message
 from shared.crypto import SecretBox, enrollment_context
 
 

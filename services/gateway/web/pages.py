@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.gateway.admin_flow import AdminFlow
-from services.gateway.audit import AuditLog
-from services.gateway.callers import ApiKeys
-from services.gateway.flows import (
+from services.gateway.stores.api_keys import ApiKeys
+from services.gateway.stores.audit import AuditLog
+from services.gateway.stores.rate_limits import Throttle
+from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.login import (
     LoginFlow,
 )
-from services.gateway.ratelimit import Throttle
-from services.gateway.self_service import SelfService
+from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web.directory import UserDirectory
 from services.gateway.web.sessions import COOKIE, Session, SessionStore
 from shared.clock import Clock

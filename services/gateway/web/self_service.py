@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from services.gateway.flows import NotAppliedInTime, Refused
+from services.gateway.use_cases.errors import NotAppliedInTime, Refused
 from services.gateway.web.mfa_step import check_code
 from services.gateway.web.pages import (
     DEVICE_COOKIE,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from services.gateway.records import AuthenticatorRecord
+from services.gateway.domain.snapshots import AuthenticatorRecord
 
 Enrollment = Literal["not_enrolled", "qr_offered", "enrolled", "locked"]
 ENROLLMENT_STATES: tuple[Enrollment, ...] = ("not_enrolled", "qr_offered", "enrolled", "locked")

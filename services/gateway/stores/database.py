@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.audit import AuditLog
-from services.gateway.devices import RememberedDevices
-from services.gateway.keys import KeyStore
-from services.gateway.operations import OperationStore
-from services.gateway.organizations import Organizations
-from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.store import LoginStore
+from services.gateway.stores.api_keys import KeyStore
+from services.gateway.stores.audit import AuditLog
+from services.gateway.stores.devices import RememberedDevices
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.operations import OperationStore
+from services.gateway.stores.organizations import Organizations
+from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
 from shared.clock import Clock
 from shared.mongo import Document, Retention, run_once
 

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.domain import (
+from services.gateway.domain.login import (
     WAITING_FOR_CODE,
     CodeOutcome,
     Login,
     PassedBy,
     PendingEnrollment,
 )
-from services.gateway.outbox import Outbox, answered, kept
+from services.gateway.events.outbox import Outbox, answered, kept
 from shared.crypto import Sealed, SecretBox, enrollment_context
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document, Retention

@@ -11,7 +11,7 @@ import structlog
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from services.gateway.outbox import FIRST_RESEND, Outbox, Unanswered, next_resend
+from services.gateway.events.outbox import FIRST_RESEND, Outbox, Unanswered, next_resend
 from shared.clock import Clock
 from shared.events import Event
 

@@ -1,5 +1,6 @@
-"""What the gateway's read models hand to flows and routes: frozen values, never the
-stored documents themselves."""
+"""What the gateway knows of an organization's policy and a user's authenticator (from
+events, in its read models), as the frozen values flows, rules and routes work with:
+never the stored documents themselves."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import PolicyRules
-from shared.mongo import Document
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,6 @@ class PolicySnapshot:
 NO_POLICY = PolicySnapshot(PolicyRules(), 0, None)
 
 
-def policy_from(doc: Document) -> PolicySnapshot:
-    rules = PolicyRules.model_validate({k: doc[k] for k in PolicyRules.model_fields if k in doc})
-    return PolicySnapshot(rules, doc["version"], doc.get("updated_at"), doc.get("requested_by"))
-
-
 @dataclass(frozen=True)
 class AuthenticatorRecord:
     """A user's authenticator as the gateway knows it from events."""
@@ -46,14 +41,3 @@ class AuthenticatorRecord:
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
-
-
-def authenticator_from(doc: Document) -> AuthenticatorRecord:
-    return AuthenticatorRecord(
-        credential_id=doc["credential_id"],
-        created_at=doc.get("created_at"),
-        confirmed_at=doc.get("confirmed_at"),
-        locked_until=doc.get("locked_until"),
-        recovery_codes_left=doc.get("recovery_codes_left"),
-        step_offset=doc.get("step_offset"),
-    )

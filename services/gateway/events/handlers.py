@@ -8,11 +8,11 @@ from typing import Any
 
 import structlog
 
-from services.gateway.audit import AuditEvent
-from services.gateway.changes import ChangeFeed
-from services.gateway.domain import CodeOutcome, PendingEnrollment
-from services.gateway.notices import Notices
-from services.gateway.ports import (
+from services.gateway.domain.login import CodeOutcome, PendingEnrollment
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.notices import Notices
+from services.gateway.stores.audit import AuditEvent
+from services.gateway.stores.ports import (
     AuditTrail,
     AuthenticatorRecords,
     LoginAnswers,

@@ -11,19 +11,29 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.gateway.records import (
-    NO_POLICY,
-    AuthenticatorRecord,
-    PolicySnapshot,
-    authenticator_from,
-    policy_from,
-)
-from shared.events import LoginDecided, PolicyApplied
+from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
+from shared.events import LoginDecided, PolicyApplied, PolicyRules
 from shared.identity import DEFAULT_ORGANIZATION, UserRef
 from shared.mongo import Document
 from shared.upgrade import move_user_documents
 
 _BEFORE_ORGANIZATIONS = "current"
+
+
+def policy_from(doc: Document) -> PolicySnapshot:
+    rules = PolicyRules.model_validate({k: doc[k] for k in PolicyRules.model_fields if k in doc})
+    return PolicySnapshot(rules, doc["version"], doc.get("updated_at"), doc.get("requested_by"))
+
+
+def authenticator_from(doc: Document) -> AuthenticatorRecord:
+    return AuthenticatorRecord(
+        credential_id=doc["credential_id"],
+        created_at=doc.get("created_at"),
+        confirmed_at=doc.get("confirmed_at"),
+        locked_until=doc.get("locked_until"),
+        recovery_codes_left=doc.get("recovery_codes_left"),
+        step_offset=doc.get("step_offset"),
+    )
 
 
 class PolicyView:

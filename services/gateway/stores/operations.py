@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.outbox import Outbox, answered, kept
+from services.gateway.events.outbox import Outbox, answered, kept
 from shared.mongo import Document, Retention
 
 

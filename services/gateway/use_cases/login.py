@@ -6,25 +6,31 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from opentelemetry.trace import Tracer
 
-from services.gateway.changes import ChangeFeed
-from services.gateway.devices import RememberedDevices
-from services.gateway.domain import (
+from services.gateway.domain.login import (
     CodeGate,
     CodeOutcome,
     Login,
     may_submit_code,
     visible_status,
 )
-from services.gateway.organizations import Organizations
-from services.gateway.outbox import awaiting
-from services.gateway.ratelimit import Throttle
-from services.gateway.read_models import AuthenticatorView, PolicyView
-from services.gateway.records import PolicySnapshot
-from services.gateway.store import LoginStore
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.outbox import awaiting
+from services.gateway.stores.devices import RememberedDevices
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.organizations import Organizations
+from services.gateway.stores.rate_limits import Throttle
+from services.gateway.stores.read_models import AuthenticatorView, PolicyView
+from services.gateway.use_cases.errors import (
+    LoginExpired,
+    LoginNotFound,
+    NotWaitingForCode,
+    OpenElsewhere,
+    Refused,
+    TooManyCodes,
+)
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context
@@ -38,58 +44,6 @@ from shared.identity import UserRef
 from shared.tracing import carried, login_span
 
 Publish = Callable[[Event], Awaitable[object]]
-
-
-class LoginNotFound(Exception):
-    pass
-
-
-class OpenElsewhere(Exception):
-    """The hosted page of this login was opened by another browser first."""
-
-
-class LoginExpired(Exception):
-    pass
-
-
-class NotWaitingForCode(Exception):
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class TooManyCodes(Exception):
-    """Codes come faster than a person types them: from one client, or for one login."""
-
-    def __init__(self, per: Literal["client", "login"]) -> None:
-        super().__init__(per)
-        self.per = per
-
-
-class PolicyConflict(Exception):
-    """The policy changed since the version the editor saw; nothing was saved."""
-
-    def __init__(self, message: str, current: PolicySnapshot) -> None:
-        super().__init__(message)
-        self.message = message
-        self.current = current
-
-
-class Refused(Exception):
-    """A request this login (or organization) does not allow now; says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class NotAppliedInTime(Exception):
-    """An admin change was published but not every owning service confirmed it yet."""
-
-    def __init__(self, waiting_for: set[str]) -> None:
-        super().__init__(", ".join(sorted(waiting_for)))
-        self.waiting_for = waiting_for
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from services.gateway.changes import ChangeFeed
-from services.gateway.devices import IssuedDevice, RememberedDevices
-from services.gateway.domain import Login, may_take_recovery_codes, passed_a_code
-from services.gateway.flows import LoginFlow, NotAppliedInTime, Publish, Refused
-from services.gateway.notices import Notices
-from services.gateway.outbox import awaiting
-from services.gateway.read_models import PolicyView
-from services.gateway.store import LoginStore
+from services.gateway.domain.login import Login, may_take_recovery_codes, passed_a_code
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.notices import Notices
+from services.gateway.events.outbox import awaiting
+from services.gateway.stores.devices import IssuedDevice, RememberedDevices
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.read_models import PolicyView
+from services.gateway.use_cases.errors import NotAppliedInTime, Refused
+from services.gateway.use_cases.login import LoginFlow, Publish
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, recovery_codes_context

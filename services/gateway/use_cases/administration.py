@@ -7,18 +7,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.gateway.audit import AuditEvent, AuditLog
-from services.gateway.changes import ChangeFeed
-from services.gateway.coverage import UserCoverage, coverage_of, csv_header, csv_line
-from services.gateway.devices import RememberedDevices
-from services.gateway.flows import NotAppliedInTime, PolicyConflict, Publish, new_id
-from services.gateway.messages import policy_change
-from services.gateway.notices import Notices
-from services.gateway.operations import OperationStore
-from services.gateway.outbox import awaiting
-from services.gateway.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.records import AuthenticatorRecord, PolicySnapshot
-from services.gateway.store import LoginStore
+from services.gateway.domain.coverage import UserCoverage, coverage_of, csv_header, csv_line
+from services.gateway.domain.snapshots import AuthenticatorRecord, PolicySnapshot
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.notices import Notices
+from services.gateway.events.outbox import awaiting
+from services.gateway.presentation.wording import policy_change
+from services.gateway.stores.audit import AuditEvent, AuditLog
+from services.gateway.stores.devices import RememberedDevices
+from services.gateway.stores.logins import LoginStore
+from services.gateway.stores.operations import OperationStore
+from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict
+from services.gateway.use_cases.login import Publish, new_id
 from shared import streams
 from shared.clock import Clock
 from shared.events import AuthenticatorReset, AuthenticatorUnlocked, PolicyRules, PolicyUpdated

@@ -1,6 +1,6 @@
 """What the gateway's event handlers need of its stores, as Protocols.
 
-The MongoDB classes (store.py, operations.py, read_models.py, audit.py) implement them;
+The MongoDB classes (logins.py, operations.py, read_models.py, audit.py) implement them;
 tests/gateway_fakes.py holds in-memory ones, and tests/integration/
 test_gateway_store_contract.py runs the same scenarios against both, so handler logic
 can be tested without a database and the fakes cannot drift from the real thing.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.gateway.audit import AuditEvent
-from services.gateway.domain import CodeOutcome, Login, PassedBy, PendingEnrollment
-from services.gateway.records import AuthenticatorRecord, PolicySnapshot
+from services.gateway.domain.login import CodeOutcome, Login, PassedBy, PendingEnrollment
+from services.gateway.domain.snapshots import AuthenticatorRecord, PolicySnapshot
+from services.gateway.stores.audit import AuditEvent
 from shared.crypto import Sealed
 from shared.events import LoginDecided, PolicyApplied
 from shared.identity import UserRef

@@ -1,11 +1,11 @@
 """The platform operator's command line: the operator API from a shell.
 
     export MFA_GATEWAY_URL=http://127.0.0.1:8000 MFA_OPERATOR_KEY=...
-    python -m services.gateway.operator create-organization acme --name "Acme" [--issuer Acme]
-    python -m services.gateway.operator organizations
-    python -m services.gateway.operator issue-key acme --role admin --name "Acme console"
-    python -m services.gateway.operator keys acme
-    python -m services.gateway.operator revoke-key acme 3f9c0a1b2c3d4e5f
+    python -m services.gateway.cli.operator create-organization acme --name "Acme" [--issuer Acme]
+    python -m services.gateway.cli.operator organizations
+    python -m services.gateway.cli.operator issue-key acme --role admin --name "Acme console"
+    python -m services.gateway.cli.operator keys acme
+    python -m services.gateway.cli.operator revoke-key acme 3f9c0a1b2c3d4e5f
 
 It prints the gateway's JSON answer. An issued key is printed this once.
 """
@@ -41,7 +41,7 @@ def call(base: str, key: str, method: str, path: list[str], body: Any = None) ->
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="python -m services.gateway.operator", description=__doc__.splitlines()[0]
+        prog="python -m services.gateway.cli.operator", description=__doc__.splitlines()[0]
     )
     root.add_argument("--url", default=os.environ.get("MFA_GATEWAY_URL", "http://127.0.0.1:8000"))
     commands = root.add_subparsers(dest="command", required=True)

@@ -1,8 +1,8 @@
 """Manage the demo sign-in's user directory.
 
-python -m services.gateway.web.users add ada@example.com --type editor [--user-id ada]
+python -m services.gateway.cli.users add ada@example.com --type editor [--user-id ada]
     [--organization acme] [--password-stdin]
-python -m services.gateway.web.users seed-demo      # development only
+python -m services.gateway.cli.users seed-demo      # development only
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def _add(settings: GatewaySettings, users: list[tuple[DirectoryUser, str]]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m services.gateway.web.users", description=__doc__.splitlines()[0]
+        prog="python -m services.gateway.cli.users", description=__doc__.splitlines()[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="add or replace a user (asks for the password)")
