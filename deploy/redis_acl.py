@@ -96,7 +96,8 @@ def user_rules(service: str, prefix: str, access: Access) -> list[str]:
         rules += [
             f"(~{prefix}mfa.heartbeat.* +zcount)",
             "+script|load",
-            f"(~LIMITS:LIMITER/{namespace}/* +evalsha +eval +lindex +lpush +ltrim +expire +ttl)",
+            f"(~LIMITS:LIMITER/{namespace}/* +evalsha +eval +lindex +lpush +ltrim +expire +ttl"
+            " +incr +decr +del)",
         ]
     return rules
 

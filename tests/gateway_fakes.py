@@ -236,6 +236,19 @@ class FakeUserView:
         return held.email if held else None
 
 
+class FakeDevices:
+    def __init__(self) -> None:
+        self.organizations: dict[str, int] = {}  # devices remembered per organization
+
+    async def remember(self, user: UserRef, credential_id: str, now: datetime, days: int) -> None:
+        self.organizations[user.organization_id] = (
+            self.organizations.get(user.organization_id, 0) + 1
+        )
+
+    async def forget_organization(self, organization_id: str) -> int:
+        return self.organizations.pop(organization_id, 0)
+
+
 class FakeAuditLog:
     def __init__(self) -> None:
         self.rows: dict[str, AuditEvent] = {}

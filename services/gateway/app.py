@@ -95,16 +95,17 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     redelivery = _redelivery(settings, stores, wiring, clock)
     notices = Notices(wiring.publisher(streams.USER_NOTICE, UserNotice), clock)
     handlers = GatewayHandlers(
-        stores.logins,
-        stores.operations,
-        stores.policy_view,
-        stores.authenticators,
-        stores.users,
-        notices,
-        feed,
-        stores.audit,
-        clock,
-        announce,
+        logins=stores.logins,
+        operations=stores.operations,
+        policy=stores.policy_view,
+        authenticators=stores.authenticators,
+        users=stores.users,
+        devices=stores.devices,
+        notices=notices,
+        feed=feed,
+        audit=stores.audit,
+        clock=clock,
+        announce=announce,
         login_answered=partial(redelivery.answered, "logins"),
     )
     _consume(wiring, router, handlers)

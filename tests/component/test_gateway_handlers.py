@@ -418,10 +418,12 @@ async def test_a_remembered_device_passes_only_while_todays_policy_allows_its_ag
     assert await passes()
     await drive.remembering(days=2, version=2)  # shortened below the token's age
     assert not await passes()
-    await drive.remembering(days=0, version=3)  # "never"
-    assert not await passes()
-    await drive.remembering(days=30, version=4)
+    await drive.remembering(days=30, version=3)  # its issued expiry still holds
     assert await passes()
+    await drive.remembering(days=0, version=4)  # "never": every token is forgotten
+    assert not await passes()
+    await drive.remembering(days=30, version=5)
+    assert not await passes()
 
 
 async def test_only_the_rejection_that_starts_a_lock_sends_a_notice(drive: Driver) -> None:

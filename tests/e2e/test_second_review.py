@@ -9,6 +9,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 
 from deploy.localstack import free_port
 from deploy.processes import Child, port_open, wait_for
+from tests.e2e.test_organizations import issue_key, new_organization
 from tests.real_stack import (
     ADMIN,
     CLIENT,
@@ -198,6 +200,59 @@ def trusting_limits(stack: Stack) -> None:
     assert stack.processes.env["MFA_SIGNIN_LIMIT_PER_ADDRESS"] == "5/15 minutes"
 
 
+# --- found by the review of the fixes ---------------------------------------------------
+
+
+def test_a_burst_of_concurrent_failed_sign_ins_cannot_outrun_the_address_limit(
+    stack: Stack, trusting_limits: None
+) -> None:
+    """The address counts a try before the password is hashed (~0.2 s), not after: 20
+    tries sent at once get at most the limit's 5 answers, all the others 429."""
+    browsers = [httpx.Client(base_url=stack.processes.gateway_url, timeout=30) for _ in range(20)]
+    try:
+        forms = [
+            {
+                "email": f"nobody-{uuid.uuid4().hex[:6]}@imageshop.example",
+                "password": "x",
+                "csrf_token": csrf_of(b.get("/")),
+            }
+            for b in browsers
+        ]
+        address = {"X-Forwarded-For": "203.0.113.50"}
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            answers = list(
+                pool.map(lambda b, f: b.post("/signin", data=f, headers=address), browsers, forms)
+            )
+    finally:
+        for browser in browsers:
+            browser.close()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(400) <= 5, statuses
+    assert set(statuses) <= {400, 429}, statuses
+
+
+def test_only_the_key_that_passed_the_code_may_renew_codes_or_remember_the_device(
+    stack: Stack,
+) -> None:
+    organization = new_organization(stack)
+    other_key = {
+        "Authorization": f"Bearer {issue_key(stack, organization.organization_id, 'client')['key']}"
+    }
+    policy = {"user_types": ["editor"], "remember_device_days": 7}
+    assert organization.admin("PUT", "/v1/admin/policy", json=policy).status_code == 200
+    user = new_user()
+    qr = organization.start_login(user)
+    secret = secret_of(qr["enrollment"]["otpauth_uri"])
+    confirm = {"code": stack.code(secret)}
+    confirmed = organization.client("POST", f"/v1/logins/{qr['login_id']}/code", json=confirm)
+    assert confirmed.status_code == 200, confirmed.text
+    for action in ("recovery-codes", "device"):
+        refused = stack.http.post(f"/v1/logins/{qr['login_id']}/{action}", headers=other_key)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "code_not_passed")
+    own = organization.client("POST", f"/v1/logins/{qr['login_id']}/device")
+    assert own.status_code == 201, own.text
+
+
 # --- 5: a second login showing the same QR ----------------------------------------------
 
 
@@ -298,10 +353,12 @@ def test_a_remembered_device_passes_only_while_the_current_policy_allows_it(
     token = issued.json()["device_token"]
     assert login_of(stack, user, device_token=token)["status"] == "authenticated"
 
-    stack.set_policy(user_types=["editor"], remember_device_days=0)  # "never"
+    stack.advance(2 * 86_400)
+    stack.set_policy(user_types=["editor"], remember_device_days=1)  # shortened
     assert login_of(stack, user, device_token=token)["status"] == "code_required"
     stack.set_policy(user_types=["editor"], remember_device_days=30)
     assert login_of(stack, user, device_token=token)["status"] == "authenticated"
-    stack.advance(2 * 86_400)
-    stack.set_policy(user_types=["editor"], remember_device_days=1)  # shortened
+    stack.set_policy(user_types=["editor"], remember_device_days=0)  # "never": forgotten
+    assert login_of(stack, user, device_token=token)["status"] == "code_required"
+    stack.set_policy(user_types=["editor"], remember_device_days=30)
     assert login_of(stack, user, device_token=token)["status"] == "code_required"

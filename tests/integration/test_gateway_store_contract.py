@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from services.gateway.domain.login import CodeOutcome, Login, PendingEnrollment
 from services.gateway.stores.audit import AuditEvent, AuditLog
+from services.gateway.stores.devices import RememberedDevices
 from services.gateway.stores.logins import LoginStore
 from services.gateway.stores.operations import OperationStore
 from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
@@ -210,3 +211,18 @@ async def test_a_redelivered_event_is_one_audit_row_latest_first(audit: Any) -> 
         AuditEvent("acme", NOW + timedelta(1), "code_rejected", "ada", "no", source="e2")
     )
     assert [e.kind for e in await audit.latest("acme")] == ["code_rejected", "code_verified"]
+
+
+@pytest.fixture
+def devices(kind: str, db: Any) -> Any:
+    return RememberedDevices(db) if kind == "mongodb" else fakes.FakeDevices()
+
+
+async def test_an_organization_that_stops_remembering_forgets_all_its_devices(
+    devices: Any,
+) -> None:
+    for user in (ADA, ADA, UserRef("globex", "grace")):
+        await devices.remember(user, "c1", NOW, 30)
+    assert await devices.forget_organization("acme") == 2
+    assert await devices.forget_organization("acme") == 0
+    assert await devices.forget_organization("globex") == 1

@@ -3,7 +3,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.gateway.domain.login import CodeGate, Login, may_submit_code, visible_status
+from services.gateway.domain.login import (
+    CodeGate,
+    CodeOutcome,
+    Login,
+    may_submit_code,
+    may_take_recovery_codes,
+    passed_a_code,
+    visible_status,
+)
+from shared.crypto import Sealed
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LOGIN = Login(
@@ -58,3 +67,35 @@ def test_codes_are_taken_only_by_live_logins_that_asked_for_one(
 def test_the_purpose_follows_the_status() -> None:
     assert replace(LOGIN, status="enrollment_required").purpose == "enrollment"
     assert LOGIN.purpose == "login"
+
+
+SEALED = Sealed(key_id="k", nonce="bm9uY2Vub25jZTEy", ciphertext="Y2lwaGVy")
+CONFIRMED = replace(
+    LOGIN,
+    status="authenticated",
+    passed_by="code",
+    outcomes={"s1": CodeOutcome(accepted=True), "s0": CodeOutcome(False, "invalid", 4)},
+    callers={"s0": "k2", "s1": "k1"},
+    recovery_codes=SEALED,
+    recovery_codes_for="s1",
+)
+
+
+def test_recovery_codes_go_only_to_the_caller_whose_code_issued_them() -> None:
+    assert may_take_recovery_codes(CONFIRMED, "k1")
+    assert not may_take_recovery_codes(CONFIRMED, "k2")  # its code was the wrong one
+    assert not may_take_recovery_codes(replace(CONFIRMED, recovery_codes=None), "k1")
+
+
+def test_a_later_read_takes_recovery_codes_only_once_their_answer_was_lost() -> None:
+    assert not may_take_recovery_codes(CONFIRMED, "k1", answer_lost=True)  # still coming
+    lost = replace(CONFIRMED, lost_answers=frozenset({"s1"}))
+    assert may_take_recovery_codes(lost, "k1", answer_lost=True)
+
+
+def test_only_the_caller_whose_code_passed_may_act_on_the_login_afterwards() -> None:
+    assert passed_a_code(CONFIRMED, NOW, "k1")
+    assert not passed_a_code(CONFIRMED, NOW, "k2")  # sent a refused code only
+    assert not passed_a_code(CONFIRMED, NOW + timedelta(minutes=5), "k1")  # expired
+    remembered = replace(CONFIRMED, passed_by="remembered_device")
+    assert not passed_a_code(remembered, NOW, "k1")

@@ -58,16 +58,17 @@ def world() -> World:
         announced.append(key)
 
     handlers = GatewayHandlers(
-        logins,
-        fakes.FakeOperationStore(),
-        fakes.FakePolicyView(),
-        authenticators,
-        fakes.FakeUserView(),
-        Notices(notices, clock),
-        ChangeFeed(),
-        audit,
-        clock,
-        announce,
+        logins=logins,
+        operations=fakes.FakeOperationStore(),
+        policy=fakes.FakePolicyView(),
+        authenticators=authenticators,
+        users=fakes.FakeUserView(),
+        devices=fakes.FakeDevices(),
+        notices=Notices(notices, clock),
+        feed=ChangeFeed(),
+        audit=audit,
+        clock=clock,
+        announce=announce,
     )
     return World(handlers, logins, audit, authenticators, notices, announced)
 

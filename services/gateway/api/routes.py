@@ -119,7 +119,7 @@ async def get_login(
     and whose answer was lost (a 504), come with the first read after it, once."""
     login = await flow.wait(login_id, caller.organization_id, wait)
     state = present.state(login)
-    state.recovery_codes = await own.take_recovery_codes(login, caller.key_id)
+    state.recovery_codes = await own.take_recovery_codes(login, caller.key_id, answer_lost=True)
     return state
 
 
@@ -178,7 +178,7 @@ async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> 
 async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> DeviceRemembered:
     """A token that lets this device skip the code for the user's logins, for as many days
     as the organization's policy says; once per login that passed a code."""
-    issued = await own.remember_device(login_id, caller.organization_id)
+    issued = await own.remember_device(login_id, caller.organization_id, caller.key_id)
     return DeviceRemembered(device_token=issued.token, expires_at=issued.expires_at)
 
 

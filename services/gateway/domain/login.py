@@ -59,6 +59,7 @@ class Login:
     # recovery codes go only to the caller whose code or request issued them.
     recovery_codes_for: str | None = None
     callers: Mapping[str, str] = field(default_factory=dict)  # submission/request id -> caller
+    lost_answers: frozenset[str] = frozenset()  # submissions/requests whose wait timed out
     device_remembered: bool = False  # a device token was issued after this login's code
     recovery_answer: str | None = None  # the last request for new recovery codes answered
     trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
@@ -101,19 +102,30 @@ def may_submit_code(login: Login, now: datetime) -> CodeGate:
     return CodeGate.NOT_WAITING
 
 
-def may_take_recovery_codes(login: Login, caller: str) -> bool:
+def may_take_recovery_codes(login: Login, caller: str, *, answer_lost: bool = False) -> bool:
     """Recovery codes waiting in this login, issued by ``caller``'s own code or request:
     an API key, or the browser session that typed the code. Nobody else ever sees them,
-    whoever else may hold the login id."""
-    issued_by = login.callers.get(login.recovery_codes_for or "")
-    return login.recovery_codes is not None and issued_by == caller
+    whoever else may hold the login id. ``answer_lost``: only if the answer that should
+    have carried them timed out (a later read of the login), never while that answer
+    may still come (a read racing the code's own answer gets nothing)."""
+    issued_for = login.recovery_codes_for
+    if login.recovery_codes is None or issued_for is None:
+        return False
+    if login.callers.get(issued_for) != caller:
+        return False
+    return not answer_lost or issued_for in login.lost_answers
 
 
-def passed_a_code(login: Login, now: datetime) -> bool:
-    """Authenticated by a code (an app's or a recovery code) and still live: the moment
-    a user may ask for new recovery codes or to remember the device."""
+def passed_a_code(login: Login, now: datetime, caller: str) -> bool:
+    """Authenticated by a code (an app's or a recovery code) that ``caller`` sent, and
+    still live: the moment that caller, and only it, may ask for new recovery codes or
+    to remember the device."""
     return (
         login.status == "authenticated"
         and login.passed_by in ("code", "recovery_code")
         and now < login.expires_at
+        and any(
+            outcome.accepted and login.callers.get(submission) == caller
+            for submission, outcome in login.outcomes.items()
+        )
     )

@@ -15,6 +15,7 @@ from services.gateway.stores.audit import AuditEvent
 from services.gateway.stores.ports import (
     AuditTrail,
     AuthenticatorRecords,
+    DeviceRecords,
     LoginAnswers,
     OperationAnswers,
     PolicyRecords,
@@ -44,6 +45,7 @@ class GatewayHandlers:
     policy: PolicyRecords
     authenticators: AuthenticatorRecords
     users: UserRecords
+    devices: DeviceRecords
     notices: Notices
     feed: ChangeFeed
     audit: AuditTrail
@@ -183,6 +185,8 @@ class GatewayHandlers:
     async def _policy_changed(self, event: PolicyApplied) -> None:
         await self.policy.apply(event)
         rules = event.policy
+        if rules.remember_device_days == 0:  # "never": tokens issued before stop for good
+            await self.devices.forget_organization(event.organization_id)
         await self.audit.record(
             AuditEvent(
                 event.organization_id,

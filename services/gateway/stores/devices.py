@@ -94,6 +94,11 @@ class RememberedDevices:
         )
         return done.deleted_count
 
+    async def forget_organization(self, organization_id: str) -> int:
+        """Every device of the organization: its policy stopped remembering devices."""
+        done = await self._devices.delete_many({"organization_id": organization_id})
+        return done.deleted_count
+
     async def count(self, user: UserRef, now: datetime) -> int:
         return await self._devices.count_documents(
             {

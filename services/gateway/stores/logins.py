@@ -49,6 +49,7 @@ def _login_from_document(doc: Document) -> Login:
         recovery_codes=_sealed(doc.get("recovery_codes")),
         recovery_codes_for=doc.get("recovery_codes_for"),
         callers=doc.get("callers") or {},
+        lost_answers=frozenset(doc.get("lost_answers") or ()),
         device_remembered=doc.get("device_remembered", False),
         recovery_answer=doc.get("recovery_answer"),
         trace=doc.get("trace") or {},
@@ -264,6 +265,13 @@ class LoginStore:
                 "credential_id": credential_id,
             },
             {"$set": {"status": "code_required", "enrollment": None}},
+        )
+
+    async def answer_lost(self, login_id: str, waited_for: str) -> None:
+        """The wait for the answer to this submission or request timed out: whatever it
+        issues may be read later, by the same caller (domain.may_take_recovery_codes)."""
+        await self._logins.update_one(
+            {"_id": login_id}, {"$addToSet": {"lost_answers": waited_for}}
         )
 
     async def take_recovery_codes(self, login_id: str, issued_for: str) -> Sealed | None:

@@ -3,6 +3,8 @@ sign-ins and code submissions."""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,66 @@ class Limits:
     per_account: str = "10/15 minutes"  # password sign-ins per e-mail; tries per admin key id
     per_address: str = "60/15 minutes"  # failed sign-ins of either kind per client address
     codes_per_client: str = "600/minute"  # code submissions per API key (or browser)
+
+
+def address_bucket(host: str) -> str:
+    """The address a client's tries count against: an IPv4 address as written by
+    ``ipaddress`` (an IPv4-mapped IPv6 address as its IPv4), an IPv6 client by its /64
+    (a site gets a /64, so rotating within it gains nothing), and anything that does
+    not parse as one shared bucket, however it is spelt."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "unparsable"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+# One try taken from a budget: counted first, refused (and not counted) past the limit.
+_TAKE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then
+  redis.call('DECR', KEYS[1])
+  return 0
+end
+return 1
+"""
+_GIVE_BACK = """
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+class FailureBudget:
+    """Failures allowed per identifier in a fixed window, which a burst cannot outrun:
+    each try takes one from the budget before it is checked (one atomic script), and a
+    try that succeeds gives it back, so only failures stay counted. (Checking first and
+    counting after the password hash let a burst of concurrent tries all pass.)"""
+
+    def __init__(
+        self, connect: Callable[[], Awaitable[Redis]], prefix: str, rate: RateLimitItem
+    ) -> None:
+        self._connect = connect
+        self._prefix = prefix
+        self._amount = rate.amount
+        self._window = rate.get_expiry()
+
+    def _key(self, kind: str, identifier: str) -> str:
+        digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]  # no address in a key
+        return f"{self._prefix}/{kind}/{digest}"
+
+    async def take(self, kind: str, identifier: str) -> bool:
+        redis = await self._connect()
+        key = self._key(kind, identifier)
+        return bool(await redis.eval(_TAKE, 1, key, self._window, self._amount))
+
+    async def give_back(self, kind: str, identifier: str) -> None:
+        redis = await self._connect()
+        await redis.eval(_GIVE_BACK, 1, self._key(kind, identifier))
 
 
 class Throttle:
@@ -40,6 +102,9 @@ class Throttle:
         self._per_account: RateLimitItem = parse(limits.per_account)
         self._per_address: RateLimitItem = parse(limits.per_address)
         self._codes: RateLimitItem = parse(limits.codes_per_client)
+        failures = f"LIMITS:LIMITER/{namespace}/failures"  # the limiter's keys (Redis ACL)
+        self._failures = FailureBudget(connect, failures, parse(limits.per_address))
+        self._key_failures = FailureBudget(connect, failures, parse(limits.per_account))
 
     async def _limiter(self) -> MovingWindowRateLimiter:
         if self._started is None:
@@ -62,40 +127,40 @@ class Throttle:
         return limiter.storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
 
     async def sign_in(self, email: str, address: str) -> bool:
-        """Whether a password sign-in may be tried, counting it against the account.
+        """Whether a password sign-in may be tried, counting it against the account and
+        against the client's address (given back by ``sign_in_succeeded``).
 
         The account is the e-mail as the directory compares it (``fold``: NFKC and case
         folded), so no other spelling of one address (a full-width letter, say) gets
-        tries of its own. Every try counts there, so a burst cannot outrun the count.
+        tries of its own. Every try counts there; the address counts failures only, so
+        the users behind one address do not use up each other's tries.
         """
         limiter = await self._limiter()
         account_ok = await limiter.hit(self._per_account, self._namespace, "account", fold(email))
-        return account_ok and await limiter.test(
-            self._per_address, self._namespace, "address", address
-        )
+        if not await self._failures.take("address", address):
+            return False
+        if not account_ok:
+            await self._failures.give_back("address", address)
+        return account_ok
 
-    async def sign_in_failed(self, address: str) -> None:
-        """Count a failed password sign-in against the client's address: only failures
-        count there, so the users behind one address do not use up each other's tries."""
-        limiter = await self._limiter()
-        await limiter.hit(self._per_address, self._namespace, "address", address)
+    async def sign_in_succeeded(self, address: str) -> None:
+        await self._failures.give_back("address", address)
 
-    async def key_attempts_left(self, key_id: str, address: str) -> bool:
-        """Whether another admin-key sign-in may be tried from ``address`` with this key id."""
-        limiter = await self._limiter()
-        return await limiter.test(
-            self._per_account, self._namespace, "key", key_id
-        ) and await limiter.test(self._per_address, self._namespace, "key-address", address)
+    async def key_sign_in(self, key_id: str, address: str) -> bool:
+        """Whether an admin-key sign-in may be tried from ``address`` with this key id,
+        counting it against both (given back by ``key_accepted``): only failures stay
+        counted, per key id, so bad tries with other keys, from anywhere, do not lock
+        out the admin whose key it is."""
+        if not await self._key_failures.take("key", key_id):
+            return False
+        if not await self._failures.take("key-address", address):
+            await self._key_failures.give_back("key", key_id)
+            return False
+        return True
 
-    async def key_refused(self, key_id: str, address: str) -> None:
-        """Count a wrong admin key against its key id and the address that sent it.
-
-        Only failures count, per key id: bad tries with other keys, from anywhere, do not
-        lock out the admin whose key it is (one bucket for every key used to).
-        """
-        limiter = await self._limiter()
-        await limiter.hit(self._per_account, self._namespace, "key", key_id)
-        await limiter.hit(self._per_address, self._namespace, "key-address", address)
+    async def key_accepted(self, key_id: str, address: str) -> None:
+        await self._key_failures.give_back("key", key_id)
+        await self._failures.give_back("key-address", address)
 
     async def code(self, client: str) -> bool:
         """Whether ``client`` (an API key id, or a browser session) may submit a code now."""

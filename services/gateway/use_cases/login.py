@@ -231,6 +231,7 @@ class LoginFlow:
                 await self.publish_code(submitted)
             answered_login = await watch.until(answered, self.code_timeout, probe_now=False)
         if answered_login is None:
+            await self.logins.answer_lost(login_id, submission_id)
             return CodeResult(await self.find(login_id, organization_id), None)
         return CodeResult(answered_login, answered_login.outcomes[submission_id])
 

@@ -4,6 +4,7 @@ device remembered, and forget a remembered device."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 
 from services.gateway.domain.login import Login, may_take_recovery_codes, passed_a_code
@@ -19,6 +20,8 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, recovery_codes_context
 from shared.events import RecoveryCodesRequested
+
+DEVICE_NOTICES = uuid.UUID("0f6d2b8e-4c1a-4e57-9d3b-7a2e5c9f1b64")
 
 
 def _not_now() -> Refused:
@@ -41,12 +44,18 @@ class SelfService:
     notices: Notices
     timeout: float
 
-    async def take_recovery_codes(self, login: Login, caller: str) -> list[str] | None:
+    async def take_recovery_codes(
+        self, login: Login, caller: str, *, answer_lost: bool = False
+    ) -> list[str] | None:
         """The recovery codes waiting in this login, the first time ``caller`` asks, if
-        they were issued by its own code or request (domain.may_take_recovery_codes)."""
-        if not may_take_recovery_codes(login, caller) or login.recovery_codes_for is None:
+        they were issued by its own code or request; ``answer_lost``: only those whose
+        answer timed out (domain.may_take_recovery_codes)."""
+        issued_for = login.recovery_codes_for
+        if issued_for is None or not may_take_recovery_codes(
+            login, caller, answer_lost=answer_lost
+        ):
             return None
-        sealed = await self.logins.take_recovery_codes(login.login_id, login.recovery_codes_for)
+        sealed = await self.logins.take_recovery_codes(login.login_id, issued_for)
         if sealed is None:
             return None
         context = recovery_codes_context(login.login_id)
@@ -55,9 +64,9 @@ class SelfService:
     async def new_recovery_codes(
         self, login_id: str, organization_id: str, caller: str
     ) -> list[str]:
-        """A new set for the user who just passed a code, shown to ``caller`` (an API key
-        or a browser session) only; the old set stops working."""
-        login = await self._passed(login_id, organization_id)
+        """A new set for the user who just passed a code sent by ``caller`` (an API key
+        or a browser session), shown to that caller only; the old set stops working."""
+        login = await self._passed(login_id, organization_id, caller)
         if login.credential_id is None:
             raise _not_now()
         now = self.clock.now()
@@ -82,16 +91,19 @@ class SelfService:
             await self.publish_request(request)
             issued = await watch.until(answered, self.timeout, probe_now=False)
             if issued is None:
+                await self.logins.answer_lost(login_id, request_id)
                 raise NotAppliedInTime({"verification"})
         codes = await self.take_recovery_codes(issued, caller)
         if codes is None:  # the authenticator was reset meanwhile
             raise _not_now()
         return codes
 
-    async def remember_device(self, login_id: str, organization_id: str) -> IssuedDevice:
-        """A device token for the user who just passed a code, if the organization's
-        policy remembers devices; one per login."""
-        login = await self._passed(login_id, organization_id)
+    async def remember_device(
+        self, login_id: str, organization_id: str, caller: str
+    ) -> IssuedDevice:
+        """A device token for the user who just passed a code sent by ``caller``, if the
+        organization's policy remembers devices; one per login."""
+        login = await self._passed(login_id, organization_id, caller)
         days = (await self.policy.current(organization_id)).rules.remember_device_days
         if days == 0:
             raise Refused(
@@ -102,12 +114,13 @@ class SelfService:
         issued = await self.devices.remember(
             login.user, login.credential_id, self.clock.now(), days
         )
-        # Once per login (device_remembered above): the login names the notice.
+        # Once per login (device_remembered above): the notice's id comes from the
+        # login's, which itself stays off the notice stream.
         await self.notices.send(
             "device_remembered",
             login.user,
             login.email,
-            login_id,
+            str(uuid.uuid5(DEVICE_NOTICES, login_id)),
             remembered_until=issued.expires_at,
         )
         return issued
@@ -115,8 +128,8 @@ class SelfService:
     async def forget_device(self, token: str, organization_id: str) -> bool:
         return await self.devices.revoke(token, organization_id)
 
-    async def _passed(self, login_id: str, organization_id: str) -> Login:
+    async def _passed(self, login_id: str, organization_id: str, caller: str) -> Login:
         login = await self.flow.find(login_id, organization_id)
-        if not passed_a_code(login, self.clock.now()):
+        if not passed_a_code(login, self.clock.now(), caller):
             raise _not_now()
         return login

@@ -260,7 +260,7 @@ async def key_sign_in(
         return refuse_forgery(pages, request, session)
     client_ip = client_address(request)
     key_id = presented_key_id(api_key)
-    if not await pages.limiter.key_attempts_left(key_id, client_ip):
+    if not await pages.limiter.key_sign_in(key_id, client_ip):
         return pages.render(
             request,
             "admin_signin.html",
@@ -270,10 +270,10 @@ async def key_sign_in(
         )
     caller = await pages.keys.identify(api_key)
     if caller is None or caller.role != "admin":
-        await pages.limiter.key_refused(key_id, client_ip)
         return pages.render(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )
+    await pages.limiter.key_accepted(key_id, client_ip)  # only failures stay counted
     session = await pages.renew_session(request, session)
     session.admin, session.organization_id = caller.actor, caller.organization_id
     return see_other("/admin")

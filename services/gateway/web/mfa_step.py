@@ -143,16 +143,19 @@ async def check_code(
     if result.outcome and result.outcome.accepted:
         response = await finish(pages, request, session, result.login)
         if remember and result.login.status == "authenticated":
-            await remember_browser(pages, result.login, response)
+            await remember_browser(pages, result.login, response, session.caller)
         return response
     session.flash = code_error(result.outcome)
     return see_other(mfa_page(login_id))
 
 
-async def remember_browser(pages: Web, login: Login, response: Response) -> None:
-    """The user ticked "remember this browser": a device token in an HttpOnly cookie."""
+async def remember_browser(pages: Web, login: Login, response: Response, typed_by: str) -> None:
+    """The user ticked "remember this browser" (``typed_by``: this browser, under the
+    session id it typed the code with): a device token in an HttpOnly cookie."""
     try:
-        issued = await pages.self_service.remember_device(login.login_id, login.organization_id)
+        issued = await pages.self_service.remember_device(
+            login.login_id, login.organization_id, typed_by
+        )
     except Refused:
         return  # remembering turned off meanwhile: the sign-in itself succeeded
     response.set_cookie(
@@ -186,6 +189,7 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
         # New recovery codes need a code passed now, not a remembered browser.
         passed_code = login.passed_by in ("code", "recovery_code")
         session.mfa_login = login.login_id if passed_code else None
+        session.mfa_caller = typed_by if passed_code else None
         next_page = "/signed-in"
     # Shown in this answer, once (a reload asks to send the form again, and that shows
     # the next page), and only to the browser that typed the confirming code: codes

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.gateway.stores.api_keys import ApiKeys
 from services.gateway.stores.audit import AuditLog
-from services.gateway.stores.rate_limits import Throttle
+from services.gateway.stores.rate_limits import Throttle, address_bucket
 from services.gateway.use_cases.administration import AdminFlow
 from services.gateway.use_cases.login import (
     LoginFlow,
@@ -136,9 +136,10 @@ Csrf = Annotated[str, Form(alias="csrf_token")]
 
 
 def client_address(request: Request) -> str:
-    """The client's address: the peer's, or the one a trusted proxy forwarded
-    (MFA_TRUSTED_PROXIES; uvicorn rewrites the peer from X-Forwarded-For)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address for rate limits: the peer's, or the one a trusted proxy
+    forwarded (MFA_TRUSTED_PROXIES; uvicorn rewrites the peer from X-Forwarded-For),
+    one spelling per client (``address_bucket``)."""
+    return address_bucket(request.client.host if request.client else "")
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -196,7 +197,6 @@ async def sign_in(
         )
     user = await pages.directory.authenticate(email, password)
     if user is None:
-        await pages.limiter.sign_in_failed(client_ip)
         return pages.render(
             request,
             "signin.html",
@@ -205,6 +205,7 @@ async def sign_in(
             email=email,
             error="That e-mail and password do not match an account.",
         )
+    await pages.limiter.sign_in_succeeded(client_ip)  # only failures stay counted
     session = await pages.renew_session(request, session)
     # Whoever may open the console passes their own authenticator, whatever the policy,
     # and types a code each time: a remembered browser does not open the console.

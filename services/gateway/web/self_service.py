@@ -48,11 +48,11 @@ async def new_recovery_codes(
     """A new set for the signed-in user, while the sign-in that passed a code is fresh."""
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
-    if session.user is None or session.mfa_login is None:
+    if session.user is None or session.mfa_login is None or session.mfa_caller is None:
         return see_other("/")
     try:
         codes = await pages.self_service.new_recovery_codes(
-            session.mfa_login, session.user.organization_id, session.caller
+            session.mfa_login, session.user.organization_id, session.mfa_caller
         )
     except (Refused, NotAppliedInTime):
         session.flash = {"error": "Sign in again (with a code) to get new recovery codes."}

@@ -39,6 +39,7 @@ class Session:
     user: DirectoryUser | None = None  # signed in: password and, if required, MFA
     mfa: bool = False  # the user's sign-in passed a code (the console requires it)
     mfa_login: str | None = None  # the login that passed it: new recovery codes go through it
+    mfa_caller: str | None = None  # who typed that code (this browser, under its id then)
     pending: dict[str, Any] | None = None  # password passed, MFA step under way
     admin: str | None = None  # signed in to the console with an admin key: "key:<id>"
     organization_id: str | None = None  # that key's organization
@@ -68,6 +69,7 @@ def _to_document(session: Session) -> Document:
         "user": None if user is None else vars(user),
         "mfa": session.mfa,
         "mfa_login": session.mfa_login,
+        "mfa_caller": session.mfa_caller,
         "pending": session.pending,
         "admin": session.admin,
         "organization_id": session.organization_id,
@@ -108,7 +110,7 @@ class SessionStore:
         session = self._session(doc["_id"], doc["expires_at"])
         session.user = DirectoryUser(**user) if user else None
         session.mfa, session.pending = doc.get("mfa", False), doc.get("pending")
-        session.mfa_login = doc.get("mfa_login")
+        session.mfa_login, session.mfa_caller = doc.get("mfa_login"), doc.get("mfa_caller")
         session.admin, session.organization_id = doc.get("admin"), doc.get("organization_id")
         session.flash, session.stored = doc.get("flash"), doc
         return session
