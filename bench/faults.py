@@ -61,10 +61,6 @@ class FaultStack:
             wait_for(partial(_ready, url), 30, url, self.stack.children.values())
         return self
 
-    @property
-    def owns_database(self) -> bool:
-        return "mongodb" in self.stack.children
-
     def pid(self, name: str) -> int:
         return self.stack.children[name].pid
 

@@ -77,7 +77,6 @@ async def seed(stack: LocalStack, count: int) -> dict[UserRef, tuple[str, str]]:
         users[user] = (credential_id, secret)
 
     try:
-        await store.ensure_indexes()
         for start in range(0, count, BATCH):
             await asyncio.gather(*(register(n) for n in range(start, min(count, start + BATCH))))
     finally:

@@ -13,6 +13,7 @@ its user id made canonical.
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -87,6 +88,20 @@ class OrganizationEvent(Event):
             with contextlib.suppress(InvalidId):  # else refused below, like any bad id
                 upgraded["user_id"] = canonical_user_id(upgraded["user_id"])
         return upgraded
+
+
+def reply_envelope(to: OrganizationEvent, now: datetime) -> dict[str, Any]:
+    """The envelope of an event that answers ``to``: the same correlation (login or
+    operation) and organization, and its user and login where it names them."""
+    envelope: dict[str, Any] = {
+        "occurred_at": now,
+        "correlation_id": to.correlation_id,
+        "organization_id": to.organization_id,
+    }
+    for name in ("user_id", "login_id"):
+        if (value := getattr(to, name, None)) is not None:
+            envelope[name] = value
+    return envelope
 
 
 class UserEvent(OrganizationEvent):

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import structlog
+from faststream import AckPolicy
 from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.broker.cluster_broker import RedisClusterBroker
@@ -36,6 +37,8 @@ from shared.events import (
     AuthenticatorResetApplied,
     AuthenticatorUnlocked,
     DeadLettered,
+    Event,
+    reply_envelope,
 )
 from shared.metrics import broker_metrics
 from shared.redis_connection import connection_class_for, is_cluster, node_url
@@ -175,6 +178,12 @@ def build_broker(
     return RedisBroker(url, connection_class=connection_class_for(url), **options)
 
 
+async def publish_correlated(publisher: Publisher, event: Event) -> None:
+    """Publish ``event`` under its correlation id (the login or operation), which
+    FastStream's headers and the trace spans then carry."""
+    await publisher.publish(event, correlation_id=event.correlation_id)
+
+
 class StreamWiring:
     """Declares a service's subscribers and publishers on its router."""
 
@@ -185,7 +194,14 @@ class StreamWiring:
         self.consumed: list[str] = []
 
     def consumer(self, stream: str) -> Callable[[Handler], Handler]:
-        """Subscribe a handler to ``stream`` with live and reclaiming consumers."""
+        """Subscribe a handler to ``stream`` with live and reclaiming consumers.
+
+        Acknowledged only when the handler returns (REJECT_ON_ERROR: on a stream a
+        "reject" is no XACK): an entry whose handler raised stays pending, and the
+        reclaiming consumer hands it to the handler again after ``reclaim_idle_ms``.
+        That is how a failed handler is retried, never dropped; only a payload that can
+        never be parsed goes to the dead letters (DeadLetterMiddleware).
+        """
         self.consumed.append(stream)
         name = self.settings.consumer_name
         live = self.router.subscriber(
@@ -200,6 +216,7 @@ class StreamWiring:
                 polling_interval=2000,
                 max_records=self.settings.concurrency,
             ),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
             max_workers=self.settings.concurrency,
         )
         reclaim = self.router.subscriber(
@@ -210,6 +227,7 @@ class StreamWiring:
                 min_idle_time=self.settings.reclaim_idle_ms,
                 polling_interval=1000,
             ),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
             # a dead replica's entries come back all at once (see shared.replicas)
             max_workers=self.settings.concurrency,
             include_in_schema=False,
@@ -258,15 +276,8 @@ async def confirm_reset(
 ) -> None:
     """Tell the gateway that this owner applied the admin's operation (a reset: it
     forgot the user's authenticator; an unlock: it ended the lock)."""
-    await publisher.publish(
-        AuthenticatorResetApplied(
-            occurred_at=clock.now(),
-            correlation_id=event.correlation_id,
-            organization_id=event.organization_id,
-            user_id=event.user_id,
-            service=service,
-        ),
-        correlation_id=event.correlation_id,
+    await publish_correlated(
+        publisher, AuthenticatorResetApplied(**reply_envelope(event, clock.now()), service=service)
     )
     unlock = isinstance(event, AuthenticatorUnlocked)
     log.info(

@@ -9,25 +9,29 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 import uvloop
 from faststream import FastStream
-from faststream.redis import RedisBroker
+from faststream.redis import RedisBroker, RedisRouter
 from faststream.specification import AsyncAPI
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.clock import Clock, SystemClock
 from shared.logging import LOG_PSEUDONYM_PURPOSE, configure_logging
-from shared.messaging import StreamWiring, describe_validation_error
+from shared.messaging import StreamWiring, build_broker, describe_validation_error
 from shared.metrics import StreamBacklog
 from shared.metrics import serve as serve_metrics
+from shared.mongo import Document, connect, service_database
 from shared.replicas import Replica
 from shared.settings import ServiceSettings
-from shared.tracing import NO_TRACING
+from shared.tracing import NO_TRACING, tracer_provider
 from shared.tracing import shutdown as shutdown_tracing
 
 log = structlog.get_logger("mfa.service")
@@ -47,6 +51,62 @@ def startup_heap_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@dataclass(frozen=True)
+class StreamService:
+    """What every stream service's wiring starts from: its clock, metrics registry,
+    tracing, broker, router (with the stream prefix), the wiring of its consumer
+    group, and its own database. ``app`` finishes it into the FastStream app."""
+
+    settings: ServiceSettings
+    clock: Clock
+    registry: CollectorRegistry
+    tracing: TracerProvider
+    broker: RedisBroker
+    router: RedisRouter
+    wiring: StreamWiring
+    mongo: AsyncMongoClient[Any]
+    database: AsyncDatabase[Document]
+
+    def app(self, prepare: Callable[[], Awaitable[None]]) -> FastStream:
+        """The app, once the handlers are on the router: ``prepare`` (migrations,
+        indexes) runs at start, before anything is consumed."""
+        self.broker.include_router(self.router)
+        return stream_app(
+            self.settings,
+            self.broker,
+            self.wiring,
+            self.mongo,
+            prepare=prepare,
+            registry=self.registry,
+            tracing=self.tracing,
+        )
+
+
+def stream_service(
+    settings: ServiceSettings,
+    group: str,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> StreamService:
+    """Start a stream service's wiring: tests hand in their own clock and registry."""
+    clock = clock or SystemClock(settings.clock_offset_file)
+    registry = registry or CollectorRegistry()
+    tracing = tracer_provider(settings)
+    router = RedisRouter(prefix=settings.stream_prefix)
+    mongo = connect(settings)
+    return StreamService(
+        settings=settings,
+        clock=clock,
+        registry=registry,
+        tracing=tracing,
+        broker=build_broker(settings, clock, registry, tracing),
+        router=router,
+        wiring=StreamWiring(settings, router, group),
+        mongo=mongo,
+        database=service_database(mongo, settings),
+    )
 
 
 def stream_app(

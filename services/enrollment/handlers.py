@@ -26,8 +26,9 @@ from shared.events import (
     CredentialRegistered,
     EnrollmentIssued,
     LoginDecided,
+    reply_envelope,
 )
-from shared.messaging import Publisher, confirm_reset
+from shared.messaging import Publisher, confirm_reset, publish_correlated
 
 log = structlog.get_logger("mfa.enrollment")
 
@@ -51,9 +52,7 @@ class EnrollmentHandlers:
         if not event.mfa_required:
             return
         credential, secret = await self._credential_for(event)
-        await self.issued.publish(
-            self._issued(event, credential, secret), correlation_id=event.correlation_id
-        )
+        await publish_correlated(self.issued, self._issued(event, credential, secret))
         log.info(
             "enrollment_issued",
             login_id=event.login_id,
@@ -104,7 +103,8 @@ class EnrollmentHandlers:
         return credential, secret
 
     async def _register(self, credential: Credential, sealed: Sealed, correlation_id: str) -> None:
-        await self.registered.publish(
+        await publish_correlated(
+            self.registered,
             CredentialRegistered(
                 occurred_at=self.clock.now(),
                 correlation_id=correlation_id,
@@ -114,7 +114,6 @@ class EnrollmentHandlers:
                 secret=sealed,
                 created_at=credential.created_at,
             ),
-            correlation_id=correlation_id,
         )
 
     def _issued(
@@ -127,11 +126,7 @@ class EnrollmentHandlers:
                 enrollment_context(event.login_id),
             )
         return EnrollmentIssued(
-            occurred_at=self.clock.now(),
-            correlation_id=event.correlation_id,
-            organization_id=event.organization_id,
-            login_id=event.login_id,
-            user_id=event.user_id,
+            **reply_envelope(event, self.clock.now()),
             credential_id=credential.credential_id,
             state="pending" if secret is not None else "enrolled",
             otpauth_uri=uri,

@@ -17,6 +17,7 @@ from faststream.redis import RedisBroker, RedisRouter
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
 
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
@@ -54,7 +55,7 @@ from shared.events import (
     RecoveryCodesRequested,
     UserNotice,
 )
-from shared.messaging import Publisher, StreamWiring, build_broker
+from shared.messaging import StreamWiring, build_broker, publish_correlated
 from shared.metrics import StreamBacklog
 from shared.mongo import (
     Document,
@@ -71,7 +72,13 @@ log = structlog.get_logger("mfa.gateway")
 HERE = Path(__file__).resolve().parent
 
 
-def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None,
+    clock: Clock | None = None,
+    limits_redis: Callable[[], Awaitable[Redis]] | None = None,
+) -> FastAPI:
+    """The gateway. Tests hand in their own clock, and ``limits_redis`` where the broker
+    has no Redis behind it (FastStream's test broker): rate limits count in that one."""
     settings = settings or GatewaySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
     registry = CollectorRegistry()
@@ -111,18 +118,18 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     _consume(wiring, router, handlers)
     backlog = StreamBacklog(settings, wiring.group, wiring.consumed)
     registry.register(backlog)
-    throttle = _throttle(settings, broker)
+    throttle = _throttle(settings, limits_redis or broker.connect)
     login_flow, admin_flow = _flows(
         settings, stores, throttle, redelivery, feed, clock, box, notices, tracing
     )
     self_service = SelfService(
-        login_flow,
-        stores.logins,
-        stores.devices,
-        stores.policy_view,
-        feed,
-        clock,
-        box,
+        flow=login_flow,
+        logins=stores.logins,
+        devices=stores.devices,
+        policy=stores.policy_view,
+        feed=feed,
+        clock=clock,
+        box=box,
         publish_request=redelivery.sending("logins", streams.RECOVERY_CODES_REQUESTED),
         notices=notices,
         timeout=settings.code_timeout_seconds,
@@ -264,13 +271,13 @@ def _flows(
     tracing: TracerProvider,
 ) -> tuple[LoginFlow, AdminFlow]:
     login_flow = LoginFlow(
-        stores.logins,
-        stores.organizations,
-        stores.authenticators,
-        throttle,
-        feed,
-        clock,
-        box,
+        logins=stores.logins,
+        organizations=stores.organizations,
+        authenticators=stores.authenticators,
+        throttle=throttle,
+        feed=feed,
+        clock=clock,
+        box=box,
         publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
         publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
         devices=stores.devices,
@@ -279,18 +286,19 @@ def _flows(
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
         max_codes_per_login=settings.max_codes_per_login,
+        max_wait=settings.max_wait_seconds,
     )
     admin_flow = AdminFlow(
-        stores.logins,
-        stores.operations,
-        stores.policy_view,
-        stores.authenticators,
-        stores.users,
-        stores.devices,
-        notices,
-        feed,
-        clock,
-        stores.audit,
+        logins=stores.logins,
+        operations=stores.operations,
+        policy_view=stores.policy_view,
+        authenticators=stores.authenticators,
+        users=stores.users,
+        devices=stores.devices,
+        notices=notices,
+        feed=feed,
+        clock=clock,
+        audit=stores.audit,
         publish_policy=redelivery.sending("operations", streams.POLICY_UPDATED),
         publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
         publish_unlock=redelivery.sending("operations", streams.AUTHENTICATOR_UNLOCKED),
@@ -315,7 +323,9 @@ def _redelivery(
     return Redelivery(
         outboxes={"logins": stores.logins.outbox, "operations": stores.operations.outbox},
         channels={
-            stream: Channel(event_type, _correlated(wiring.publisher(stream, event_type)))
+            stream: Channel(
+                event_type, partial(publish_correlated, wiring.publisher(stream, event_type))
+            )
             for stream, event_type in SENT.items()
         },
         clock=clock,
@@ -323,27 +333,17 @@ def _redelivery(
     )
 
 
-def _correlated(publisher: Publisher) -> Callable[[Event], Awaitable[object]]:
-    """Send an event under its correlation id (the login or operation): logs and trace
-    spans name it."""
-
-    async def send(event: Event) -> object:
-        return await publisher.publish(event, correlation_id=event.correlation_id)
-
-    return send
-
-
-def _throttle(settings: GatewaySettings, broker: RedisBroker) -> Throttle:
+def _throttle(settings: GatewaySettings, redis: Callable[[], Awaitable[Redis]]) -> Throttle:
     limits = Limits(
-        settings.signin_limit_per_account,
-        settings.signin_limit_per_address,
-        settings.code_limit_per_client,
+        per_account=settings.signin_limit_per_account,
+        per_address=settings.signin_limit_per_address,
+        codes_per_client=settings.code_limit_per_client,
     )
     return Throttle(
-        settings.redis_url.get_secret_value(),
-        broker.connect,
-        settings.stream_prefix or "mfa",
-        limits,
+        redis_url=settings.redis_url.get_secret_value(),
+        connect=redis,
+        namespace=settings.stream_prefix or "mfa",
+        limits=limits,
     )
 
 
@@ -395,4 +395,6 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)
     wiring.consumer(streams.AUTHENTICATOR_RESET_APPLIED)(handlers.on_reset_applied)
     wiring.consumer(streams.RECOVERY_CODES_ISSUED)(handlers.on_recovery_codes_issued)
+    # Pub/sub has nothing to acknowledge (FastStream refuses an ack policy there): a
+    # missed wake-up costs the waiting request one poll (half a second), not a login.
     router.subscriber(channel=streams.GATEWAY_CHANGED)(handlers.on_changed)

@@ -14,6 +14,7 @@ DEV_ADMIN_KEY = "dev-admin-key"
 DEV_OPERATOR_KEY = "dev-operator-key"
 DEV_KEYS = frozenset({DEV_CLIENT_KEY, DEV_ADMIN_KEY, DEV_OPERATOR_KEY})
 MIN_PRODUCTION_KEY_LENGTH = 32
+MAX_WAIT_SECONDS = 60  # what a client may ask for; MFA_MAX_WAIT_SECONDS caps it lower
 
 ApiKeys = Annotated[tuple[SecretStr, ...], NoDecode]
 
@@ -30,7 +31,9 @@ class GatewaySettings(ServiceSettings):
     login_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    max_wait_seconds: float = Field(default=30.0, gt=0, le=60)
+    max_wait_seconds: float = Field(
+        default=30.0, gt=0, le=MAX_WAIT_SECONDS, description="a GET of a login waits at most this"
+    )
     sweep_interval_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="how often expired documents are deleted"
     )

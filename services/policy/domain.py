@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from shared.events import DecisionReason
 from shared.identity import fold
-
-Reason = Literal["all_users", "user_type", "user", "required_by_caller", "not_applicable"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class PolicySnapshot:
 @dataclass(frozen=True)
 class Decision:
     mfa_required: bool
-    reason: Reason
+    reason: DecisionReason  # the contract's words, as LoginDecided carries them
 
 
 def decide(policy: PolicySnapshot, user_type: str, required_by_caller: bool = False) -> Decision:

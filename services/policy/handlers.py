@@ -11,8 +11,14 @@ from services.policy.domain import decide, judge_update, remember_event
 from services.policy.store import PolicyStore, StoredPolicy
 from shared import streams
 from shared.clock import Clock
-from shared.events import LoginAttempted, LoginDecided, PolicyApplied, PolicyUpdated
-from shared.messaging import Publisher
+from shared.events import (
+    LoginAttempted,
+    LoginDecided,
+    PolicyApplied,
+    PolicyUpdated,
+    reply_envelope,
+)
+from shared.messaging import Publisher, publish_correlated
 
 log = structlog.get_logger("mfa.policy")
 
@@ -31,13 +37,10 @@ class PolicyHandlers:
     async def on_login_attempted(self, event: LoginAttempted) -> None:
         policy = await self.store.snapshot_for(event.user, event.email)
         decision = decide(policy, event.user_type, required_by_caller=event.require_mfa)
-        await self.decided.publish(
+        await publish_correlated(
+            self.decided,
             LoginDecided(
-                occurred_at=self.clock.now(),
-                correlation_id=event.correlation_id,
-                organization_id=event.organization_id,
-                login_id=event.login_id,
-                user_id=event.user_id,
+                **reply_envelope(event, self.clock.now()),
                 email=event.email,
                 mfa_required=decision.mfa_required,
                 reason=decision.reason,
@@ -45,7 +48,6 @@ class PolicyHandlers:
                 issuer=event.issuer,
                 user_type=event.user_type,
             ),
-            correlation_id=event.correlation_id,
         )
         log.info(
             "login_decided",
@@ -57,18 +59,16 @@ class PolicyHandlers:
 
     async def on_policy_updated(self, event: PolicyUpdated) -> None:
         stored, conflict = await self._apply(event)
-        await self.applied.publish(
+        await publish_correlated(
+            self.applied,
             PolicyApplied(
-                occurred_at=self.clock.now(),
-                correlation_id=event.correlation_id,
-                organization_id=event.organization_id,
+                **reply_envelope(event, self.clock.now()),
                 policy=stored.rules,
                 version=stored.version,
                 updated_at=stored.updated_at,
                 requested_by=event.requested_by,
                 conflict=conflict,
             ),
-            correlation_id=event.correlation_id,
         )
         log.info(
             "policy_applied",

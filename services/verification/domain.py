@@ -16,13 +16,11 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
 
 import pyotp
 
 from shared.crypto import Sealed
-
-RejectReason = Literal["invalid", "expired", "reused", "locked"]
+from shared.events import RejectReason  # the contract's words, as CodeRejected carries them
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,6 @@ class Rejected:
 
 
 Outcome = Accepted | Rejected
-Verified = Accepted | RecoveryAccepted
 AnswerOutcome = Accepted | RecoveryAccepted | Rejected | None  # None: codes issued on request
 
 

@@ -54,8 +54,9 @@ from shared.events import (
     CredentialRegistered,
     RecoveryCodesIssued,
     RecoveryCodesRequested,
+    reply_envelope,
 )
-from shared.messaging import Publisher, confirm_reset
+from shared.messaging import Publisher, confirm_reset, publish_correlated
 
 log = structlog.get_logger("mfa.verification")
 
@@ -95,14 +96,11 @@ class VerificationHandlers:
         answer, codes_left = await self._verify(event)
         outcome = answer.outcome
         if isinstance(outcome, Accepted | RecoveryAccepted):
-            await self.verified.publish(
+            await publish_correlated(
+                self.verified,
                 CodeVerified(
-                    occurred_at=self.clock.now(),
-                    correlation_id=event.correlation_id,
-                    organization_id=event.organization_id,
-                    login_id=event.login_id,
+                    **reply_envelope(event, self.clock.now()),
                     submission_id=event.submission_id,
-                    user_id=event.user_id,
                     credential_id=event.credential_id,
                     purpose=event.purpose,
                     kind=event.kind,
@@ -110,24 +108,19 @@ class VerificationHandlers:
                     recovery_codes=answer.recovery_codes,
                     recovery_codes_left=codes_left,
                 ),
-                correlation_id=event.correlation_id,
             )
         elif isinstance(outcome, Rejected):
-            await self.rejected.publish(
+            await publish_correlated(
+                self.rejected,
                 CodeRejected(
-                    occurred_at=self.clock.now(),
-                    correlation_id=event.correlation_id,
-                    organization_id=event.organization_id,
-                    login_id=event.login_id,
+                    **reply_envelope(event, self.clock.now()),
                     submission_id=event.submission_id,
-                    user_id=event.user_id,
                     credential_id=event.credential_id,
                     reason=outcome.reason,
                     attempts_left=outcome.attempts_left,
                     locked_until=outcome.locked_until,
                     locked_now=outcome.locked_now,
                 ),
-                correlation_id=event.correlation_id,
             )
         label = outcome.reason if isinstance(outcome, Rejected) else "verified"
         log.info(
@@ -149,19 +142,15 @@ class VerificationHandlers:
 
     async def on_recovery_codes_requested(self, event: RecoveryCodesRequested) -> None:
         sealed, left = await self._issue_codes(event)
-        await self.codes_issued.publish(
+        await publish_correlated(
+            self.codes_issued,
             RecoveryCodesIssued(
-                occurred_at=self.clock.now(),
-                correlation_id=event.correlation_id,
-                organization_id=event.organization_id,
-                user_id=event.user_id,
-                login_id=event.login_id,
+                **reply_envelope(event, self.clock.now()),
                 credential_id=event.credential_id,
                 request_id=event.event_id,
                 recovery_codes=sealed,
                 recovery_codes_left=left,
             ),
-            correlation_id=event.correlation_id,
         )
         log.info(
             "recovery_codes_issued",

@@ -119,11 +119,11 @@ def _answers_from_document(doc: Document) -> dict[str, Answer]:
 
 
 class AuthenticatorStore:
+    """Keyed by (organization, user) in ``_id``: every query is a point lookup, so the
+    collection needs no index of its own."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._authenticators = db["authenticators"]
-
-    async def ensure_indexes(self) -> None:
-        """Keyed by (organization, user) in _id: every query is a point lookup."""
 
     async def get(self, user: UserRef) -> Authenticator | None:
         doc = await self._authenticators.find_one({"_id": user.key})

@@ -41,14 +41,13 @@ ADA = UserRef("acme", "u1")
 async def gateway_on_test_broker(
     settings: GatewaySettings, clock: FixedClock, namespace: Namespace
 ) -> AsyncIterator[Any]:
-    app = create_app(settings, clock)
     # The test broker has no Redis behind it; the rate limits count in the real one.
     real_redis = Redis.from_url(settings.redis_url.get_secret_value())
 
     async def connect() -> Redis:
         return real_redis
 
-    app.state.web.limiter._connect = connect
+    app = create_app(settings, clock, limits_redis=connect)
     published = Recorder(app.state.gateway.broker, namespace)  # what the gateway sends
     published.watch(streams.AUTHENTICATOR_RESET, AuthenticatorReset)
     published.watch(streams.CODE_SUBMITTED, CodeSubmitted)

@@ -28,7 +28,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "stores": ("domain", "stores", "events.outbox"),
     "events": ("domain", "stores", "events"),
     "use_cases": ("domain", "stores", "events", "presentation", "use_cases"),
-    "api": ("domain", "stores", "use_cases", "presentation", "state", "api"),
+    "api": ("domain", "stores", "use_cases", "presentation", "settings", "state", "api"),
     "web": ("domain", "stores", "use_cases", "presentation", "settings", "web"),
     "cli": ("cli", "settings", "stores", "web.directory"),
 }

@@ -25,6 +25,7 @@ from services.gateway.api.schemas import (
 )
 from services.gateway.domain.login import Login
 from services.gateway.presentation.wording import REFUSALS, locked_message
+from services.gateway.settings import MAX_WAIT_SECONDS
 from services.gateway.state import gateway_state
 from services.gateway.stores.api_keys import Caller
 from services.gateway.use_cases.administration import AdminFlow
@@ -113,7 +114,10 @@ async def get_login(
     flow: Logins,
     present: Present,
     own: Self,
-    wait: Annotated[float, Query(ge=0, le=30)] = 0,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a decision (capped)"),
+    ] = 0,
 ) -> LoginState:
     """The login as it stands. Recovery codes that this key's confirming code issued,
     and whose answer was lost (a 504), come with the first read after it, once."""

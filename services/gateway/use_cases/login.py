@@ -73,6 +73,7 @@ class LoginFlow:
     login_ttl: timedelta
     code_timeout: float
     max_codes_per_login: int
+    max_wait: float  # MFA_MAX_WAIT_SECONDS: no request waits longer, whatever it asks
 
     async def start(
         self,
@@ -161,7 +162,9 @@ class LoginFlow:
         return login
 
     async def wait(self, login_id: str, organization_id: str, seconds: float) -> Login:
-        """The login once it is no longer pending, or as it is when ``seconds`` run out."""
+        """The login once it is no longer pending, or as it is when ``seconds`` (at most
+        ``max_wait``) run out."""
+        seconds = min(seconds, self.max_wait)
 
         async def decided() -> Login | None:
             current = await self.logins.get(login_id)
