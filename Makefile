@@ -1,10 +1,11 @@
 # Two commands do everything on a fresh machine:  make run  |  make test
+# While working: make check (lint, types, unit, component and integration tests)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test system-deps deps ferretdb lint typecheck docs docs-check compose-check k8s-check bench \
+.PHONY: run test check system-deps deps ferretdb lint typecheck docs docs-check compose-check k8s-check bench \
 	bench-store bench-compare chaos wipe-data clean
 
 $(BIN)/python: pyproject.toml
@@ -34,6 +35,13 @@ wipe-data: $(BIN)/python
 ## test: every test tier, lint, types and the generated docs
 test: system-deps deps lint typecheck docs-check compose-check k8s-check
 	$(BIN)/python -m pytest
+
+## check: the fast loop: lint, types, and the tests that start no service process
+check: $(BIN)/python
+	$(BIN)/ruff check shared services deploy tests bench
+	$(BIN)/ruff format --check shared services deploy tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not e2e and not browser and not slow" tests/unit tests/component tests/integration
 
 lint: $(BIN)/python
 	$(BIN)/ruff check shared services deploy tests bench

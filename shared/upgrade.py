@@ -1,6 +1,7 @@
 """Data written before organizations existed, brought into the default organization.
 
-Each service runs its own part once at start (``shared.mongo.run_once``): its
+Each service runs its own part once at start, from its ``upgrade.py`` (which says when
+all of it can go) through ``shared.mongo.run_once``: its
 per-user documents get the default organization, a canonical user id and the new
 document id, and sealed secrets are sealed again under the new associated data. An id
 that is not a valid user id any more (``a/b?c``) is left where it is: no login can

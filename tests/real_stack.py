@@ -231,10 +231,33 @@ def launch(
     return Stack(processes, httpx.Client(base_url=processes.gateway_url, timeout=40), offset_file)
 
 
-@pytest.fixture(scope="module")
-def stack(
+@pytest.fixture(scope="session")
+def shared_stack(
     redis_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
+    """One stack for every module that neither stops a process nor moves the clock by
+    more than a code step: each test makes its own users (and organizations), so they
+    keep out of each other's way."""
+    running = launch(redis_url, mongodb_url, tmp_path_factory.mktemp("shared-stack"))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The shared stack; a module marked ``own_stack`` (it stops or restarts a process,
+    or moves every service's clock by minutes or days) gets one of its own."""
+    if request.node.get_closest_marker("own_stack") is None:
+        yield request.getfixturevalue("shared_stack")
+        return
+    redis_url, mongodb_url = (
+        request.getfixturevalue("redis_url"),
+        request.getfixturevalue("mongodb_url"),
+    )
     running = launch(redis_url, mongodb_url, tmp_path_factory.mktemp("stack"))
     try:
         yield running

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from faststream import FastStream
 from prometheus_client import CollectorRegistry
 
+from services.enrollment import upgrade
 from services.enrollment.handlers import EnrollmentHandlers
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
@@ -15,7 +15,6 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox
 from shared.events import AuthenticatorResetApplied, CredentialRegistered, EnrollmentIssued
-from shared.mongo import run_once
 from shared.service import stream_service
 
 
@@ -43,8 +42,7 @@ def create_app(
     service.wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
 
     async def prepare() -> None:
-        move = partial(store.move_into_organizations, handlers.box)
-        await run_once(service.database, "organizations", move)
+        await upgrade.bring_into_organizations(service.database, handlers.box)
         await store.ensure_indexes()
 
     return service.app(prepare)

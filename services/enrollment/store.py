@@ -12,7 +12,6 @@ from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.rotation import reseal, stored_credential_context
-from shared.upgrade import move_sealed_documents
 
 
 def _to_document(credential: Credential, secret: Sealed) -> Document:
@@ -88,7 +87,3 @@ class CredentialStore:
     async def reseal(self, box: SecretBox) -> int:
         """Seal again under the active key the secrets another key sealed."""
         return await reseal(self._credentials, box, "secret", stored_credential_context)
-
-    async def move_into_organizations(self, box: SecretBox) -> int:
-        """What was stored before organizations becomes the default organization's."""
-        return await move_sealed_documents(self._credentials, box)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from services.gateway import upgrade
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
 from services.gateway.api import policy as policy_api
@@ -196,6 +197,7 @@ def _lifespan(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         redis = await wiring.prepare(broker)
         stores, web_stores = both_stores
+        await upgrade.bring_into_organizations(stores.db)  # before anything reads it
         await stores.prepare(clock)
         await web_stores.prepare()
         replica = Replica(redis, settings, wiring.group, wiring.consumed)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from faststream import FastStream
 from prometheus_client import CollectorRegistry
 
+from services.policy import upgrade
 from services.policy.handlers import PolicyHandlers
 from services.policy.settings import PolicySettings
 from services.policy.store import PolicyStore
 from shared import streams
 from shared.clock import Clock
 from shared.events import LoginDecided, PolicyApplied
-from shared.mongo import run_once
 from shared.service import stream_service
 
 
@@ -33,7 +33,7 @@ def create_app(
     service.wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)
 
     async def prepare() -> None:
-        await run_once(service.database, "organizations", store.move_into_organizations)
+        await upgrade.bring_into_organizations(service.database)
         await store.ensure_indexes()
 
     return service.app(prepare)

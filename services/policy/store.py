@@ -12,10 +12,8 @@ from pymongo.errors import DuplicateKeyError
 
 from services.policy.domain import PolicySnapshot, listing_key, user_keys
 from shared.events import PolicyRules
-from shared.identity import DEFAULT_ORGANIZATION, UserRef
+from shared.identity import UserRef
 from shared.mongo import Document
-
-_BEFORE_ORGANIZATIONS = "current"  # the one policy's _id before there were organizations
 
 
 @dataclass(frozen=True)
@@ -138,15 +136,3 @@ class PolicyStore:
 
     async def ensure_indexes(self) -> None:
         """Documents keyed by organization and version: nothing more to index."""
-
-    async def move_into_organizations(self) -> int:
-        """The one policy from before organizations becomes the default organization's."""
-        old = await self._policies.find_one({"_id": _BEFORE_ORGANIZATIONS})
-        if old is None:
-            return 0
-        old["_id"] = DEFAULT_ORGANIZATION
-        old["user_keys"] = sorted({listing_key(u) for u in old.get("users", [])})
-        with contextlib.suppress(DuplicateKeyError):  # moved before, the old one left behind
-            await self._policies.insert_one(old)
-        await self._policies.delete_one({"_id": _BEFORE_ORGANIZATIONS})
-        return 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from faststream import FastStream
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from services.verification import upgrade
 from services.verification.handlers import VerificationHandlers
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
@@ -20,7 +20,6 @@ from shared.events import (
     CodeVerified,
     RecoveryCodesIssued,
 )
-from shared.mongo import run_once
 from shared.service import stream_service
 
 
@@ -62,7 +61,6 @@ def create_app(
     consumer(streams.RECOVERY_CODES_REQUESTED)(handlers.on_recovery_codes_requested)
 
     async def prepare() -> None:
-        move = partial(store.move_into_organizations, handlers.box)
-        await run_once(service.database, "organizations", move)
+        await upgrade.bring_into_organizations(service.database, handlers.box)
 
     return service.app(prepare)

@@ -27,7 +27,6 @@ from shared.crypto import Sealed, SecretBox
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.rotation import reseal, stored_credential_context
-from shared.upgrade import move_sealed_documents
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,3 @@ class AuthenticatorStore:
     async def reseal(self, box: SecretBox) -> int:
         """Seal again under the active key the secrets another key sealed."""
         return await reseal(self._authenticators, box, "secret", stored_credential_context)
-
-    async def move_into_organizations(self, box: SecretBox) -> int:
-        """What was stored before organizations becomes the default organization's."""
-        return await move_sealed_documents(self._authenticators, box)

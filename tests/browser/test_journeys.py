@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import DESK, decode_rendered_qr, shoot
 from tests.real_stack import ADMIN, Person, Stack, add_person, secret_of
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_stack]  # its screenshots show its story only
 
 
 def sign_in(page: Page, person: Person) -> None:

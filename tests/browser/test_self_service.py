@@ -22,7 +22,7 @@ from tests.browser.test_journeys import (
 )
 from tests.real_stack import Person, Stack, add_person, secret_of
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_stack]  # moves the clock or stops a service
 
 
 def use_recovery_code(page: Page, code: str) -> None:

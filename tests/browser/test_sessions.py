@@ -16,7 +16,7 @@ from tests.browser.conftest import DESK, decode_rendered_qr
 from tests.browser.test_journeys import confirm_enrollment, sign_in, sign_out
 from tests.real_stack import Stack, add_person, secret_of
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_stack]  # moves the clock or stops a service
 
 
 def session_cookie(page: Page) -> str:

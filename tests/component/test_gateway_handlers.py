@@ -444,3 +444,16 @@ async def test_only_the_rejection_that_starts_a_lock_sends_a_notice(drive: Drive
     sent = drive.published.of(streams.USER_NOTICE)
     assert [(n.kind, n.email, n.locked_until) for n in sent] == [("locked", "a@b.c", until)] * 2
     assert sent[0].event_id == sent[1].event_id  # the copy has the same id: mailed once
+
+
+async def test_a_wait_is_cut_to_the_configured_maximum(
+    service_env: dict[str, Any], clock: FixedClock, namespace: Namespace
+) -> None:
+    settings = GatewaySettings(**service_env, max_wait_seconds=0.2)
+    async with gateway_on_test_broker(settings, clock, namespace) as (app, _, _):
+        flow: LoginFlow = app.state.gateway.login_flow
+        login = await flow.start("c", ADA, "a@b.c", "editor")  # nobody decides it here
+        waited = asyncio.create_task(flow.wait(login.login_id, "acme", 30))
+        done, _ = await asyncio.wait({waited}, timeout=10)  # far less than the 30 asked
+        assert done == {waited}
+        assert waited.result().status == "pending"

@@ -10,7 +10,7 @@ import pytest
 
 from bench.faults import FAULTS, Fault, run_fault
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 LOGINS = 60
 QUIET = {"kill-policy", "kill-enrollment", "kill-verification"}  # users see no error at all

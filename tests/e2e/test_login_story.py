@@ -14,7 +14,7 @@ from shared.logging import LOG_PSEUDONYM_PURPOSE, login_ref
 from shared.settings import DEV_ENCRYPTION_KEYS
 from tests.real_stack import Stack, decode_qr, new_user, secret_of
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_stack]  # moves the clock or stops a service
 
 
 def test_admin_enables_mfa_for_all_users_user_types_or_individual_users(stack: Stack) -> None:

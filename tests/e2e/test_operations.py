@@ -14,7 +14,7 @@ from deploy.localstack import ROOT
 from shared import streams
 from tests.real_stack import Stack, new_user
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_stack]  # moves the clock or stops a service
 
 
 def checked_by(stack: Stack, name: str) -> int:

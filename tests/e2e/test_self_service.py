@@ -14,7 +14,7 @@ from faststream.redis import BinaryMessageFormatV1
 
 from tests.real_stack import ADMIN, CLIENT, Stack, new_user, secret_of
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_stack]  # moves the clock or stops a service
 
 
 def login_of(stack: Stack, user: str, **extra: Any) -> dict[str, Any]:

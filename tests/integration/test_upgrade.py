@@ -1,4 +1,5 @@
-"""Data from before organizations, moved into the default organization at start."""
+"""Data from before organizations, moved into the default organization at start (each
+service's upgrade.py)."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -7,14 +8,17 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.enrollment import upgrade as enrollment_upgrade
 from services.enrollment.store import CredentialStore
+from services.gateway import upgrade as gateway_upgrade
 from services.gateway.stores.read_models import PolicyView
 from services.gateway.web.directory import UserDirectory
+from services.policy import upgrade as policy_upgrade
 from services.policy.store import PolicyStore
+from services.verification import upgrade as verification_upgrade
 from services.verification.store import AuthenticatorStore
 from shared.crypto import Keyring, SecretBox, credential_context
 from shared.identity import UserRef
-from shared.mongo import run_once
 from tests.conftest import Namespace
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -46,24 +50,24 @@ async def test_credentials_move_to_the_default_organization_with_secrets_sealed_
     db: Any,
 ) -> None:
     await db.credentials.insert_many([old_credential("Ada", "c1"), old_credential("a/b?c", "c2")])
-    store = CredentialStore(db)
-    assert await store.move_into_organizations(BOX) == 1
-    found = await store.get(UserRef("default", "ada"))
+    await enrollment_upgrade.bring_into_organizations(db, BOX)
+    found = await CredentialStore(db).get(UserRef("default", "ada"))
     assert found is not None
     credential, sealed = found
     assert credential.credential_id == "c1"
     assert BOX.open(sealed, credential_context(credential.user, "c1")) == SECRET
     assert await db.credentials.find_one({"_id": "a/b?c"}) is not None  # no login can name it
-    assert await store.move_into_organizations(BOX) == 0
+    marker = await db.migrations.find_one({"_id": "organizations"})
+    assert marker is not None
+    assert marker["moved"] == 1
 
 
 async def test_authenticators_keep_their_replay_and_lock_state_when_moved(db: Any) -> None:
     old = old_credential("VIP-User", "c1")
     old.update(last_step=12345, failures=3, locked_until=None, locks=1, version=7)
     await db.authenticators.insert_one(old)
-    store = AuthenticatorStore(db)
-    assert await store.move_into_organizations(BOX) == 1
-    moved = await store.get(UserRef("default", "vip-user"))
+    await verification_upgrade.bring_into_organizations(db, BOX)
+    moved = await AuthenticatorStore(db).get(UserRef("default", "vip-user"))
     assert moved is not None
     assert (moved.state.last_step, moved.state.failures, moved.state.locks) == (12345, 3, 1)
     assert BOX.open(moved.secret, credential_context(moved.user, "c1")) == SECRET
@@ -73,15 +77,14 @@ async def test_two_spellings_of_one_user_keep_the_first_one_moved(db: Any) -> No
     await db.credentials.insert_many(
         [old_credential("VIP-User", "c1"), old_credential("vip-user", "c2")]
     )
-    store = CredentialStore(db)
-    await store.move_into_organizations(BOX)
+    await enrollment_upgrade.bring_into_organizations(db, BOX)
     assert await db.credentials.count_documents({}) == 1
-    found = await store.get(UserRef("default", "vip-user"))
+    found = await CredentialStore(db).get(UserRef("default", "vip-user"))
     assert found is not None
     assert found[0].credential_id == "c1"
 
 
-async def test_the_one_policy_becomes_the_default_organizations(db: Any) -> None:
+async def test_the_one_policy_becomes_the_default_organizations_once(db: Any) -> None:
     await db.policies.insert_one(
         {
             "_id": "current",
@@ -92,9 +95,9 @@ async def test_the_one_policy_becomes_the_default_organizations(db: Any) -> None
             "updated_at": NOW,
         }
     )
+    await policy_upgrade.bring_into_organizations(db)
+    await policy_upgrade.bring_into_organizations(db)
     store = PolicyStore(db)
-    await run_once(db, "organizations", store.move_into_organizations)
-    await run_once(db, "organizations", store.move_into_organizations)
     listed = await store.snapshot_for(UserRef("default", "someone"), "vip@x.io")
     assert (listed.version, listed.lists_user, listed.user_types) == (4, True, {"editor"})
     other = await store.snapshot_for(UserRef("acme", "someone"), "vip@x.io")
@@ -102,15 +105,17 @@ async def test_the_one_policy_becomes_the_default_organizations(db: Any) -> None
     assert await db.migrations.count_documents({"_id": "organizations"}) == 1
 
 
-async def test_the_gateways_policy_view_and_directory_move_too(db: Any) -> None:
+async def test_the_gateways_logins_policy_view_and_directory_move_too(db: Any) -> None:
     await db.policy_view.insert_one({"_id": "current", "all_users": True, "version": 2})
+    await db.logins.insert_one({"_id": "l1", "user_id": "ada", "status": "authenticated"})
     await db.users.insert_one(
         {"_id": "Ada", "email": "ada@example.com", "user_type": "admin", "password_hash": "x"}
     )
-    view, directory = PolicyView(db), UserDirectory(db)
-    assert await view.move_into_organizations() == 1
-    assert await directory.move_into_organizations() == 1
-    assert (await view.current("default")).version == 2
+    await gateway_upgrade.bring_into_organizations(db)
+    assert (await PolicyView(db).current("default")).version == 2
+    login = await db.logins.find_one({"_id": "l1"})
+    assert login["organization_id"] == "default"
+    directory = UserDirectory(db)
     ada = await directory.find("default", "ADA")
     assert ada is not None
     assert (ada.organization_id, ada.user_id, ada.user_type) == ("default", "ada", "admin")

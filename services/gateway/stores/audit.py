@@ -10,7 +10,6 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.identity import DEFAULT_ORGANIZATION
 from shared.mongo import Document, Retention
 
 
@@ -33,13 +32,6 @@ class AuditLog:
     async def ensure_indexes(self) -> None:
         await self._events.create_index([("organization_id", 1), ("at", DESCENDING)])
         await self.retention.ensure_index()
-
-    async def move_into_organizations(self) -> int:
-        done = await self._events.update_many(
-            {"organization_id": {"$exists": False}},
-            {"$set": {"organization_id": DEFAULT_ORGANIZATION}},
-        )
-        return done.modified_count
 
     async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
         """Add a row; a row for the same ``source`` (a redelivered event) is not added twice."""

@@ -14,7 +14,7 @@ from services.gateway.stores.operations import OperationStore
 from services.gateway.stores.organizations import Organizations
 from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
 from shared.clock import Clock
-from shared.mongo import Document, Retention, run_once
+from shared.mongo import Document, Retention
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class Stores:
         )
 
     async def prepare(self, clock: Clock) -> None:
-        """Bring data from before organizations in, create indexes and the default organization."""
-        await run_once(self.db, "organizations", self._move_into_organizations)
+        """Create indexes and the default organization."""
         for store in (
             self.logins,
             self.operations,
@@ -59,17 +58,6 @@ class Stores:
         ):
             await store.ensure_indexes()
         await self.organizations.ensure_default(clock.now())
-
-    async def _move_into_organizations(self) -> int:
-        moved = 0
-        for store in (
-            self.logins,
-            self.policy_view,
-            self.authenticators,
-            self.audit,
-        ):
-            moved += await store.move_into_organizations()
-        return moved
 
     @property
     def retentions(self) -> tuple[Retention, ...]:

@@ -17,7 +17,7 @@ from services.gateway.domain.login import (
 )
 from services.gateway.events.outbox import Outbox, answered, kept
 from shared.crypto import Sealed, SecretBox, enrollment_context
-from shared.identity import DEFAULT_ORGANIZATION, UserRef
+from shared.identity import UserRef
 from shared.mongo import Document, Retention
 from shared.rotation import reseal
 
@@ -73,14 +73,6 @@ class LoginStore:
             [("organization_id", ASCENDING), ("user_id", ASCENDING), ("status", ASCENDING)]
         )
         await self.retention.ensure_index()
-
-    async def move_into_organizations(self) -> int:
-        """Logins from before organizations were the default organization's."""
-        done = await self._logins.update_many(
-            {"organization_id": {"$exists": False}},
-            {"$set": {"organization_id": DEFAULT_ORGANIZATION}},
-        )
-        return done.modified_count
 
     async def create(self, login: Login, awaiting: dict[str, Document]) -> None:
         """Store a new login, keeping the event it awaits an answer to (outbox.py)."""

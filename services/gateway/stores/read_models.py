@@ -13,11 +13,8 @@ from pymongo.errors import DuplicateKeyError
 
 from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
 from shared.events import LoginDecided, PolicyApplied, PolicyRules
-from shared.identity import DEFAULT_ORGANIZATION, UserRef
+from shared.identity import UserRef
 from shared.mongo import Document
-from shared.upgrade import move_user_documents
-
-_BEFORE_ORGANIZATIONS = "current"
 
 
 def policy_from(doc: Document) -> PolicySnapshot:
@@ -82,15 +79,6 @@ class PolicyView:
                     **fields,
                 }
             )
-
-    async def move_into_organizations(self) -> int:
-        old = await self._policy.find_one({"_id": _BEFORE_ORGANIZATIONS})
-        if old is None:
-            return 0
-        with contextlib.suppress(DuplicateKeyError):
-            await self._policy.insert_one({**old, "_id": DEFAULT_ORGANIZATION})
-        await self._policy.delete_one({"_id": _BEFORE_ORGANIZATIONS})
-        return 1
 
 
 class AuthenticatorView:
@@ -157,9 +145,6 @@ class AuthenticatorView:
 
     async def forget(self, user: UserRef) -> None:
         await self._authenticators.delete_one({"_id": user.key})
-
-    async def move_into_organizations(self) -> int:
-        return await move_user_documents(self._authenticators)
 
 
 def literal_pattern(text: str) -> str:

@@ -18,7 +18,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.identity import UserRef, fold
 from shared.mongo import Document
-from shared.upgrade import user_from_before
 
 _hasher = PasswordHasher()
 
@@ -106,15 +105,3 @@ class UserDirectory:
     async def user_types(self, organization_id: str) -> list[str]:
         cursor = self._users.find({"organization_id": organization_id}, {"user_type": 1})
         return sorted({doc["user_type"] async for doc in cursor})
-
-    async def move_into_organizations(self) -> int:
-        """Users from before organizations are the default organization's; their
-        documents keep their ids (the e-mail index forbids a second copy)."""
-        moved = 0
-        async for doc in self._users.find({"organization_id": {"$exists": False}}):
-            user = user_from_before(doc["_id"])
-            if user is not None:
-                fields = {"organization_id": user.organization_id, "user_id": user.user_id}
-                await self._users.update_one({"_id": doc["_id"]}, {"$set": fields})
-                moved += 1
-        return moved

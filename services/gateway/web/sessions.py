@@ -103,7 +103,7 @@ class SessionStore:
             doc["expires_at"] <= now
             or "organization_id" not in doc
             or (
-                user and "organization_id" not in user  # from before organizations
+                user and "organization_id" not in user  # before organizations (upgrade.py)
             )
         ):
             return None

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.gateway.settings import GatewaySettings
 from services.gateway.web.directory import UserDirectory
 from services.gateway.web.sessions import SessionStore
-from shared.mongo import Document, Retention, run_once
+from shared.mongo import Document, Retention
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,6 @@ class WebStores:
         return cls(db, sessions, UserDirectory(db))
 
     async def prepare(self) -> None:
-        # The directory's users from before organizations are the default organization's.
-        await run_once(self.db, "organizations-directory", self.directory.move_into_organizations)
         await self.sessions.ensure_indexes()
         await self.directory.ensure_indexes()
 
