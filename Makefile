@@ -34,14 +34,15 @@ wipe-data: $(BIN)/python
 
 ## test: every test tier, lint, types and the generated docs
 test: system-deps deps lint typecheck docs-check compose-check k8s-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## check: the fast loop: lint, types, and the tests that start no service process
 check: $(BIN)/python
 	$(BIN)/ruff check shared services deploy tests bench
 	$(BIN)/ruff format --check shared services deploy tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m "not e2e and not browser and not slow" tests/unit tests/component tests/integration
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not e2e and not browser and not slow" \
+		tests/unit tests/component tests/integration
 
 lint: $(BIN)/python
 	$(BIN)/ruff check shared services deploy tests bench

@@ -34,7 +34,7 @@ def _policy_for_editors(stack: Stack) -> None:
     stack.set_policy(user_types=["editor"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API keeps a loop running while open
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
