@@ -1,25 +1,34 @@
 """Data written before organizations existed, brought into the default organization.
 
-Each service runs its own part once at start, from its ``upgrade.py`` (which says when
-all of it can go) through ``shared.mongo.run_once``: its
+Each service runs its own part once at start, from its ``upgrade.py``, through
+``shared.mongo.run_once`` (marker ``organizations``): its
 per-user documents get the default organization, a canonical user id and the new
 document id, and sealed secrets are sealed again under the new associated data. An id
 that is not a valid user id any more (``a/b?c``) is left where it is: no login can
 name it now. Two old ids that fold to one user (``VIP-User``, ``vip-user``) keep the
 first one moved.
+
+Remove when every deployment has started a version with organizations at least once
+(each service's database then holds the ``organizations`` marker in ``migrations``, and
+the gateway's also ``organizations-directory``): delete this module, each service's
+``upgrade.py`` and its call in ``app.py``, the schema-version-1 reading of
+``shared.events.OrganizationEvent``, and the session store's refusal of sessions from
+before.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from functools import partial
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.crypto import Sealed, SecretBox, credential_context
 from shared.identity import DEFAULT_ORGANIZATION, InvalidId, UserRef, canonical_user_id
-from shared.mongo import Document
+from shared.mongo import Document, run_once
 
 
 def user_from_before(old_user_id: str) -> UserRef | None:
@@ -66,3 +75,11 @@ async def move_sealed_documents(collection: AsyncCollection[Document], box: Secr
         return {**fresh, "secret": secret.model_dump()}
 
     return await move_user_documents(collection, reseal)
+
+
+async def bring_sealed_into_organizations(
+    database: AsyncDatabase[Document], collection: str, box: SecretBox
+) -> None:
+    """Move a collection of per-user sealed secrets, once per database."""
+    move = partial(move_sealed_documents, database[collection], box)
+    await run_once(database, "organizations", move)

@@ -1,13 +1,8 @@
 """Data from before organizations: logins, audit rows and read models become the default
 organization's, and so do the demo directory's users.
 
-Runs once per database at start (``shared.mongo.run_once``, markers ``organizations``
-and ``organizations-directory``). Remove when every deployment has started a version
-with organizations at least once (the gateway's database then holds both markers in
-``migrations``, and sessions from before, which the session store refuses, have
-expired): delete this module and its call in ``app.py``; ``shared/upgrade.py`` and the
-schema-version-1 reading of ``shared.events.OrganizationEvent`` go when no service
-needs them.
+Runs once per database at start (``shared.mongo.run_once``). When this goes:
+``shared/upgrade.py``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Data from before organizations: the one policy becomes the default organization's.
 
-Runs once per database at start (``shared.mongo.run_once``, marker ``organizations``).
-Remove when every deployment has started a version with organizations at least once
-(each service database then holds that marker in ``migrations``): delete this module and
-its call in ``app.py``; ``shared/upgrade.py`` and the schema-version-1 reading of
-``shared.events.OrganizationEvent`` go when no service needs them.
+Runs once per database at start (``shared.mongo.run_once``). When this goes:
+``shared/upgrade.py``.
 """
 
 from __future__ import annotations
