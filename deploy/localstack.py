@@ -38,6 +38,8 @@ from shared.redis_connection import is_cluster, node_url
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("policy", "enrollment", "verification", "gateway")
 INFRASTRUCTURE = ("redis", "mongodb")
+# make run's stream services answer /metrics on these ports, printed in its banner.
+METRICS_PORTS = {"policy": 9101, "enrollment": 9102, "verification": 9103}
 
 __all__ = ["ROOT", "LocalStack", "free_port", "redis_answers"]
 
@@ -71,6 +73,7 @@ class LocalStack:
     redis_users: dict[str, str] = field(default_factory=dict)  # service -> its own Redis URL
     database_metrics_port: int | None = None  # the embedded FerretDB's /debug/metrics
     own_process_groups: bool = False  # children ignore the terminal's Ctrl-C (make run)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # stream service -> port
 
     @property
     def gateway_url(self) -> str:
@@ -145,7 +148,9 @@ class LocalStack:
         own_user = (
             {"MFA_REDIS_URL": self.redis_users[service]} if service in self.redis_users else {}
         )
-        env = {**os.environ, **self.env, **own_user, **env_overrides}
+        metrics = self.metrics_ports.get(service) if replica == 0 else None
+        exposed = {"MFA_METRICS_PORT": str(metrics)} if metrics else {}
+        env = {**os.environ, **self.env, **own_user, **exposed, **env_overrides}
         name = service if replica == 0 else f"{service}-{replica}"
         env.setdefault("MFA_CONSUMER_NAME", f"{socket.gethostname()}-{name}")
         env["MFA_CONSUMER_NAME"] = f"{env['MFA_CONSUMER_NAME']}-{replica}"
@@ -245,6 +250,9 @@ def banner(stack: LocalStack, directory: Path) -> str:
 
     users = "\n".join(f"    {u.email:<26} {u.password:<22} {u.user_type}" for u in DEMO_USERS)
     mongo = "FerretDB on SQLite in mongo/" if "mongodb" in stack.children else "MONGODB_URL"
+    scrapes = ", ".join(
+        f"{name} http://127.0.0.1:{port}/metrics" for name, port in stack.metrics_ports.items()
+    )
     redis_data = (
         "append-only file in redis/, a user per service (users.acl)"
         if "redis" in stack.children
@@ -257,6 +265,8 @@ def banner(stack: LocalStack, directory: Path) -> str:
         "  Organization 'default' (the demo), unless keys are configured: client key\n"
         "  dev-client-key, admin key dev-admin-key; operator key dev-operator-key creates\n"
         "  organizations and their keys (python -m services.gateway.cli.operator --help)\n"
+        f"  Metrics (Prometheus): {stack.gateway_url}/metrics with the operator key;"
+        f" {scrapes}\n"
         f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  "
         f"Redis: {without_credentials(stack.env['MFA_REDIS_URL'])}\n"
         f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"
@@ -272,6 +282,7 @@ def run() -> None:
         env={k: v for k, v in os.environ.items() if k.startswith("MFA_")},
         data_dir=directory,
         own_process_groups=True,
+        metrics_ports=METRICS_PORTS,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

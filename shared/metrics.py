@@ -11,7 +11,12 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from faststream.redis.prometheus import RedisPrometheusMiddleware
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    ProcessCollector,
+    disable_created_metrics,
+    make_wsgi_app,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
@@ -122,3 +127,17 @@ def serve(
     server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
     return server
+
+
+def operators_registry() -> CollectorRegistry:
+    """A service's registry: its own families, and the process's CPU, memory, open files
+    and start time (``process_*``), as every exporter an operator scrapes has."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def without_created_series() -> None:
+    """No ``*_created`` series next to each counter and histogram: they doubled the
+    series count and no dashboard reads them. Once per process, at start."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]

@@ -26,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.clock import Clock, SystemClock
 from shared.logging import LOG_PSEUDONYM_PURPOSE, configure_logging
 from shared.messaging import StreamWiring, build_broker, describe_validation_error
-from shared.metrics import StreamBacklog
+from shared.metrics import StreamBacklog, operators_registry, without_created_series
 from shared.metrics import serve as serve_metrics
 from shared.mongo import Document, connect, service_database
 from shared.replicas import Replica
@@ -92,7 +92,7 @@ def stream_service(
 ) -> StreamService:
     """Start a stream service's wiring: tests hand in their own clock and registry."""
     clock = clock or SystemClock(settings.clock_offset_file)
-    registry = registry or CollectorRegistry()
+    registry = registry or operators_registry()
     tracing = tracer_provider(settings)
     router = RedisRouter(prefix=settings.stream_prefix)
     mongo = connect(settings)
@@ -188,4 +188,5 @@ def run(settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastStr
         production=settings.env == "production",
         pseudonym_key=settings.keyring.derive(LOG_PSEUDONYM_PURPOSE),
     )
+    without_created_series()
     uvloop.run(create_app(settings).run())

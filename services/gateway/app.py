@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from services.gateway import upgrade
+from services.gateway.access import AccessObserved
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
 from services.gateway.api import policy as policy_api
@@ -57,7 +58,7 @@ from shared.events import (
     UserNotice,
 )
 from shared.messaging import StreamWiring, build_broker, publish_correlated
-from shared.metrics import StreamBacklog
+from shared.metrics import StreamBacklog, operators_registry
 from shared.mongo import (
     Document,
     connect,
@@ -70,6 +71,17 @@ from shared.tracing import shutdown as shutdown_tracing
 from shared.tracing import tracer_provider
 
 log = structlog.get_logger("mfa.gateway")
+SERVERS = [
+    {"url": "http://127.0.0.1:8000", "description": "make run"},
+    {"url": "https://mfa.example.com", "description": "production, behind its Ingress"},
+]
+TAGS = [  # by audience
+    {"name": "logins", "description": "The relying application: start logins, send codes"},
+    {"name": "self-service", "description": "After a passed code: recovery codes, devices"},
+    {"name": "administration", "description": "An organization's admin key: policy, users"},
+    {"name": "operator", "description": "The platform operator: organizations and keys"},
+    {"name": "health", "description": "Probes and metrics"},
+]
 HERE = Path(__file__).resolve().parent
 
 
@@ -82,7 +94,7 @@ def create_app(
     has no Redis behind it (FastStream's test broker): rate limits count in that one."""
     settings = settings or GatewaySettings()
     clock = clock or SystemClock(settings.clock_offset_file)
-    registry = CollectorRegistry()
+    registry = operators_registry()
     tracing = tracer_provider(settings)
     broker = build_broker(settings, clock, registry, tracing)
     router = RedisRouter(prefix=settings.stream_prefix)
@@ -146,6 +158,11 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
         max_body_size=BODY_LIMIT,
+        # Operation ids are the route functions' names (start_login, submit_code, ...):
+        # what a generated client's methods are called.
+        generate_unique_id_function=lambda route: route.name,
+        servers=SERVERS,
+        openapi_tags=TAGS,
     )
     replicas = Gauge(
         "mfa_downstream_replicas",
@@ -176,7 +193,7 @@ def create_app(
         clock,
         box,
     )
-    _serve(app, web_stores, settings, api_keys)
+    _serve(app, web_stores, settings, api_keys, registry)
     return app
 
 
@@ -237,7 +254,13 @@ def _lifespan(
     return lifespan
 
 
-def _serve(app: FastAPI, stores: WebStores, settings: GatewaySettings, api_keys: ApiKeys) -> None:
+def _serve(
+    app: FastAPI,
+    stores: WebStores,
+    settings: GatewaySettings,
+    api_keys: ApiKeys,
+    registry: CollectorRegistry,
+) -> None:
     """Routes, error answers and the layers every request passes through."""
     for router in (
         api_routes.router,
@@ -258,7 +281,8 @@ def _serve(app: FastAPI, stores: WebStores, settings: GatewaySettings, api_keys:
         sessions=stores.sessions,
         secure_cookies=settings.secure_cookies,
     )
-    app.add_middleware(Edge, api_keys=api_keys)  # outermost: before any body is read
+    app.add_middleware(Edge, api_keys=api_keys)  # before any body is read
+    app.add_middleware(AccessObserved, registry=registry)  # outermost: sees every answer
 
 
 def _flows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -126,6 +127,10 @@ def test_the_access_log_never_holds_a_hosted_page_id(stack: Stack) -> None:
     log = stack.processes.children["gateway"].log_path
     assert log is not None
     time.sleep(0.2)
-    access = [line for line in log.read_text().splitlines() if "uvicorn.access" in line]
-    assert any("/mfa/[login]" in line for line in access)
-    assert not any(login["login_id"] in line for line in access)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("event") == "http_request"]
+    assert {"method": "GET", "route": "/mfa/{login_id}", "status": 200}.items() <= next(
+        line for line in access if line["route"] == "/mfa/{login_id}"
+    ).items()
+    assert all(isinstance(line["duration_ms"], float | int) for line in access)
+    assert login["login_id"] not in log.read_text()

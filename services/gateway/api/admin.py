@@ -14,7 +14,7 @@ from services.gateway.api.routes import Admin, AdminCaller, UserInPath
 from services.gateway.api.schemas import AuthenticatorState, ResetDone
 from services.gateway.domain.coverage import Enrollment, counts_by_type
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["administration"])
 
 Search = Annotated[
     str, Query(max_length=254, description="Part of a user id or e-mail address (any case)")
@@ -76,7 +76,11 @@ async def count_users(caller: AdminCaller, admin: Admin, q: Search = "") -> Cove
     return CoverageCounts(by_user_type=counts_by_type(users))
 
 
-@router.get("/users.csv", response_class=StreamingResponse)
+@router.get(
+    "/users.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def export_users(caller: AdminCaller, admin: Admin, q: Search = "") -> StreamingResponse:
     """Every user of the list, as CSV (cells never start a formula)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import structlog
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -11,6 +12,7 @@ from services.gateway.state import gateway_state
 from services.gateway.stores.api_keys import Caller, Role
 
 _bearer = HTTPBearer(auto_error=False)
+log = structlog.get_logger("mfa.gateway.auth")
 
 
 def require(role: Role) -> Callable[..., Awaitable[Caller]]:
@@ -23,13 +25,18 @@ def require(role: Role) -> Callable[..., Awaitable[Caller]]:
         if caller is None and credentials is not None:
             caller = await keys.identify(credentials.credentials)
         if caller is None:
+            route = getattr(request.scope.get("route"), "path", "")  # a template: no ids
+            log.warning("api_key_refused", route=route, needed=role)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing, unknown or revoked API key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        request.state.caller = caller  # the access line names its organization
         if caller.role != role:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs a {role} key")
+            log.warning("api_key_role_refused", key_id=caller.key_id, role=caller.role, needed=role)
+            article = "an" if role[0] in "aeiou" else "a"
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs {article} {role} key")
         return caller
 
     return caller_with_role

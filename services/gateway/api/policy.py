@@ -12,7 +12,7 @@ from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.routes import Admin, AdminCaller
 from services.gateway.api.schemas import PolicyRequest, PolicyState, PolicyVersion
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["administration"])
 
 
 def _version_tag(version: int) -> str:

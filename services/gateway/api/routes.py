@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 
 from services.gateway.api.auth import require
 from services.gateway.api.schemas import (
+    Alive,
     CodeError,
     CodeRefused,
     CodeRequest,
@@ -20,6 +22,7 @@ from services.gateway.api.schemas import (
     ForgetDeviceRequest,
     LoginRequest,
     LoginState,
+    Readiness,
     RecoveryCodesState,
     login_state,
 )
@@ -115,13 +118,18 @@ async def get_login(
     present: Present,
     own: Self,
     wait: Annotated[
-        float,
-        Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a decision (capped)"),
-    ] = 0,
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to wait while the login is pending (capped by the "
+            "gateway's MFA_MAX_WAIT_SECONDS); absent: answer at once",
+        ),
+    ] = None,
 ) -> LoginState:
     """The login as it stands. Recovery codes that this key's confirming code issued,
     and whose answer was lost (a 504), come with the first read after it, once."""
-    login = await flow.wait(login_id, caller.organization_id, wait)
+    login = await flow.wait(login_id, caller.organization_id, wait or 0)
     state = present.state(login)
     state.recovery_codes = await own.take_recovery_codes(login, caller.key_id, answer_lost=True)
     return state
@@ -163,7 +171,7 @@ async def submit_code(
 
 @router.post(
     "/v1/logins/{login_id}/recovery-codes",
-    tags=["logins"],
+    tags=["self-service"],
     responses={409: {"description": "The login did not just pass a code"}},
 )
 async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> RecoveryCodesState:
@@ -176,7 +184,7 @@ async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> 
 @router.post(
     "/v1/logins/{login_id}/device",
     status_code=status.HTTP_201_CREATED,
-    tags=["logins"],
+    tags=["self-service"],
     responses={409: {"description": "Remembering is off, or the login did not pass a code"}},
 )
 async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> DeviceRemembered:
@@ -186,7 +194,7 @@ async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> Dev
     return DeviceRemembered(device_token=issued.token, expires_at=issued.expires_at)
 
 
-@router.post("/v1/devices/forget", tags=["logins"])
+@router.post("/v1/devices/forget", tags=["self-service"])
 async def forget_device(
     body: ForgetDeviceRequest, caller: ClientCaller, own: Self
 ) -> DeviceForgotten:
@@ -227,32 +235,45 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
     return status.HTTP_400_BAD_REQUEST, CodeRefused(**state, error=error)
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-async def metrics(request: Request, _: OperatorCaller) -> PlainTextResponse:
-    """Prometheus exposition; scrape with an operator key as the bearer token.
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request, _: OperatorCaller) -> Response:
+    """Prometheus exposition (OpenMetrics when the scraper asks for it); scrape with an
+    operator key as the bearer token.
 
     The figures span every organization, so no organization's admin key reads them.
     """
+    encode, media_type = choose_encoder(request.headers.get("accept", ""))
     # Collecting reads group backlogs from Redis with a blocking client: off the loop.
-    body = await asyncio.to_thread(generate_latest, gateway_state(request).metrics)
-    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
+    body = await asyncio.to_thread(encode, gateway_state(request).metrics)
+    return Response(body, media_type=media_type)
 
 
-@router.get("/healthz", tags=["health"])
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+UNAUTHENTICATED: dict[str, Any] = {"security": []}  # probes present no key
 
 
-@router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+@router.get("/healthz", tags=["health"], openapi_extra=UNAUTHENTICATED)
+async def healthz() -> Alive:
+    return Alive()
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    openapi_extra=UNAUTHENTICATED,
+    responses={503: {"model": Readiness, "description": "Not ready"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 when this gateway can serve (Redis and MongoDB answer); live replicas of the
     downstream services are reported in ``downstream``, not in the status."""
     health = await gateway_state(request).readiness.check()
-    return JSONResponse(
-        {
-            "status": "ready" if health.ready else "not_ready",
-            "checks": health.checks,
-            "downstream": health.downstream,
-        },
-        status_code=200 if health.ready else 503,
+    answer = Readiness(
+        status="ready" if health.ready else "not_ready",
+        checks=health.checks,
+        downstream=health.downstream,
     )
+    return JSONResponse(answer.model_dump(), status_code=200 if health.ready else 503)

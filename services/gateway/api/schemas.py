@@ -169,3 +169,15 @@ def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
         expires_at=login.expires_at,
         passed_by=login.passed_by if status == "authenticated" else None,
     )
+
+
+class Alive(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, bool] = Field(description="This gateway's own dependencies: redis, mongodb")
+    downstream: dict[str, int] = Field(
+        description="Live replicas of each service the gateway sends to (not in the status)"
+    )

@@ -155,13 +155,16 @@ class GatewayHandlers:
         if event.locked_now:
             await self._notify("locked", event, locked_until=event.locked_until)
         await self._changed(event.login_id)
-        log.info(
+        # Security-relevant: a wrong code, and above all the one that locks a user.
+        log.warning(
             "code_rejected",
             login_id=event.login_id,
             stream=streams.CODE_REJECTED,
             outcome=event.reason,
             attempts_left=event.attempts_left,
         )
+        if event.locked_now:
+            log.warning("user_locked", login_id=event.login_id, locked_until=event.locked_until)
 
     async def on_policy_applied(self, event: PolicyApplied) -> None:
         if not event.conflict:  # a refused update changed nothing to show or audit

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -22,20 +20,6 @@ CONTENT_SECURITY_POLICY = (
 
 # Browsers that reached us over TLS keep using it for a year, subdomains included.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
-_LOGIN_IN_PATH = re.compile(r"/(mfa|v1/logins)/[^/?#\s]+")
-
-
-class HostedPageIdsRedacted(logging.Filter):
-    """Keep login ids out of the access log: whoever holds one first can open the login's
-    hosted page /mfa/{login_id} (and its QR code). Paths stay readable: /mfa/[login]."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _LOGIN_IN_PATH.sub(r"/\1/[login]", a) if isinstance(a, str) else a
-                for a in record.args
-            )
-        return True
 
 
 class SecurityHeadersAndSession:
