@@ -38,8 +38,20 @@ from shared.redis_connection import is_cluster, node_url
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("policy", "enrollment", "verification", "gateway")
 INFRASTRUCTURE = ("redis", "mongodb")
-# make run's stream services answer /metrics on these ports, printed in its banner.
+# make run's stream services answer /metrics on these ports, printed in its banner;
+# MFA_RUN_METRICS_PORTS=policy,enrollment,verification (three numbers) moves them.
 METRICS_PORTS = {"policy": 9101, "enrollment": 9102, "verification": 9103}
+
+
+def metrics_ports() -> dict[str, int]:
+    chosen = os.environ.get("MFA_RUN_METRICS_PORTS")
+    if not chosen:
+        return dict(METRICS_PORTS)
+    ports = [int(p) for p in chosen.split(",")]
+    if len(ports) != len(METRICS_PORTS):
+        raise SystemExit("MFA_RUN_METRICS_PORTS: three ports, for policy,enrollment,verification")
+    return dict(zip(METRICS_PORTS, ports, strict=True))
+
 
 __all__ = ["ROOT", "LocalStack", "free_port", "redis_answers"]
 
@@ -282,7 +294,7 @@ def run() -> None:
         env={k: v for k, v in os.environ.items() if k.startswith("MFA_")},
         data_dir=directory,
         own_process_groups=True,
-        metrics_ports=METRICS_PORTS,
+        metrics_ports=metrics_ports(),
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

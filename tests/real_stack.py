@@ -15,12 +15,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+import schemathesis
 
 from deploy.localstack import ROOT, LocalStack, free_port
 
@@ -228,7 +230,36 @@ def launch(
     except BaseException:
         processes.stop()
         raise
-    return Stack(processes, httpx.Client(base_url=processes.gateway_url, timeout=40), offset_file)
+    http = httpx.Client(
+        base_url=processes.gateway_url, timeout=40, event_hooks={"response": [as_documented]}
+    )
+    return Stack(processes, http, offset_file)
+
+
+@cache
+def _contract() -> Any:
+    return schemathesis.openapi.from_path(ROOT / "docs/openapi.json")
+
+
+def as_documented(response: httpx.Response) -> None:
+    """Every answer an end-to-end test gets from the JSON API, refusals included, is one
+    docs/openapi.json documents for that operation: its status, and a body matching
+    the status's schema. The document and the gateway cannot drift apart."""
+    request = response.request
+    operation = _contract().find_operation_by_path(request.method, request.url.path)
+    if operation is None:  # the pages, or a method no route has
+        return
+    response.read()
+    documented = operation.definition.raw["responses"]
+    assert str(response.status_code) in documented, (
+        f"{operation.label} answered {response.status_code}, documented {sorted(documented)}: "
+        f"{response.text[:300]}"
+    )
+    try:
+        request.content  # noqa: B018 - a streamed request's body cannot be read again
+    except httpx.RequestNotRead:
+        return
+    operation.validate_response(response)
 
 
 @pytest.fixture(scope="session")

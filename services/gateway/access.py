@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("mfa.gateway.access")
+QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 # Up to the longest a request may wait (a GET with wait, a code under load).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -52,12 +53,14 @@ class AccessObserved:
             self._observe(scope, status, time.perf_counter() - started)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = _template(scope)
         method = scope["method"]
         self.requests.labels(route, method, str(status)).inc()
         self.seconds.labels(route, method).observe(seconds)
         caller = scope.get("state", {}).get("caller")
-        log.info(
+        # Probes and scrapes come every few seconds: counted, logged at DEBUG only.
+        write = log.debug if route in QUIET and status < 400 else log.info
+        write(
             "http_request",
             method=method,
             route=route,
@@ -65,3 +68,13 @@ class AccessObserved:
             duration_ms=round(seconds * 1000, 1),
             organization=getattr(caller, "organization_id", None) or None,
         )
+
+
+def _template(scope: Scope) -> str:
+    """The route's template (``/mfa/{login_id}``); a mount (``/static``) by its prefix."""
+    route = scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", "unmatched"))
+    if scope.get("path", "").startswith("/static/"):
+        return "/static"
+    return "unmatched"

@@ -1,4 +1,5 @@
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -394,8 +395,13 @@ async def test_once_one_login_confirms_the_others_showing_the_qr_ask_for_the_cod
     assert (other.status, other.enrollment) == ("code_required", None)  # no secret shown
     notices = [n.kind for n in drive.published.of(streams.USER_NOTICE)]
     assert notices == ["authenticator_confirmed"]
-    again = confirmed.model_copy(
-        update={"login_id": second.login_id, "submission_id": "s2", "recovery_codes": None}
+    again = confirmed.model_copy(  # another event: not a redelivery of the first
+        update={
+            "event_id": uuid.uuid4(),
+            "login_id": second.login_id,
+            "submission_id": "s2",
+            "recovery_codes": None,
+        }
     )
     await drive.send(streams.CODE_VERIFIED, again)  # passes, confirms nothing new
     assert [n.kind for n in drive.published.of(streams.USER_NOTICE)] == notices

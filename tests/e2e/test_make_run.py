@@ -18,6 +18,9 @@ import pytest
 
 from deploy.localstack import INFRASTRUCTURE, METRICS_PORTS, ROOT, SERVICES, free_port
 
+# Ports of its own, so that a developer's `make run` next to it is never scraped instead.
+PORTS = dict(zip(METRICS_PORTS, (free_port() for _ in METRICS_PORTS), strict=True))
+
 pytestmark = pytest.mark.e2e
 
 READY = "Ctrl-C stops everything"
@@ -42,6 +45,7 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         "MFA_DATA_DIR": str(tmp_path_factory.mktemp("make-run") / "data"),
         "MFA_PORT": str(port),
         "MFA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # a Redis of its own
+        "MFA_RUN_METRICS_PORTS": ",".join(str(p) for p in PORTS.values()),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "deploy.localstack", "run"],
@@ -80,7 +84,7 @@ def test_each_service_shows_http_and_process_metrics_and_no_created_series(
     assert 'mfa_http_requests_total{method="GET",route="/healthz",status="200"}' in gateway.text
     assert "mfa_http_request_duration_seconds_bucket" in gateway.text
     scrapes = {"gateway": gateway.text}
-    for service, port in METRICS_PORTS.items():
+    for service, port in PORTS.items():
         assert f"{service} http://127.0.0.1:{port}/metrics" in made_run.output  # the banner
         scrapes[service] = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     for service, text in scrapes.items():

@@ -100,6 +100,9 @@ def test_recovery_codes_after_a_timeout_reach_only_the_key_that_sent_the_code_on
     with httpx.Client(base_url=stack.processes.gateway_url, timeout=30) as stranger:
         page = stranger.get(f"/mfa/{login_id}")  # a cookie-less browser holding the id
     assert "recovery codes" not in page.text.lower()
+    another_key = {"Authorization": f"Bearer {issue_key(stack, 'default', 'client')['key']}"}
+    seen = stack.http.get(f"/v1/logins/{login_id}", headers=another_key)  # same organization
+    assert (seen.status_code, seen.json()["recovery_codes"]) == (200, None)
 
     first = stack.http.get(f"/v1/logins/{login_id}", headers=CLIENT).json()
     assert first["status"] == "authenticated"

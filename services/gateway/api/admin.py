@@ -11,10 +11,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.api.routes import Admin, AdminCaller, UserInPath
-from services.gateway.api.schemas import AuthenticatorState, ResetDone
+from services.gateway.api.schemas import KEYED, AuthenticatorState, ResetDone, refusals
 from services.gateway.domain.coverage import Enrollment, counts_by_type
 
-router = APIRouter(prefix="/v1/admin", tags=["administration"])
+router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=refusals(*KEYED, 422))
 
 Search = Annotated[
     str, Query(max_length=254, description="Part of a user id or e-mail address (any case)")
@@ -91,7 +91,7 @@ async def export_users(caller: AdminCaller, admin: Admin, q: Search = "") -> Str
     )
 
 
-@router.post("/users/{user_id}/authenticator/reset")
+@router.post("/users/{user_id}/authenticator/reset", responses=refusals(504))
 async def reset_authenticator(user: UserInPath, caller: AdminCaller, admin: Admin) -> ResetDone:
     await admin.reset_authenticator(user, caller.actor)
     return ResetDone(user_id=user.user_id)
@@ -124,7 +124,7 @@ async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorStat
     )
 
 
-@router.post("/users/{user_id}/authenticator/unlock")
+@router.post("/users/{user_id}/authenticator/unlock", responses=refusals(504))
 async def unlock(user: UserInPath, caller: AdminCaller, admin: Admin) -> Unlocked:
     """End the user's lock without a reset: their authenticator stays."""
     await admin.unlock(user, caller.actor)

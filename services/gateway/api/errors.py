@@ -31,6 +31,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "body_too_large",
 }
 
@@ -58,6 +59,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:  # FastAPI: a body not JSON
+            fields = [{"field": "body", "message": "not valid JSON"}]
+            return _error(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "invalid_request",
+                "body: not valid JSON",
+                fields=fields,
+            )
         response = _error(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
         )

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.gateway.api.auth import require
+from services.gateway.api.schemas import KEYED, refusals
 from services.gateway.state import gateway_state
 from services.gateway.stores.api_keys import ApiKey, Caller, KeyStore, OrganizationRole
 from services.gateway.stores.organizations import (
@@ -25,7 +26,7 @@ from shared.clock import Clock
 from shared.events import Issuer
 from shared.identity import ORGANIZATION_ID_PATTERN, OrganizationId
 
-router = APIRouter(prefix="/v1/operator", tags=["operator"])
+router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=refusals(*KEYED, 422))
 
 OperatorCaller = Annotated[Caller, Depends(require("operator"))]
 OrganizationInPath = Annotated[str, Path(pattern=ORGANIZATION_ID_PATTERN)]
@@ -106,7 +107,7 @@ async def _existing(registry: Organizations, organization_id: str) -> Organizati
     return organization
 
 
-@router.post("/organizations", status_code=status.HTTP_201_CREATED)
+@router.post("/organizations", status_code=status.HTTP_201_CREATED, responses=refusals(409, 413))
 async def create_organization(
     body: OrganizationRequest, _: OperatorCaller, registry: Registry, clock: Now
 ) -> OrganizationState:
@@ -122,7 +123,11 @@ async def list_organizations(_: OperatorCaller, registry: Registry) -> list[Orga
     return [_state(o) for o in await registry.all()]
 
 
-@router.post("/organizations/{organization_id}/keys", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/organizations/{organization_id}/keys",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(404, 413),
+)
 async def issue_key(
     organization_id: OrganizationInPath,
     body: KeyRequest,
@@ -136,7 +141,7 @@ async def issue_key(
     return IssuedKeyState(**_key_state(issued.record).model_dump(), key=issued.key)
 
 
-@router.get("/organizations/{organization_id}/keys")
+@router.get("/organizations/{organization_id}/keys", responses=refusals(404))
 async def list_keys(
     organization_id: OrganizationInPath, _: OperatorCaller, registry: Registry, keys: Keys
 ) -> list[KeyState]:
@@ -144,7 +149,7 @@ async def list_keys(
     return [_key_state(k) for k in await keys.of(organization_id)]
 
 
-@router.delete("/organizations/{organization_id}/keys/{key_id}")
+@router.delete("/organizations/{organization_id}/keys/{key_id}", responses=refusals(404))
 async def revoke_key(
     organization_id: OrganizationInPath,
     key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],

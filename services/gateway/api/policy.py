@@ -10,9 +10,15 @@ from fastapi.exceptions import RequestValidationError
 
 from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.routes import Admin, AdminCaller
-from services.gateway.api.schemas import PolicyRequest, PolicyState, PolicyVersion
+from services.gateway.api.schemas import (
+    KEYED,
+    PolicyRequest,
+    PolicyState,
+    PolicyVersion,
+    refusals,
+)
 
-router = APIRouter(prefix="/v1/admin", tags=["administration"])
+router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=refusals(*KEYED, 422))
 
 
 def _version_tag(version: int) -> str:
@@ -41,7 +47,7 @@ async def get_policy(caller: AdminCaller, admin: Admin, response: Response) -> P
 @router.put(
     "/policy",
     max_body_size=POLICY_BODY_LIMIT,
-    responses={409: {"description": "The policy changed since the If-Match version"}},
+    responses=refusals(409, 413, 504),
 )
 async def put_policy(
     body: PolicyRequest,

@@ -13,6 +13,7 @@ from prometheus_client.exposition import choose_encoder
 
 from services.gateway.api.auth import require
 from services.gateway.api.schemas import (
+    KEYED,
     Alive,
     CodeError,
     CodeRefused,
@@ -24,7 +25,9 @@ from services.gateway.api.schemas import (
     LoginState,
     Readiness,
     RecoveryCodesState,
+    json_refusals,
     login_state,
+    refusals,
 )
 from services.gateway.domain.login import Login
 from services.gateway.presentation.wording import REFUSALS, locked_message
@@ -95,7 +98,12 @@ Admin = Annotated[AdminFlow, Depends(_admin)]
 Present = Annotated[Presenter, Depends(_presenter)]
 
 
-@router.post("/v1/logins", status_code=status.HTTP_201_CREATED, tags=["logins"])
+@router.post(
+    "/v1/logins",
+    status_code=status.HTTP_201_CREATED,
+    tags=["logins"],
+    responses=refusals(*KEYED, 413, 422),
+)
 async def start_login(
     body: LoginRequest, caller: ClientCaller, flow: Logins, present: Present
 ) -> LoginState:
@@ -110,7 +118,7 @@ async def start_login(
     return present.state(login)
 
 
-@router.get("/v1/logins/{login_id}", tags=["logins"])
+@router.get("/v1/logins/{login_id}", tags=["logins"], responses=refusals(*KEYED, 404, 422))
 async def get_login(
     login_id: str,
     caller: ClientCaller,
@@ -139,9 +147,10 @@ async def get_login(
     "/v1/logins/{login_id}/code",
     tags=["logins"],
     responses={
-        400: {"model": CodeRefused},
-        423: {"model": CodeRefused},
-        504: {"model": CodeRefused},
+        **refusals(*KEYED, 404, 409, 410, 413, 422, 429),
+        400: {"model": CodeRefused, "description": "A wrong, late or reused code"},
+        423: {"model": CodeRefused, "description": "The user is locked (locked_until)"},
+        504: {"model": CodeRefused, "description": "Verification did not answer in time"},
     },
 )
 async def submit_code(
@@ -172,7 +181,7 @@ async def submit_code(
 @router.post(
     "/v1/logins/{login_id}/recovery-codes",
     tags=["self-service"],
-    responses={409: {"description": "The login did not just pass a code"}},
+    responses=refusals(*KEYED, 404, 409, 422, 504),
 )
 async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> RecoveryCodesState:
     """A new set of recovery codes for the user of a login that just passed a code (until
@@ -185,7 +194,7 @@ async def new_recovery_codes(login_id: str, caller: ClientCaller, own: Self) -> 
     "/v1/logins/{login_id}/device",
     status_code=status.HTTP_201_CREATED,
     tags=["self-service"],
-    responses={409: {"description": "Remembering is off, or the login did not pass a code"}},
+    responses=refusals(*KEYED, 404, 409, 422),
 )
 async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> DeviceRemembered:
     """A token that lets this device skip the code for the user's logins, for as many days
@@ -194,7 +203,7 @@ async def remember_device(login_id: str, caller: ClientCaller, own: Self) -> Dev
     return DeviceRemembered(device_token=issued.token, expires_at=issued.expires_at)
 
 
-@router.post("/v1/devices/forget", tags=["self-service"])
+@router.post("/v1/devices/forget", tags=["self-service"], responses=refusals(*KEYED, 413, 422))
 async def forget_device(
     body: ForgetDeviceRequest, caller: ClientCaller, own: Self
 ) -> DeviceForgotten:
@@ -239,7 +248,16 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
     "/metrics",
     tags=["health"],
     response_class=PlainTextResponse,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "description": "Prometheus text, or OpenMetrics when asked for",
+            "content": {
+                CONTENT_TYPE_LATEST: {"schema": {"type": "string"}},
+                "application/openmetrics-text": {"schema": {"type": "string"}},
+            },
+        },
+        **json_refusals(401, 403),
+    },
 )
 async def metrics(request: Request, _: OperatorCaller) -> Response:
     """Prometheus exposition (OpenMetrics when the scraper asks for it); scrape with an

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -181,3 +181,60 @@ class Readiness(BaseModel):
     downstream: dict[str, int] = Field(
         description="Live replicas of each service the gateway sends to (not in the status)"
     )
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where: a body field, a query or path parameter")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What every refusal says: ``code`` for programs (stable), ``message`` for people;
+    some codes add what they name."""
+
+    code: str = Field(
+        description="unauthorized, forbidden, not_found, login_not_found, login_expired, "
+        "not_waiting_for_code, no_recovery_codes_yet, code_not_passed, remembering_off, "
+        "device_already_remembered, policy_changed, conflict, too_many_codes, "
+        "body_too_large, invalid_request, not_applied_in_time, unavailable, "
+        "method_not_allowed"
+    )
+    message: str
+    fields: list[FieldError] | None = Field(default=None, description="invalid_request: each")
+    status: Status | None = Field(default=None, description="not_waiting_for_code: the login's")
+    current: PolicyState | None = Field(default=None, description="policy_changed: as it is now")
+    waiting_for: list[str] | None = Field(
+        default=None, description="not_applied_in_time: the services yet to confirm"
+    )
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+WHY: dict[int, str] = {
+    401: "Missing, unknown or revoked API key (unauthorized)",
+    403: "A key of another role (forbidden)",
+    404: "No such login, organization, key or user here (login_not_found, not_found)",
+    409: "Not now: the error's code says why",
+    410: "The login expired, or an authenticator reset ended it (login_expired)",
+    413: "The body is over the cap (body_too_large)",
+    422: "The request does not match its schema (invalid_request; fields says where)",
+    429: "Too many attempts (too_many_codes); Retry-After says when to try again",
+    503: "Redis or the database is unavailable (unavailable); Retry-After says when",
+    504: "Accepted, not yet confirmed by every service (not_applied_in_time)",
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: each status it may refuse with, and why."""
+    return {code: {"model": ErrorBody, "description": WHY[code]} for code in statuses}
+
+
+def json_refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The same, for a route whose own answers are not JSON (its refusals still are)."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"description": WHY[code], "content": body} for code in statuses}
+
+
+KEYED = (401, 403, 503)  # every route behind a key

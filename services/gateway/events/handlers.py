@@ -107,7 +107,7 @@ class GatewayHandlers:
             event.user,
             event.credential_id,
             event.occurred_at,
-            confirms=event.purpose == "enrollment",
+            confirms=event.confirms_authenticator,
             step_offset=event.step_offset,
             recovery_codes_left=event.recovery_codes_left,
         )

@@ -12,9 +12,14 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from services.gateway.events.outbox import FIRST_RESEND, Outbox, Unanswered, next_resend
+from shared import streams
 from shared.clock import Clock
 from shared.events import Event
 
+# What a login's outbox awaits answers to (the rest are admin operations').
+LOGIN_STREAMS = frozenset(
+    {streams.LOGIN_ATTEMPTED, streams.CODE_SUBMITTED, streams.RECOVERY_CODES_REQUESTED}
+)
 log = structlog.get_logger("mfa.gateway")
 
 Send = Callable[[Event], Awaitable[object]]
@@ -107,9 +112,11 @@ class Redelivery:
     async def _resend(self, entry: Unanswered) -> None:
         channel = self.channels[entry.stream]
         await channel.send(channel.event_type.model_validate_json(entry.event))
+        # A login's id is a secret (logged as its login_ref); an operation's is not.
+        held_by = "correlation_id" if entry.stream in LOGIN_STREAMS else "operation_id"
         log.warning(
             "event_resent",
             stream=entry.stream,
-            correlation_id=entry.document_id,
             resends=entry.resends + 1,
+            **{held_by: entry.document_id},
         )
