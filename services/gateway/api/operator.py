@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 from services.gateway.api.auth import require
 from services.gateway.api.schemas import KEYED, refusals
@@ -26,6 +27,7 @@ from shared.clock import Clock
 from shared.events import Issuer
 from shared.identity import ORGANIZATION_ID_PATTERN, OrganizationId
 
+KeyRole = TypeAliasType("KeyRole", OrganizationRole)  # a named schema in the document
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=refusals(*KEYED, 422))
 
 OperatorCaller = Annotated[Caller, Depends(require("operator"))]
@@ -52,13 +54,13 @@ class OrganizationState(BaseModel):
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: OrganizationRole
+    role: KeyRole
     name: str = Field(min_length=1, max_length=128, description="What the key is for")
 
 
 class KeyState(BaseModel):
     key_id: str
-    role: OrganizationRole
+    role: KeyRole
     name: str
     created_at: AwareDatetime
     last_used_at: AwareDatetime | None = Field(description="Recorded to the minute")

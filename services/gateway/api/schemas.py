@@ -6,12 +6,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from typing_extensions import TypeAliasType
 
-from services.gateway.domain.login import Login, PassedBy, Status, visible_status
+from services.gateway.domain.login import Login, Status, visible_status
+from services.gateway.domain.login import PassedBy as PassedByValue
 from services.gateway.presentation.qr import qr_svg, secret_of
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
 from shared.identity import UserIdInput
+
+# Named schemas (components of docs/openapi.json, one type each in a generated client),
+# the values staying plain strings.
+LoginStatus = TypeAliasType("LoginStatus", Status)
+PassedBy = TypeAliasType("PassedBy", PassedByValue)
 
 
 class LoginRequest(BaseModel):
@@ -70,7 +77,7 @@ class EnrollmentView(BaseModel):
 class LoginState(BaseModel):
     login_id: str
     user_id: str
-    status: Status
+    status: LoginStatus
     mfa_required: bool | None
     enrollment: EnrollmentView | None
     expires_at: datetime
@@ -105,11 +112,14 @@ class DeviceForgotten(BaseModel):
     forgotten: bool = Field(description="False: no such token (already forgotten or expired)")
 
 
-ErrorCode = Literal["invalid_code", "expired_code", "reused_code", "locked", "verification_timeout"]
+CodeRefusalCode = TypeAliasType(
+    "CodeRefusalCode",
+    Literal["invalid_code", "expired_code", "reused_code", "locked", "verification_timeout"],
+)
 
 
 class CodeError(BaseModel):
-    code: ErrorCode
+    code: CodeRefusalCode
     message: str
     attempts_left: int | None = None
 
@@ -201,7 +211,9 @@ class ErrorDetail(BaseModel):
     )
     message: str
     fields: list[FieldError] | None = Field(default=None, description="invalid_request: each")
-    status: Status | None = Field(default=None, description="not_waiting_for_code: the login's")
+    status: LoginStatus | None = Field(
+        default=None, description="not_waiting_for_code: the login's"
+    )
     current: PolicyState | None = Field(default=None, description="policy_changed: as it is now")
     waiting_for: list[str] | None = Field(
         default=None, description="not_applied_in_time: the services yet to confirm"
