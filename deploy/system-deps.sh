@@ -2,7 +2,8 @@
 # Debian packages the stack and the tests need, by the command each provides:
 #   redis-server (make run starts one when no Redis answers), and for the tests, as
 #   independent referees and drivers: chromium (browser tests), oathtool (TOTP codes),
-#   zbar-tools (QR decoding), librsvg2-bin (renders the QR SVG to pixels).
+#   zbar-tools (QR decoding), librsvg2-bin (renders the QR SVG to pixels), and npm
+#   (installs the pinned Redocly CLI that lints docs/openapi.json).
 # (docker-compose.yml is parsed by compose-go, built with Go: deploy/compose.py.)
 # With command names as arguments, only those; without, all of them.
 # Installs only what is missing, so a prepared machine pays nothing.
@@ -10,7 +11,7 @@ set -euo pipefail
 
 declare -A needs=(
   [chromium]=chromium [oathtool]=oathtool [zbarimg]=zbar-tools
-  [rsvg-convert]=librsvg2-bin [redis-server]=redis-server
+  [rsvg-convert]=librsvg2-bin [redis-server]=redis-server [npm]=npm
 )
 # Without recommends, so pull chromium's fonts explicitly: screenshots need real glyphs.
 declare -A extras=([chromium]=fonts-liberation)

@@ -71,10 +71,7 @@ from shared.tracing import shutdown as shutdown_tracing
 from shared.tracing import tracer_provider
 
 log = structlog.get_logger("mfa.gateway")
-SERVERS = [
-    {"url": "http://127.0.0.1:8000", "description": "make run"},
-    {"url": "https://mfa.example.com", "description": "production, behind its Ingress"},
-]
+SERVERS = [{"url": "http://127.0.0.1:8000", "description": "make run (yours: your gateway's)"}]
 TAGS = [  # by audience
     {"name": "logins", "description": "The relying application: start logins, send codes"},
     {"name": "self-service", "description": "After a passed code: recovery codes, devices"},

@@ -198,17 +198,37 @@ class FieldError(BaseModel):
     message: str
 
 
+ErrorCode = TypeAliasType(
+    "ErrorCode",
+    Literal[
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "login_not_found",
+        "login_expired",
+        "not_waiting_for_code",
+        "no_recovery_codes_yet",
+        "code_not_passed",
+        "remembering_off",
+        "device_already_remembered",
+        "policy_changed",
+        "conflict",
+        "too_many_codes",
+        "body_too_large",
+        "invalid_request",
+        "not_applied_in_time",
+        "unavailable",
+        "method_not_allowed",
+        "http_error",
+    ],
+)
+
+
 class ErrorDetail(BaseModel):
     """What every refusal says: ``code`` for programs (stable), ``message`` for people;
     some codes add what they name."""
 
-    code: str = Field(
-        description="unauthorized, forbidden, not_found, login_not_found, login_expired, "
-        "not_waiting_for_code, no_recovery_codes_yet, code_not_passed, remembering_off, "
-        "device_already_remembered, policy_changed, conflict, too_many_codes, "
-        "body_too_large, invalid_request, not_applied_in_time, unavailable, "
-        "method_not_allowed"
-    )
+    code: ErrorCode
     message: str
     fields: list[FieldError] | None = Field(default=None, description="invalid_request: each")
     status: LoginStatus | None = Field(
