@@ -109,8 +109,8 @@ def create_app(
     async def announce(key: str) -> None:
         await changed.publish(key)
 
-    redelivery = _redelivery(settings, stores, wiring, clock)
-    notices = Notices(wiring.publisher(streams.USER_NOTICE, UserNotice), clock)
+    redelivery = _redelivery(settings=settings, stores=stores, wiring=wiring, clock=clock)
+    notices = Notices(publisher=wiring.publisher(streams.USER_NOTICE, UserNotice), clock=clock)
     handlers = GatewayHandlers(
         logins=stores.logins,
         operations=stores.operations,
@@ -130,7 +130,15 @@ def create_app(
     registry.register(backlog)
     throttle = _throttle(settings, limits_redis or broker.connect)
     login_flow, admin_flow = _flows(
-        settings, stores, throttle, redelivery, feed, clock, box, notices, tracing
+        settings=settings,
+        stores=stores,
+        throttle=throttle,
+        redelivery=redelivery,
+        feed=feed,
+        clock=clock,
+        box=box,
+        notices=notices,
+        tracing=tracing,
     )
     self_service = SelfService(
         flow=login_flow,
@@ -147,7 +155,14 @@ def create_app(
     broker.include_router(router)
 
     lifespan = _lifespan(
-        settings, clock, broker, wiring, (stores, web_stores), redelivery, mongo, (backlog, tracing)
+        settings=settings,
+        clock=clock,
+        broker=broker,
+        wiring=wiring,
+        both_stores=(stores, web_stores),
+        redelivery=redelivery,
+        mongo=mongo,
+        observed=(backlog, tracing),
     )
 
     app = FastAPI(
@@ -167,7 +182,7 @@ def create_app(
         ["service"],
         registry=registry,
     )
-    api_keys = _api_keys(settings, stores, clock)
+    api_keys = _api_keys(settings=settings, stores=stores, clock=clock)
     app.state.gateway = GatewayState(
         login_flow=login_flow,
         admin_flow=admin_flow,
@@ -182,15 +197,15 @@ def create_app(
         broker=broker,
     )
     app.state.web = _pages(
-        settings,
-        (stores, web_stores),
-        throttle,
-        api_keys,
-        (login_flow, admin_flow, self_service),
-        clock,
-        box,
+        settings=settings,
+        both_stores=(stores, web_stores),
+        throttle=throttle,
+        keys=api_keys,
+        flows=(login_flow, admin_flow, self_service),
+        clock=clock,
+        box=box,
     )
-    _serve(app, web_stores, settings, api_keys, registry)
+    _serve(app, stores=web_stores, settings=settings, api_keys=api_keys, registry=registry)
     return app
 
 
@@ -378,7 +393,7 @@ def _api_keys(settings: GatewaySettings, stores: Stores, clock: Clock) -> ApiKey
             *((k, "operator") for k in settings.operator_api_keys),
         ]
     )
-    return ApiKeys(configured, stores.keys, clock)
+    return ApiKeys(configured=configured, issued=stores.keys, clock=clock)
 
 
 def _pages(
