@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,13 @@ def address_bucket(host: str) -> str:
     return str(ip)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A try counted in one budget's window."""
+
+    key: str
+
+
 # One try taken from a budget: counted first, refused (and not counted) past the limit.
 _TAKE = """
 local n = redis.call('INCR', KEYS[1])
@@ -60,7 +68,10 @@ class FailureBudget:
     """Failures allowed per identifier in a fixed window, which a burst cannot outrun:
     each try takes one from the budget before it is checked (one atomic script), and a
     try that succeeds gives it back, so only failures stay counted. (Checking first and
-    counting after the password hash let a burst of concurrent tries all pass.)"""
+    counting after the password hash let a burst of concurrent tries all pass.)
+
+    A try is given back to the window it was taken from (the key names the window), so
+    a success that ends after its window never cancels a failure of the next one."""
 
     def __init__(
         self, connect: Callable[[], Awaitable[Redis]], prefix: str, rate: RateLimitItem
@@ -72,16 +83,19 @@ class FailureBudget:
 
     def _key(self, kind: str, identifier: str) -> str:
         digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]  # no address in a key
-        return f"{self._prefix}/{kind}/{digest}"
+        window = int(time.time()) // self._window
+        return f"{self._prefix}/{kind}/{digest}/{window}"
 
-    async def take(self, kind: str, identifier: str) -> bool:
+    async def take(self, kind: str, identifier: str) -> Taken | None:
+        """The try taken (to give back if it succeeds), or None past the limit."""
         redis = await self._connect()
         key = self._key(kind, identifier)
-        return bool(await redis.eval(_TAKE, 1, key, self._window, self._amount))
+        taken = await redis.eval(_TAKE, 1, key, self._window, self._amount)
+        return Taken(key) if taken else None
 
-    async def give_back(self, kind: str, identifier: str) -> None:
+    async def give_back(self, taken: Taken) -> None:
         redis = await self._connect()
-        await redis.eval(_GIVE_BACK, 1, self._key(kind, identifier))
+        await redis.eval(_GIVE_BACK, 1, taken.key)
 
 
 class Throttle:
@@ -126,7 +140,7 @@ class Throttle:
         limiter = await self._limiter()
         return limiter.storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
 
-    async def sign_in(self, email: str, address: str) -> bool:
+    async def sign_in(self, email: str, address: str) -> Taken | None:
         """Whether a password sign-in may be tried, counting it against the account and
         against the client's address (given back by ``sign_in_succeeded``).
 
@@ -137,30 +151,32 @@ class Throttle:
         """
         limiter = await self._limiter()
         account_ok = await limiter.hit(self._per_account, self._namespace, "account", fold(email))
-        if not await self._failures.take("address", address):
-            return False
-        if not account_ok:
-            await self._failures.give_back("address", address)
-        return account_ok
+        taken = await self._failures.take("address", address)
+        if taken is not None and not account_ok:
+            await self._failures.give_back(taken)
+            return None
+        return taken
 
-    async def sign_in_succeeded(self, address: str) -> None:
-        await self._failures.give_back("address", address)
+    async def sign_in_succeeded(self, taken: Taken) -> None:
+        await self._failures.give_back(taken)
 
-    async def key_sign_in(self, key_id: str, address: str) -> bool:
+    async def key_sign_in(self, key_id: str, address: str) -> tuple[Taken, Taken] | None:
         """Whether an admin-key sign-in may be tried from ``address`` with this key id,
         counting it against both (given back by ``key_accepted``): only failures stay
         counted, per key id, so bad tries with other keys, from anywhere, do not lock
         out the admin whose key it is."""
-        if not await self._key_failures.take("key", key_id):
-            return False
-        if not await self._failures.take("key-address", address):
-            await self._key_failures.give_back("key", key_id)
-            return False
-        return True
+        by_key = await self._key_failures.take("key", key_id)
+        if by_key is None:
+            return None
+        by_address = await self._failures.take("key-address", address)
+        if by_address is None:
+            await self._key_failures.give_back(by_key)
+            return None
+        return by_key, by_address
 
-    async def key_accepted(self, key_id: str, address: str) -> None:
-        await self._key_failures.give_back("key", key_id)
-        await self._failures.give_back("key-address", address)
+    async def key_accepted(self, taken: tuple[Taken, Taken]) -> None:
+        for one in taken:
+            await self._failures.give_back(one)  # a give-back names its own key
 
     async def code(self, client: str) -> bool:
         """Whether ``client`` (an API key id, or a browser session) may submit a code now."""

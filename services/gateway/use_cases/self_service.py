@@ -24,6 +24,10 @@ from shared.events import RecoveryCodesRequested
 DEVICE_NOTICES = uuid.UUID("0f6d2b8e-4c1a-4e57-9d3b-7a2e5c9f1b64")
 
 
+def _remembering_off() -> Refused:
+    return Refused("remembering_off", "This organization's policy does not remember devices.")
+
+
 def _not_now() -> Refused:
     return Refused(
         "code_not_passed",
@@ -106,14 +110,16 @@ class SelfService:
         login = await self._passed(login_id, organization_id, caller)
         days = (await self.policy.current(organization_id)).rules.remember_device_days
         if days == 0:
-            raise Refused(
-                "remembering_off", "This organization's policy does not remember devices."
-            )
+            raise _remembering_off()
         if login.credential_id is None or not await self.logins.device_remembered(login_id):
             raise Refused("device_already_remembered", "This login's device is remembered.")
         issued = await self.devices.remember(
             login.user, login.credential_id, self.clock.now(), days
         )
+        if (await self.policy.current(organization_id)).rules.remember_device_days == 0:
+            # Turned off while this token was made: the purge may have run before it.
+            await self.devices.revoke(issued.token, organization_id)
+            raise _remembering_off()
         # Once per login (device_remembered above): the notice's id comes from the
         # login's, which itself stays off the notice stream.
         await self.notices.send(

@@ -260,7 +260,8 @@ async def key_sign_in(
         return refuse_forgery(pages, request, session)
     client_ip = client_address(request)
     key_id = presented_key_id(api_key)
-    if not await pages.limiter.key_sign_in(key_id, client_ip):
+    taken = await pages.limiter.key_sign_in(key_id, client_ip)
+    if taken is None:
         return pages.render(
             request,
             "admin_signin.html",
@@ -273,7 +274,7 @@ async def key_sign_in(
         return pages.render(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )
-    await pages.limiter.key_accepted(key_id, client_ip)  # only failures stay counted
+    await pages.limiter.key_accepted(taken)  # only failures stay counted
     session = await pages.renew_session(request, session)
     session.admin, session.organization_id = caller.actor, caller.organization_id
     return see_other("/admin")

@@ -186,7 +186,8 @@ async def sign_in(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     client_ip = client_address(request)
-    if not await pages.limiter.sign_in(email, client_ip):
+    taken = await pages.limiter.sign_in(email, client_ip)
+    if taken is None:
         return pages.render(
             request,
             "signin.html",
@@ -205,7 +206,7 @@ async def sign_in(
             email=email,
             error="That e-mail and password do not match an account.",
         )
-    await pages.limiter.sign_in_succeeded(client_ip)  # only failures stay counted
+    await pages.limiter.sign_in_succeeded(taken)  # only failures stay counted
     session = await pages.renew_session(request, session)
     # Whoever may open the console passes their own authenticator, whatever the policy,
     # and types a code each time: a remembered browser does not open the console.
