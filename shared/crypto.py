@@ -32,7 +32,9 @@ class Sealed(BaseModel):
 
     key_id: str = Field(min_length=1, max_length=64)
     nonce: str = Field(min_length=16, max_length=16, description="base64, 96 bits")
-    ciphertext: str = Field(min_length=1, max_length=4096, description="base64")
+    # Up to 12 KiB sealed: a passkey's answer (the browser's credential JSON) is sealed
+    # like a code, and with attestation "none" stays far below.
+    ciphertext: str = Field(min_length=1, max_length=16_384, description="base64")
 
 
 class KeyringError(ValueError):

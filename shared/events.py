@@ -37,6 +37,8 @@ from shared.identity import (
     canonical_user_id,
 )
 
+# WebAuthn options in their standard JSON form, as a JSON text (W3C WebAuthn L3 5.1).
+PasskeyOptions = Annotated[str, StringConstraints(min_length=2, max_length=20_000)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 # Who asked for an admin change: "key:<key id>", or "user:<e-mail>" for a console user
 # (an e-mail takes up to 254 characters).
@@ -47,8 +49,15 @@ UserType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 DecisionReason = Literal["all_users", "user_type", "user", "required_by_caller", "not_applicable"]
 CodePurpose = Literal["enrollment", "login"]
-RejectReason = Literal["invalid", "expired", "reused", "locked"]
-CodeKind = Literal["totp", "recovery_code"]
+# possibly_cloned: a passkey's signature counter went backwards (WebAuthn 6.1.1).
+RejectReason = Literal["invalid", "expired", "reused", "locked", "possibly_cloned"]
+# What a user authenticates with: an app's code (RFC 6238) or a passkey (WebAuthn).
+AuthenticatorKind = Literal["totp", "passkey"]
+# What a submission carries: an app's code, a recovery code, or a passkey's answer
+# (the browser's PublicKeyCredential as JSON: an attestation at registration, an
+# assertion at sign-in).
+CodeKind = Literal["totp", "recovery_code", "passkey"]
+UserVerification = Literal["required", "preferred", "discouraged"]
 NoticeKind = Literal[
     "authenticator_confirmed",
     "recovery_code_used",
@@ -56,7 +65,32 @@ NoticeKind = Literal[
     "locked",
     "recovery_codes_issued",
     "device_remembered",
+    "passkey_registered",
+    "passkey_possibly_cloned",
 ]
+
+
+class RelyingParty(BaseModel):
+    """Where an organization's passkeys work: the RP ID (a registrable domain, never an
+    IP address) and the exact origins its sign-in pages are served from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[
+        str,
+        StringConstraints(
+            min_length=1,
+            max_length=253,
+            # Lower-case labels, the last one starting with a letter: never an IP.
+            pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+        ),
+    ]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
+        default="", description="Shown by the browser; empty: the organization's issuer name"
+    )
+    origins: tuple[
+        Annotated[str, StringConstraints(pattern=r"^https?://[^/?#\s]+$", max_length=300)], ...
+    ] = Field(min_length=1, max_length=10)
 
 
 class Event(BaseModel):
@@ -134,17 +168,40 @@ class LoginDecided(UserEvent):
     user_type: UserType | None = Field(
         default=None, description="As the login named it (for the admin's coverage list)"
     )
+    relying_party: RelyingParty | None = None
+    kinds: tuple[AuthenticatorKind, ...] = Field(
+        default=("totp",),
+        min_length=1,
+        description="The kinds this user may register and use; ('passkey',): one is required",
+    )
+    user_verification: UserVerification = "preferred"
 
 
 class EnrollmentIssued(UserEvent):
-    """Either a pending enrollment to show (QR) or 'enrolled: ask for the code'."""
+    """Either a pending enrollment to show (QR, passkey registration) or 'enrolled: ask
+    for the code', or for the passkey (verification then adds the sign-in challenge)."""
 
     login_id: Identifier
-    credential_id: Identifier
+    credential_id: Identifier = Field(
+        description="The user's authenticator: what a reset removes, what codes are for"
+    )
     state: Literal["pending", "enrolled"]
     otpauth_uri: Sealed | None = Field(
-        default=None, description="Sealed with enrollment_context(login_id); pending only"
+        default=None,
+        description="Sealed with enrollment_context(login_id); pending, when an app may be used",
     )
+    passkey_registration: PasskeyOptions | None = Field(
+        default=None,
+        description="PublicKeyCredentialCreationOptionsJSON; pending, when a passkey may be used",
+    )
+    kinds: tuple[AuthenticatorKind, ...] = Field(
+        default=("totp",),
+        min_length=1,
+        description="Pending: the kinds the user may register; enrolled: the kinds the "
+        "user holds and may use at this login",
+    )
+    relying_party: RelyingParty | None = None
+    user_verification: UserVerification = "preferred"
     expires_at: AwareDatetime | None = Field(
         default=None, description="When a pending enrollment stops being offered"
     )
@@ -152,13 +209,83 @@ class EnrollmentIssued(UserEvent):
     confirmed_at: AwareDatetime | None = None
 
 
+class Passkey(BaseModel):
+    """A registered WebAuthn credential, as sign-in needs it. Public data: the private
+    key never leaves the authenticator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=1400)] = Field(
+        description="The credential id, base64url (WebAuthn allows up to 1023 bytes)"
+    )
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=2800)] = Field(
+        description="The COSE public key, base64url"
+    )
+    sign_count: int = Field(ge=0, le=2**32 - 1)
+    aaguid: Annotated[str, StringConstraints(max_length=36)] = ""
+    transports: tuple[Annotated[str, StringConstraints(max_length=32)], ...] = Field(
+        default=(), max_length=8
+    )
+    backup_eligible: bool = False
+    backed_up: bool = False
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    created_at: AwareDatetime
+
+
 class CredentialRegistered(UserEvent):
-    credential_id: Identifier
-    secret: Sealed = Field(description="Base32 secret sealed with credential_context")
+    """A TOTP secret (kind totp), or a passkey the user registered (kind passkey)."""
+
+    credential_id: Identifier = Field(description="The user's authenticator (see EnrollmentIssued)")
+    kind: AuthenticatorKind = "totp"
+    secret: Sealed | None = Field(
+        default=None, description="totp: the base32 secret sealed with credential_context"
+    )
     algorithm: Literal["SHA1"] = "SHA1"
     digits: Literal[6] = 6
     period: Literal[30] = 30
     created_at: AwareDatetime
+    passkey: Passkey | None = Field(default=None, description="passkey: the one registered")
+    login_id: Identifier | None = Field(
+        default=None, description="passkey: the login whose submission registered it"
+    )
+    submission_id: Identifier | None = Field(
+        default=None, description="passkey: the submission answered by this registration"
+    )
+    voids_app_secret: bool = Field(
+        default=False,
+        description="passkey: registered instead of the app secret offered beside it (or the "
+        "user holds no app secret): any app secret verification holds is void",
+    )
+
+    @model_validator(mode="after")
+    def _kind_has_its_data(self) -> CredentialRegistered:
+        if (self.kind == "totp") != (self.secret is not None) or (
+            (self.kind == "passkey") != (self.passkey is not None)
+        ):
+            raise ValueError("a totp credential carries a secret, a passkey its passkey")
+        return self
+
+
+class PasskeyChallenged(UserEvent):
+    """Verification's sign-in challenge for a login of a user who holds passkeys: the
+    login asks for the passkey (and the app's code, if the user may use one) now."""
+
+    login_id: Identifier
+    credential_id: Identifier
+    kinds: tuple[AuthenticatorKind, ...] = Field(min_length=1)
+    passkey_authentication: PasskeyOptions = Field(
+        description="PublicKeyCredentialRequestOptionsJSON"
+    )
+    expires_at: AwareDatetime
+
+
+class PasskeysRemoved(UserEvent):
+    """A user (signed in) or an administrator removes some of the user's passkeys."""
+
+    passkey_ids: tuple[Annotated[str, StringConstraints(min_length=1, max_length=1400)], ...] = (
+        Field(min_length=1, max_length=10)
+    )
+    requested_by: Actor
 
 
 class CodeSubmitted(UserEvent):
@@ -176,6 +303,9 @@ class CodeVerified(UserEvent):
     credential_id: Identifier
     purpose: CodePurpose
     kind: CodeKind = "totp"
+    passkey_id: str | None = Field(
+        default=None, max_length=1400, description="passkey: the one that signed (base64url)"
+    )
     step_offset: int | None = Field(
         default=None, description="The matching step minus the current one: the app's drift"
     )
@@ -199,7 +329,10 @@ class CodeRejected(UserEvent):
     submission_id: Identifier
     credential_id: Identifier
     reason: RejectReason
-    attempts_left: int = Field(ge=0)
+    attempts_left: int | None = Field(
+        ge=0, description="None: not counted toward the lockout (a refused registration)"
+    )
+    kind: CodeKind = "totp"
     locked_until: AwareDatetime | None = None
     locked_now: bool = Field(default=False, description="This rejection started the lock")
 
@@ -258,6 +391,7 @@ class AuthenticatorResetApplied(UserEvent):
 MAX_LISTED_USERS = 5_000
 MAX_USER_TYPES = 500
 MAX_REMEMBER_DEVICE_DAYS = 90
+MAX_PASSKEY_USERS = 1_000
 
 
 class PolicyRules(BaseModel):
@@ -281,11 +415,55 @@ class PolicyRules(BaseModel):
         le=MAX_REMEMBER_DEVICE_DAYS,
         description="After a code, a device may skip codes this many days; 0: off",
     )
+    # Passkeys (docs/passkeys.md). They are offered where the organization has a
+    # relying party (here, or the deployment's MFA_WEBAUTHN_RP_ID).
+    allowed_kinds: tuple[AuthenticatorKind, ...] = Field(
+        default=("passkey", "totp"),
+        min_length=1,
+        max_length=2,
+        description="What users may register: passkey, totp (an authenticator app)",
+    )
+    require_passkey_all_users: bool = False
+    require_passkey_user_types: tuple[UserType, ...] = Field(default=(), max_length=MAX_USER_TYPES)
+    require_passkey_users: tuple[Identifier, ...] = Field(
+        default=(),
+        max_length=MAX_PASSKEY_USERS,
+        description="User ids or e-mail addresses who must use a passkey (never an app's code)",
+    )
+    user_verification: UserVerification = Field(
+        default="preferred",
+        description="Whether passkeys must verify the user (PIN, biometrics): required, "
+        "preferred or discouraged",
+    )
+    relying_party: RelyingParty | None = Field(
+        default=None, description="Where this organization's passkeys work (RP ID, origins)"
+    )
 
-    @field_validator("user_types", "users")
+    @field_validator("user_types", "users", "require_passkey_user_types", "require_passkey_users")
     @classmethod
     def _unique_sorted(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(set(values)))
+
+    @field_validator("allowed_kinds")
+    @classmethod
+    def _kinds_once(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(values)))
+
+    @model_validator(mode="after")
+    def _required_is_allowed(self) -> PolicyRules:
+        requires = (
+            self.require_passkey_all_users
+            or self.require_passkey_user_types
+            or self.require_passkey_users
+        )
+        if requires and "passkey" not in self.allowed_kinds:
+            raise ValueError("a policy that requires passkeys must allow them")
+        return self
+
+    def requires_passkey_of(self, user_type: str, listed: bool) -> bool:
+        return (
+            self.require_passkey_all_users or user_type in self.require_passkey_user_types or listed
+        )
 
 
 class PolicyUpdated(OrganizationEvent):

@@ -18,6 +18,12 @@ POLICY_UPDATED: Final = "mfa.policy.updated"
 AUTHENTICATOR_UNLOCKED: Final = "mfa.authenticator.unlocked"
 RECOVERY_CODES_REQUESTED: Final = "mfa.recovery_codes.requested"
 RECOVERY_CODES_ISSUED: Final = "mfa.recovery_codes.issued"
+# Passkeys (docs/passkeys.md): registrations go to enrollment, which publishes the
+# passkey on CREDENTIAL_REGISTERED; sign-in answers travel as CODE_SUBMITTED (kind
+# passkey) to verification, whose challenge for a login is PASSKEY_CHALLENGED.
+PASSKEY_REGISTRATION_SUBMITTED: Final = "mfa.passkey.registration.submitted"
+PASSKEY_CHALLENGED: Final = "mfa.passkey.challenged"
+PASSKEYS_REMOVED: Final = "mfa.passkeys.removed"
 # For the relying application (no service consumes it): mail the user.
 USER_NOTICE: Final = "mfa.user.notice"
 

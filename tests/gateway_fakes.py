@@ -10,10 +10,10 @@ from typing import Any
 
 from services.gateway.domain.login import (
     WAITING_FOR_CODE,
+    Ask,
     CodeOutcome,
     Login,
     PassedBy,
-    PendingEnrollment,
 )
 from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
 from services.gateway.stores.audit import AuditEvent
@@ -47,21 +47,21 @@ class FakeLoginStore:
             self.logins[login_id] = replace(login, status="authenticated", mfa_required=False)
             self._answered(login_id, "attempt")
 
-    async def ask_for_code(
-        self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
-    ) -> bool:
+    async def ask_for_code(self, login_id: str, ask: Ask) -> bool:
         login = self.logins.get(login_id)
         if login is None or login.status != "pending":
             return False
-        if enrollment is None and login.remembered_credential == credential_id:
+        if ask.enrollment is None and login.remembered_credential == ask.credential_id:
             return False
-        status = "enrollment_required" if enrollment else "code_required"
+        status = "enrollment_required" if ask.enrollment else "code_required"
         self.logins[login_id] = replace(
             login,
             status=status,
             mfa_required=True,
-            credential_id=credential_id,
-            enrollment=enrollment,
+            credential_id=ask.credential_id,
+            enrollment=ask.enrollment,
+            kinds=ask.kinds,
+            passkey_authentication=ask.passkey_authentication,
         )
         self._answered(login_id, "attempt")
         return True
@@ -134,14 +134,20 @@ class FakeLoginStore:
         )
         self._answered(login_id, "recovery")
 
-    async def enrollment_confirmed(self, user: UserRef, credential_id: str) -> None:
+    async def enrollment_confirmed(
+        self, user: UserRef, credential_id: str, by_passkey: bool = False
+    ) -> None:
         for login_id, login in list(self.logins.items()):
             if (
                 login.user == user
                 and login.status == "enrollment_required"
                 and login.credential_id == credential_id
             ):
-                self.logins[login_id] = replace(login, status="code_required", enrollment=None)
+                self.logins[login_id] = (
+                    replace(login, status="expired", enrollment=None)
+                    if by_passkey
+                    else replace(login, status="code_required", enrollment=None, kinds=("totp",))
+                )
 
     async def cut_off(self, user: UserRef, at: datetime) -> None:
         self.cutoffs[user.key] = at

@@ -9,12 +9,19 @@ from prometheus_client import CollectorRegistry
 
 from services.enrollment import upgrade
 from services.enrollment.handlers import EnrollmentHandlers
+from services.enrollment.registrations import RegistrationHandlers
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox
-from shared.events import AuthenticatorResetApplied, CredentialRegistered, EnrollmentIssued
+from shared.events import (
+    AuthenticatorResetApplied,
+    CodeRejected,
+    CredentialRegistered,
+    EnrollmentIssued,
+)
+from shared.passkeys import USER_HANDLE_PURPOSE
 from shared.service import stream_service
 
 
@@ -27,15 +34,28 @@ def create_app(
     service = stream_service(settings, streams.ENROLLMENT_GROUP, clock, registry)
     store = CredentialStore(service.database)
     publisher = service.wiring.publisher
+    box = SecretBox(settings.keyring)
+    registered = publisher(streams.CREDENTIAL_REGISTERED, CredentialRegistered)
     handlers = EnrollmentHandlers(
         store=store,
-        box=SecretBox(settings.keyring),
+        box=box,
         clock=service.clock,
         issuer=settings.issuer,
         offer_ttl=timedelta(seconds=settings.offer_ttl_seconds),
+        handle_key=settings.keyring.derive(USER_HANDLE_PURPOSE),
         issued=publisher(streams.ENROLLMENT_ISSUED, EnrollmentIssued),
-        registered=publisher(streams.CREDENTIAL_REGISTERED, CredentialRegistered),
+        registered=registered,
         reset_applied=publisher(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied),
+    )
+    registrations = RegistrationHandlers(
+        store=store,
+        box=box,
+        clock=service.clock,
+        registered=registered,
+        rejected=publisher(streams.CODE_REJECTED, CodeRejected),
+    )
+    service.wiring.consumer(streams.PASSKEY_REGISTRATION_SUBMITTED)(
+        registrations.on_registration_submitted
     )
     service.wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
     service.wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)

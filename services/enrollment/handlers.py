@@ -8,12 +8,15 @@ from datetime import timedelta
 import structlog
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
+from services.enrollment.ceremony import registration_options
 from services.enrollment.domain import (
     Credential,
     Next,
+    kinds_for_login,
     new_credential,
     new_secret,
     next_step,
+    offered_kinds,
     otpauth_uri,
 )
 from services.enrollment.store import CredentialStore
@@ -21,6 +24,7 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import Sealed, SecretBox, credential_context, enrollment_context
 from shared.events import (
+    AuthenticatorKind,
     AuthenticatorReset,
     CodeVerified,
     CredentialRegistered,
@@ -29,6 +33,7 @@ from shared.events import (
     reply_envelope,
 )
 from shared.messaging import Publisher, confirm_reset, publish_correlated
+from shared.passkeys import Challenge, user_handle
 
 log = structlog.get_logger("mfa.enrollment")
 
@@ -44,6 +49,7 @@ class EnrollmentHandlers:
     clock: Clock
     issuer: str  # when the organization has no name of its own for authenticator apps
     offer_ttl: timedelta
+    handle_key: bytes  # keys the WebAuthn user handles (shared.passkeys.user_handle)
     issued: Publisher
     registered: Publisher
     reset_applied: Publisher
@@ -51,13 +57,20 @@ class EnrollmentHandlers:
     async def on_login_decided(self, event: LoginDecided) -> None:
         if not event.mfa_required:
             return
-        credential, secret = await self._credential_for(event)
-        await publish_correlated(self.issued, self._issued(event, credential, secret))
+        offered = offered_kinds(event.kinds, event.relying_party)
+        credential, secret = await self._credential_for(event, wants_totp="totp" in offered)
+        registration = None
+        if not credential.confirmed and "passkey" in offered:
+            registration = await self._open_registration(event, credential)
+        await publish_correlated(
+            self.issued, self._issued(event, credential, secret, registration, offered)
+        )
         log.info(
             "enrollment_issued",
             login_id=event.login_id,
             stream=streams.LOGIN_DECIDED,
-            outcome="pending" if secret else "enrolled",
+            outcome="enrolled" if credential.confirmed else "pending",
+            kinds=",".join(offered),
         )
 
     async def on_code_verified(self, event: CodeVerified) -> None:
@@ -76,31 +89,62 @@ class EnrollmentHandlers:
         await confirm_reset(event, "enrollment", self.reset_applied, self.clock)
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(5), reraise=True)
-    async def _credential_for(self, event: LoginDecided) -> tuple[Credential, str | None]:
-        """The user's credential, and its secret in clear while it is still to be confirmed."""
+    async def _credential_for(
+        self, event: LoginDecided, wants_totp: bool
+    ) -> tuple[Credential, str | None]:
+        """The user's credential, and its app secret in clear while it is still to be
+        confirmed (None: confirmed, or offered as a passkey only)."""
         now = self.clock.now()
         found = await self.store.get(event.user)
         current = found[0] if found else None
-        step = next_step(current, now)
+        step = next_step(current, now, wants_totp)
         if found and step is Next.ASK_FOR_CODE:
             return found[0], None
         if found and step is Next.SHOW_PENDING:
             credential, sealed = found
+            if sealed is None or not wants_totp:
+                return credential, None
             secret = self.box.open(
                 sealed, credential_context(credential.user, credential.credential_id)
             )
             # Published again so verification has it even if a crash lost the first one.
             await self._register(credential, sealed, event.correlation_id)
             return credential, secret
-        credential = new_credential(event.user, event.email, now, self.offer_ttl)
-        secret = new_secret()
-        sealed = self.box.seal(
-            secret, credential_context(credential.user, credential.credential_id)
-        )
+        credential = new_credential(event.user, event.email, now, self.offer_ttl, wants_totp)
+        fresh = new_secret() if wants_totp else None
+        sealed = None
+        if fresh is not None:
+            context = credential_context(credential.user, credential.credential_id)
+            sealed = self.box.seal(fresh, context)
         if not await self.store.put_new(credential, sealed, replacing=current):
             raise LostRace
-        await self._register(credential, sealed, event.correlation_id)
-        return credential, secret
+        if sealed:
+            await self._register(credential, sealed, event.correlation_id)
+        return credential, fresh
+
+    async def _open_registration(self, event: LoginDecided, credential: Credential) -> str | None:
+        """Registration options for this login, its challenge kept until the offer ends."""
+        party = event.relying_party
+        if party is None:
+            return None
+        options, challenge = registration_options(
+            party,
+            user_handle(event.user, self.handle_key),
+            credential.account,
+            tuple(p.id for p in credential.passkeys),
+            event.user_verification,
+        )
+        kept = Challenge.for_party(
+            event.login_id,
+            event.user,
+            challenge,
+            party,
+            event.user_verification,
+            credential.offer_expires_at,
+        )
+        if not await self.store.open_registration(credential, kept, self.clock.now()):
+            return None  # reset meanwhile: the app's QR, if offered, is what is left
+        return options
 
     async def _register(self, credential: Credential, sealed: Sealed, correlation_id: str) -> None:
         await publish_correlated(
@@ -117,7 +161,12 @@ class EnrollmentHandlers:
         )
 
     def _issued(
-        self, event: LoginDecided, credential: Credential, secret: str | None
+        self,
+        event: LoginDecided,
+        credential: Credential,
+        secret: str | None,
+        registration: str | None,
+        offered: tuple[AuthenticatorKind, ...],
     ) -> EnrollmentIssued:
         uri = None
         if secret is not None:
@@ -125,12 +174,21 @@ class EnrollmentHandlers:
                 otpauth_uri(secret, event.issuer or self.issuer, credential.account),
                 enrollment_context(event.login_id),
             )
+        pending = not credential.confirmed
+        offer = tuple(
+            k for k in offered if (k == "totp" and uri) or (k == "passkey" and registration)
+        )
+        held = kinds_for_login(credential.kinds(), event.kinds)
         return EnrollmentIssued(
             **reply_envelope(event, self.clock.now()),
             credential_id=credential.credential_id,
-            state="pending" if secret is not None else "enrolled",
+            state="pending" if pending else "enrolled",
             otpauth_uri=uri,
-            expires_at=None if secret is None else credential.offer_expires_at,
+            passkey_registration=registration,
+            kinds=(offer or offered) if pending else (held or ("totp",)),
+            relying_party=event.relying_party,
+            user_verification=event.user_verification,
+            expires_at=credential.offer_expires_at if pending else None,
             credential_created_at=credential.created_at,
             confirmed_at=credential.confirmed_at,
         )

@@ -1,4 +1,6 @@
-"""The enrollment service's database: one credential per user, secret sealed."""
+"""The enrollment service's database: one document per user, holding their
+authenticator: the app's secret (sealed), their passkeys, and the passkey registrations
+open for their logins (each challenge single-use: taken in the write that registers)."""
 
 from __future__ import annotations
 
@@ -7,37 +9,86 @@ from datetime import datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.enrollment.domain import Credential
+from services.enrollment.domain import MAX_PASSKEYS, Credential
 from shared.crypto import Sealed, SecretBox
+from shared.events import Passkey
 from shared.identity import UserRef
 from shared.mongo import Document
+from shared.passkeys import Challenge
 from shared.rotation import reseal, stored_credential_context
 
 
-def _to_document(credential: Credential, secret: Sealed) -> Document:
+def _challenge_to_document(challenge: Challenge) -> Document:
+    return {
+        "challenge": challenge.challenge,
+        "rp_id": challenge.rp_id,
+        "origins": list(challenge.origins),
+        "user_verification": challenge.user_verification,
+        "expires_at": challenge.expires_at,
+    }
+
+
+def _challenge_from_document(user: UserRef, login_id: str, doc: Document) -> Challenge:
+    return Challenge(
+        login_id,
+        user,
+        doc["challenge"],
+        doc["rp_id"],
+        tuple(doc["origins"]),
+        doc["user_verification"],
+        doc["expires_at"],
+    )
+
+
+def _passkey_field(passkey_id: str) -> str:
+    return f"passkeys.{passkey_id}"  # base64url: never a dot or a leading $
+
+
+def _to_document(credential: Credential, secret: Sealed | None) -> Document:
     return {
         "_id": credential.user.key,
         "organization_id": credential.user.organization_id,
         "user_id": credential.user.user_id,
         "credential_id": credential.credential_id,
         "account": credential.account,
-        "secret": secret.model_dump(),
+        "secret": secret.model_dump() if secret else None,
+        "totp": credential.totp,
         "created_at": credential.created_at,
         "offer_expires_at": credential.offer_expires_at,
         "confirmed_at": credential.confirmed_at,
+        "passkeys": {},
+        "passkey_count": 0,
+        "registrations": {c.login_id: _challenge_to_document(c) for c in credential.registrations},
     }
 
 
-def _from_document(doc: Document) -> tuple[Credential, Sealed]:
+def _from_document(doc: Document) -> tuple[Credential, Sealed | None]:
+    user = UserRef(doc["organization_id"], doc["user_id"])
+    stored = (doc.get("passkeys") or {}).values()
+    passkeys = sorted(
+        (
+            Passkey.model_validate({k: v for k, v in p.items() if k != "submission_id"})
+            for p in stored
+        ),
+        key=lambda p: p.created_at,
+    )
     credential = Credential(
-        user=UserRef(doc["organization_id"], doc["user_id"]),
+        user=user,
         credential_id=doc["credential_id"],
         account=doc["account"],
         created_at=doc["created_at"],
         offer_expires_at=doc["offer_expires_at"],
         confirmed_at=doc.get("confirmed_at"),
+        totp=doc.get("totp", True),
+        passkeys=tuple(passkeys),
+        registrations=tuple(
+            _challenge_from_document(user, login_id, c)
+            for login_id, c in (doc.get("registrations") or {}).items()
+        ),
+        submissions={p["submission_id"]: p["id"] for p in stored if p.get("submission_id")},
     )
-    return credential, Sealed.model_validate(doc["secret"])
+    secret = doc.get("secret")
+    return credential, Sealed.model_validate(secret) if secret else None
 
 
 class CredentialStore:
@@ -47,12 +98,12 @@ class CredentialStore:
     async def ensure_indexes(self) -> None:
         """Keyed by (organization, user) in _id: nothing more to index."""
 
-    async def get(self, user: UserRef) -> tuple[Credential, Sealed] | None:
+    async def get(self, user: UserRef) -> tuple[Credential, Sealed | None] | None:
         doc = await self._credentials.find_one({"_id": user.key})
         return None if doc is None else _from_document(doc)
 
     async def put_new(
-        self, credential: Credential, secret: Sealed, replacing: Credential | None
+        self, credential: Credential, secret: Sealed | None, replacing: Credential | None
     ) -> bool:
         """Store a new credential unless another login got there first (then False)."""
         doc = _to_document(credential, secret)
@@ -76,6 +127,64 @@ class CredentialStore:
         result = await self._credentials.update_one(
             {"_id": user.key, "credential_id": credential_id, "confirmed_at": None},
             {"$set": {"confirmed_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def open_registration(
+        self, credential: Credential, challenge: Challenge, now: datetime
+    ) -> bool:
+        """Keep a login's registration challenge with the user's authenticator (dropping
+        the ones that expired); False if the authenticator was replaced or reset."""
+        expired = {
+            f"registrations.{c.login_id}": ""
+            for c in credential.registrations
+            if not c.live(now) and c.login_id != challenge.login_id
+        }
+        result = await self._credentials.update_one(
+            {"_id": credential.user.key, "credential_id": credential.credential_id},
+            {
+                "$set": {f"registrations.{challenge.login_id}": _challenge_to_document(challenge)},
+                **({"$unset": expired} if expired else {}),
+            },
+        )
+        return result.matched_count == 1
+
+    async def register_passkey(
+        self,
+        credential: Credential,
+        challenge: Challenge,
+        passkey: Passkey,
+        submission_id: str,
+        now: datetime,
+    ) -> bool:
+        """Add the passkey and take its challenge in one write, if the challenge is still
+        open and the user holds fewer than MAX_PASSKEYS and not this one; the first
+        passkey of a user being enrolled confirms the authenticator, and voids the app
+        secret that was offered beside it."""
+        condition: Document = {
+            "_id": credential.user.key,
+            "credential_id": credential.credential_id,
+            f"registrations.{challenge.login_id}.challenge": challenge.challenge,
+            _passkey_field(passkey.id): {"$exists": False},
+            # Documents from before passkeys have no count: none registered.
+            "$or": [
+                {"passkey_count": {"$lt": MAX_PASSKEYS}},
+                {"passkey_count": {"$exists": False}},
+            ],
+        }
+        changes: Document = {
+            _passkey_field(passkey.id): {**passkey.model_dump(), "submission_id": submission_id}
+        }
+        if not credential.confirmed:
+            condition["confirmed_at"] = None
+            changes.update({"confirmed_at": now, "totp": False, "secret": None})
+        result = await self._credentials.update_one(
+            condition,
+            {
+                "$set": changes,
+                "$unset": {f"registrations.{challenge.login_id}": ""},
+                "$inc": {"passkey_count": 1},
+            },
         )
         return result.modified_count == 1
 

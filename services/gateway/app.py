@@ -318,6 +318,7 @@ def _flows(
         box=box,
         publish_attempt=redelivery.sending("logins", streams.LOGIN_ATTEMPTED),
         publish_code=redelivery.sending("logins", streams.CODE_SUBMITTED),
+        publish_registration=redelivery.sending("logins", streams.PASSKEY_REGISTRATION_SUBMITTED),
         devices=stores.devices,
         policy=stores.policy_view,
         tracer=tracing.get_tracer("mfa.gateway"),
@@ -348,6 +349,7 @@ def _flows(
 SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an answer
     streams.LOGIN_ATTEMPTED: LoginAttempted,
     streams.CODE_SUBMITTED: CodeSubmitted,
+    streams.PASSKEY_REGISTRATION_SUBMITTED: CodeSubmitted,
     streams.POLICY_UPDATED: PolicyUpdated,
     streams.AUTHENTICATOR_RESET: AuthenticatorReset,
     streams.AUTHENTICATOR_UNLOCKED: AuthenticatorUnlocked,
@@ -428,6 +430,7 @@ def _pages(
 def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandlers) -> None:
     wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
     wiring.consumer(streams.ENROLLMENT_ISSUED)(handlers.on_enrollment_issued)
+    wiring.consumer(streams.PASSKEY_CHALLENGED)(handlers.on_passkey_challenged)
     wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     wiring.consumer(streams.CODE_REJECTED)(handlers.on_code_rejected)
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)

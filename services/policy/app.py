@@ -28,6 +28,7 @@ def create_app(
         clock=service.clock,
         decided=service.wiring.publisher(streams.LOGIN_DECIDED, LoginDecided),
         applied=service.wiring.publisher(streams.POLICY_APPLIED, PolicyApplied),
+        relying_party=settings.relying_party(),
     )
     service.wiring.consumer(streams.LOGIN_ATTEMPTED)(handlers.on_login_attempted)
     service.wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from shared.events import DecisionReason
+from shared.events import AuthenticatorKind, DecisionReason, PolicyRules
 from shared.identity import fold
 
 
@@ -19,28 +19,44 @@ class PolicySnapshot:
     user_types: frozenset[str]
     lists_user: bool  # the user's id or e-mail is among the individually enabled users
     version: int
+    rules: PolicyRules = field(default_factory=PolicyRules)  # passkeys (lists not read)
+    lists_user_for_passkey: bool = False  # listed among the users who need a passkey
 
 
 @dataclass(frozen=True)
 class Decision:
     mfa_required: bool
     reason: DecisionReason  # the contract's words, as LoginDecided carries them
+    kinds: tuple[AuthenticatorKind, ...] = ("passkey", "totp")  # what the user may use
 
 
 def decide(policy: PolicySnapshot, user_type: str, required_by_caller: bool = False) -> Decision:
     """MFA applies if any of the three settings covers the user; the most specific wins.
+    A user who must use a passkey is covered whatever the other settings say, and may
+    use nothing else (a code can be phished; a passkey cannot).
 
     A caller may require MFA whatever the policy says (the admin console does).
     """
+    rules = policy.rules
+    if rules.requires_passkey_of(user_type, policy.lists_user_for_passkey):
+        reason: DecisionReason = (
+            "user"
+            if policy.lists_user_for_passkey
+            else "user_type"
+            if user_type in rules.require_passkey_user_types
+            else "all_users"
+        )
+        return Decision(True, reason, ("passkey",))
+    kinds = rules.allowed_kinds
     if policy.lists_user:
-        return Decision(True, "user")
+        return Decision(True, "user", kinds)
     if user_type in policy.user_types:
-        return Decision(True, "user_type")
+        return Decision(True, "user_type", kinds)
     if policy.all_users:
-        return Decision(True, "all_users")
+        return Decision(True, "all_users", kinds)
     if required_by_caller:
-        return Decision(True, "required_by_caller")
-    return Decision(False, "not_applicable")
+        return Decision(True, "required_by_caller", kinds)
+    return Decision(False, "not_applicable", kinds)
 
 
 def listing_key(entry: str) -> str:

@@ -16,6 +16,7 @@ from shared.events import (
     LoginDecided,
     PolicyApplied,
     PolicyUpdated,
+    RelyingParty,
     reply_envelope,
 )
 from shared.messaging import Publisher, publish_correlated
@@ -33,6 +34,7 @@ class PolicyHandlers:
     clock: Clock
     decided: Publisher
     applied: Publisher
+    relying_party: RelyingParty | None = None  # for organizations that name none
 
     async def on_login_attempted(self, event: LoginAttempted) -> None:
         policy = await self.store.snapshot_for(event.user, event.email)
@@ -47,6 +49,9 @@ class PolicyHandlers:
                 policy_version=policy.version,
                 issuer=event.issuer,
                 user_type=event.user_type,
+                relying_party=policy.rules.relying_party or self.relying_party,
+                kinds=decision.kinds,
+                user_verification=policy.rules.user_verification,
             ),
         )
         log.info(

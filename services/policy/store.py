@@ -29,12 +29,8 @@ NO_POLICY = StoredPolicy(PolicyRules(), version=0, updated_at=None)
 
 
 def _stored(doc: Document) -> StoredPolicy:
-    rules = PolicyRules(
-        all_users=doc["all_users"],
-        user_types=tuple(doc["user_types"]),
-        users=tuple(doc["users"]),
-        remember_device_days=doc.get("remember_device_days", 0),
-    )
+    # Fields added since a policy was saved take their defaults.
+    rules = PolicyRules.model_validate({k: doc[k] for k in PolicyRules.model_fields if k in doc})
     return StoredPolicy(
         rules,
         doc["version"],
@@ -45,19 +41,21 @@ def _stored(doc: Document) -> StoredPolicy:
 
 
 def policy_fields(rules: PolicyRules, now: datetime, requested_by: str) -> Document:
-    return {
-        "all_users": rules.all_users,
-        "user_types": list(rules.user_types),
-        "users": list(rules.users),
-        "remember_device_days": rules.remember_device_days,
-        "updated_at": now,
-        "updated_by": requested_by,
-    }
+    return {**rules.model_dump(), "updated_at": now, "updated_by": requested_by}
 
 
-def listing_keys(rules: PolicyRules) -> list[str]:
+def listing_keys(users: tuple[str, ...]) -> list[str]:
     """The listed users as compared: folded, so a policy lookup is one $in."""
-    return sorted({listing_key(u) for u in rules.users})
+    return sorted({listing_key(u) for u in users})
+
+
+# What a decision reads: every rule but the (long) user lists, and the list sizes.
+SNAPSHOT_FIELDS = (
+    *(f for f in PolicyRules.model_fields if f not in ("users", "require_passkey_users")),
+    "version",
+    "listed_count",
+    "passkey_listed_count",
+)
 
 
 def _version_id(organization_id: str, version: int) -> str:
@@ -73,23 +71,33 @@ class PolicyStore:
         # The user list can be long: fetch the small fields, then, if the policy lists
         # anyone, ask the server whether this user is listed instead of reading the list.
         doc = await self._policies.find_one(
-            {"_id": user.organization_id},
-            projection={"all_users": 1, "user_types": 1, "version": 1, "listed_count": 1},
+            {"_id": user.organization_id}, projection=dict.fromkeys(SNAPSHOT_FIELDS, 1)
         )
         if doc is None:
             return PolicySnapshot(False, frozenset(), lists_user=False, version=0)
-        listed = None
-        if doc.get("listed_count", 1) > 0:  # unknown in policies saved before it was kept
-            listed = await self._policies.find_one(
-                {"_id": user.organization_id, "user_keys": {"$in": user_keys(user.user_id, email)}},
-                projection={"_id": 1},
-            )
-        return PolicySnapshot(
-            all_users=doc["all_users"],
-            user_types=frozenset(doc["user_types"]),
-            lists_user=listed is not None,
-            version=doc["version"],
+        keys = user_keys(user.user_id, email)
+        # Unknown counts (policies saved before they were kept) are looked up.
+        listed = doc.get("listed_count", 1) > 0 and await self._lists(user, "user_keys", keys)
+        passkey_listed = doc.get("passkey_listed_count", 0) > 0 and await self._lists(
+            user, "passkey_user_keys", keys
         )
+        rules = PolicyRules.model_validate(
+            {k: doc[k] for k in PolicyRules.model_fields if k in doc}
+        )
+        return PolicySnapshot(
+            all_users=rules.all_users,
+            user_types=frozenset(rules.user_types),
+            lists_user=listed,
+            version=doc["version"],
+            rules=rules,
+            lists_user_for_passkey=passkey_listed,
+        )
+
+    async def _lists(self, user: UserRef, field: str, keys: list[str]) -> bool:
+        found = await self._policies.find_one(
+            {"_id": user.organization_id, field: {"$in": keys}}, projection={"_id": 1}
+        )
+        return found is not None
 
     async def current(self, organization_id: str) -> StoredPolicy:
         doc = await self._policies.find_one({"_id": organization_id})
@@ -113,8 +121,10 @@ class PolicyStore:
         policy is still ``over`` (compare-and-set on its version); None if it moved."""
         version = over.version + 1
         fields = policy_fields(rules, now, requested_by)
-        keys = listing_keys(rules)
+        keys = listing_keys(rules.users)
+        passkey_keys = listing_keys(rules.require_passkey_users)
         doc = {**fields, "version": version, "user_keys": keys, "listed_count": len(keys)}
+        doc.update(passkey_user_keys=passkey_keys, passkey_listed_count=len(passkey_keys))
         doc["recent_events"] = dict(recent_events)
         doc["requested_at"] = requested_at
         try:

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.verification import upgrade
 from services.verification.handlers import VerificationHandlers
+from services.verification.passkeys import PasskeyHandlers
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
 from shared import streams
@@ -18,6 +19,7 @@ from shared.events import (
     AuthenticatorResetApplied,
     CodeRejected,
     CodeVerified,
+    PasskeyChallenged,
     RecoveryCodesIssued,
 )
 from shared.service import stream_service
@@ -32,14 +34,27 @@ def create_app(
     service = stream_service(settings, streams.VERIFICATION_GROUP, clock, registry)
     store = AuthenticatorStore(service.database)
     publisher, consumer = service.wiring.publisher, service.wiring.consumer
+    box = SecretBox(settings.keyring)
+    verified = publisher(streams.CODE_VERIFIED, CodeVerified)
+    answer_memory = timedelta(seconds=settings.answer_memory_seconds)
+    passkeys = PasskeyHandlers(
+        store=store,
+        box=box,
+        clock=service.clock,
+        challenge_ttl=timedelta(seconds=settings.passkey_challenge_seconds),
+        answer_memory=answer_memory,
+        credential_wait_seconds=settings.credential_wait_seconds,
+        challenged=publisher(streams.PASSKEY_CHALLENGED, PasskeyChallenged),
+        verified=verified,
+    )
     handlers = VerificationHandlers(
         store=store,
-        box=SecretBox(settings.keyring),
+        box=box,
         clock=service.clock,
         totp=settings.totp_rules(),
         lockout=settings.lockout_rules(),
         credential_wait_seconds=settings.credential_wait_seconds,
-        answer_memory=timedelta(seconds=settings.answer_memory_seconds),
+        answer_memory=answer_memory,
         checks=Counter(
             "mfa_code_checks", "Codes checked, by outcome", ["outcome"], registry=service.registry
         ),
@@ -49,11 +64,13 @@ def create_app(
             buckets=(-2.5, -1.5, -0.5, 0.5, 1.5, 2.5),
             registry=service.registry,
         ),
-        verified=publisher(streams.CODE_VERIFIED, CodeVerified),
+        verified=verified,
         rejected=publisher(streams.CODE_REJECTED, CodeRejected),
         reset_applied=publisher(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied),
         codes_issued=publisher(streams.RECOVERY_CODES_ISSUED, RecoveryCodesIssued),
+        passkeys=passkeys,
     )
+    consumer(streams.ENROLLMENT_ISSUED)(passkeys.on_enrollment_issued)
     consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
     consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
     consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)

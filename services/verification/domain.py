@@ -68,6 +68,12 @@ class RecoveryAccepted:
 
 
 @dataclass(frozen=True)
+class PasskeyAccepted:
+    passkey_id: str
+    sign_count: int
+
+
+@dataclass(frozen=True)
 class Rejected:
     reason: RejectReason
     attempts_left: int
@@ -76,7 +82,9 @@ class Rejected:
 
 
 Outcome = Accepted | Rejected
-AnswerOutcome = Accepted | RecoveryAccepted | Rejected | None  # None: codes issued on request
+Passed = Accepted | RecoveryAccepted | PasskeyAccepted
+# None: recovery codes issued on request.
+AnswerOutcome = Accepted | RecoveryAccepted | PasskeyAccepted | Rejected | None
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,39 @@ def check_code(
 
 
 @dataclass(frozen=True)
+class Assertion:
+    """What a passkey's signature, checked against the challenge and the public key,
+    says: which passkey signed, and its counter now."""
+
+    passkey_id: str
+    sign_count: int
+
+
+def check_passkey(
+    state: GuardState,
+    assertion: Assertion | None,
+    stored_count: int,
+    now: datetime,
+    lockout: LockoutRules,
+) -> tuple[GuardState, PasskeyAccepted | Rejected]:
+    """A passkey's answer: refused if the user is locked, if its signature did not check
+    (None), or if its counter did not move forward where either count is in use: a
+    counter that goes back means a copy of the key may be signing too (WebAuthn
+    6.1.1). Every refusal counts toward the same lockout as a wrong code."""
+    if is_locked(state, now):
+        return state, Rejected("locked", 0, state.locked_until)
+    if assertion is None:
+        return count_failure(state, "invalid", now, lockout)
+    counting = assertion.sign_count > 0 or stored_count > 0
+    if counting and assertion.sign_count <= stored_count:
+        state, rejected = count_failure(state, "possibly_cloned", now, lockout)
+        # Said even when this refusal locks the user: it is what the user must hear.
+        return state, replace(rejected, reason="possibly_cloned")
+    passed = GuardState(last_step=state.last_step)  # failures and lock escalation end
+    return passed, PasskeyAccepted(assertion.passkey_id, assertion.sign_count)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What one submission or request (an event id) got, kept so a redelivery gets it
     again: a check's outcome, and any recovery codes it issued (sealed)."""
@@ -156,6 +197,8 @@ def is_locked(state: GuardState, now: datetime) -> bool:
 def count_failure(
     state: GuardState, reason: RejectReason, now: datetime, lockout: LockoutRules
 ) -> tuple[GuardState, Rejected]:
+    """One more rejection; the one that reaches ``max_failures`` locks (even a clone
+    warning: the user hears of it by the notice, the guesser gets no more tries)."""
     failures = state.failures + 1
     if failures >= lockout.max_failures:
         until = now + lockout.lock_duration(state.locks)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,30 +20,28 @@ from tenacity import (
 from services.verification.domain import (
     Accepted,
     Answer,
+    GuardState,
     LockoutRules,
+    Passed,
+    PasskeyAccepted,
     RecoveryAccepted,
     Rejected,
     TotpRules,
     check_code,
+    count_failure,
     remember,
 )
+from services.verification.passkeys import PasskeyHandlers, check_answer, sealed_codes
 from services.verification.recovery import (
     RecoveryCodes,
     check_recovery_code,
     confirms,
     digest,
-    new_codes,
 )
 from services.verification.store import Authenticator, AuthenticatorStore
 from shared import streams
 from shared.clock import Clock
-from shared.crypto import (
-    Sealed,
-    SecretBox,
-    code_context,
-    credential_context,
-    recovery_codes_context,
-)
+from shared.crypto import Sealed, SecretBox, code_context, credential_context
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorUnlocked,
@@ -80,8 +77,12 @@ class VerificationHandlers:
     rejected: Publisher
     reset_applied: Publisher
     codes_issued: Publisher
+    passkeys: PasskeyHandlers
 
     async def on_credential_registered(self, event: CredentialRegistered) -> None:
+        if event.kind == "passkey" or event.secret is None:
+            await self.passkeys.on_passkey_registered(event)
+            return
         adopted = await self.store.register(
             event.user, event.credential_id, event.secret, event.created_at
         )
@@ -95,7 +96,7 @@ class VerificationHandlers:
     async def on_code_submitted(self, event: CodeSubmitted) -> None:
         answer, codes_left = await self._verify(event)
         outcome = answer.outcome
-        if isinstance(outcome, Accepted | RecoveryAccepted):
+        if isinstance(outcome, Passed):
             await publish_correlated(
                 self.verified,
                 CodeVerified(
@@ -104,6 +105,7 @@ class VerificationHandlers:
                     credential_id=event.credential_id,
                     purpose=event.purpose,
                     kind=event.kind,
+                    passkey_id=outcome.passkey_id if isinstance(outcome, PasskeyAccepted) else None,
                     step_offset=outcome.offset if isinstance(outcome, Accepted) else None,
                     recovery_codes=answer.recovery_codes,
                     recovery_codes_left=codes_left,
@@ -120,6 +122,7 @@ class VerificationHandlers:
                     attempts_left=outcome.attempts_left,
                     locked_until=outcome.locked_until,
                     locked_now=outcome.locked_now,
+                    kind=event.kind,
                 ),
             )
         label = outcome.reason if isinstance(outcome, Rejected) else "verified"
@@ -174,25 +177,24 @@ class VerificationHandlers:
             return answered, _left(authenticator.recovery)  # a redelivery: as the first time
         code = self.box.open(event.code, code_context(event.login_id, event.submission_id))
         now = self.clock.now()
-        recovery, sealed = authenticator.recovery, None
-        outcome: Accepted | RecoveryAccepted | Rejected
+        recovery, sealed, used = authenticator.recovery, None, None
+        outcome: Passed | Rejected
         if event.kind == "recovery_code":
             typed = await asyncio.to_thread(digest, code, recovery.salt) if recovery else None
             state, recovery, outcome = check_recovery_code(
                 authenticator.state, recovery, typed, now, self.lockout
             )
+        elif event.kind == "passkey":
+            state, outcome, used = check_answer(
+                authenticator, event.login_id, code, now, self.lockout
+            )
         else:
-            secret = self.box.open(
-                authenticator.secret, credential_context(event.user, event.credential_id)
-            )
-            state, outcome = check_code(
-                authenticator.state, secret, code, now, self.totp, self.lockout
-            )
+            state, outcome = self._check_app_code(authenticator, event, code)
             if confirms(outcome, event.purpose, recovery):
                 recovery, sealed = self._new_codes(event.login_id)
         answer = Answer(outcome, now, sealed)
         answers = remember(authenticator.answers, event_id, answer, self.answer_memory)
-        if not await self.store.save(authenticator, state, answers, recovery):
+        if not await self.store.save(authenticator, state, answers, recovery, used):
             raise LostRace
         self._count(outcome)
         return answer, _left(recovery)
@@ -213,16 +215,30 @@ class VerificationHandlers:
             raise LostRace
         return sealed, recovery.left
 
-    def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:
-        """A set to keep (digests) and the same codes sealed for the user's eyes only."""
-        shown, kept = new_codes()
-        return kept, self.box.seal(json.dumps(shown), recovery_codes_context(login_id))
+    def _check_app_code(
+        self, authenticator: Authenticator, event: CodeSubmitted, code: str
+    ) -> tuple[GuardState, Accepted | Rejected]:
+        now = self.clock.now()
+        if authenticator.secret is None:  # the user holds passkeys only: no code matches
+            return count_failure(authenticator.state, "invalid", now, self.lockout)
+        secret = self.box.open(
+            authenticator.secret, credential_context(event.user, event.credential_id)
+        )
+        return check_code(authenticator.state, secret, code, now, self.totp, self.lockout)
 
-    def _count(self, outcome: Accepted | RecoveryAccepted | Rejected) -> None:
+    def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:
+        return sealed_codes(self.box, login_id)
+
+    def _count(self, outcome: Passed | Rejected) -> None:
         if isinstance(outcome, Rejected):
             self.checks.labels(outcome.reason).inc()
             return
-        self.checks.labels("verified" if isinstance(outcome, Accepted) else "recovery_code").inc()
+        labels = {
+            Accepted: "verified",
+            RecoveryAccepted: "recovery_code",
+            PasskeyAccepted: "passkey",
+        }
+        self.checks.labels(labels[type(outcome)]).inc()
         if isinstance(outcome, Accepted):
             self.drift.observe(outcome.offset)
 

@@ -18,6 +18,12 @@ class VerificationSettings(ServiceSettings):
     accept_future_steps: int = Field(default=1, ge=0, le=2)
     expired_lookback_steps: int = Field(default=10, ge=0, le=120)
     credential_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    passkey_challenge_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=3600,
+        description="How long a login's passkey challenge may be answered (once)",
+    )
     answer_memory_seconds: int = Field(
         default=600, ge=60, description="how long a submission's answer is kept for redeliveries"
     )

@@ -19,25 +19,49 @@ from services.verification.domain import (
     Answer,
     AnswerOutcome,
     GuardState,
+    PasskeyAccepted,
     RecoveryAccepted,
     Rejected,
 )
 from services.verification.recovery import RecoveryCodes
 from shared.crypto import Sealed, SecretBox
+from shared.events import Passkey
 from shared.identity import UserRef
 from shared.mongo import Document
+from shared.passkeys import Challenge
 from shared.rotation import reseal, stored_credential_context
+
+
+@dataclass(frozen=True)
+class StoredPasskey:
+    public_key: str  # COSE, base64url
+    sign_count: int
+    transports: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PasskeyUse:
+    """A passkey's accepted answer: its new counter, and the challenge it took."""
+
+    login_id: str
+    passkey_id: str
+    sign_count: int
+    at: datetime
 
 
 @dataclass(frozen=True)
 class Authenticator:
     user: UserRef
     credential_id: str
-    secret: Sealed
+    secret: Sealed | None  # None: the user holds passkeys only
     state: GuardState
     version: int
     answers: Mapping[str, Answer] = field(default_factory=dict)  # by event id, recent only
     recovery: RecoveryCodes | None = None
+    passkeys: Mapping[str, StoredPasskey] = field(default_factory=dict)  # by id (base64url)
+    challenges: Mapping[str, Challenge] = field(default_factory=dict)  # by login id
+    created_at: datetime | None = None  # of the credential_id (the first authenticator)
 
 
 def _outcome_to_document(outcome: AnswerOutcome) -> Document | None:
@@ -47,6 +71,8 @@ def _outcome_to_document(outcome: AnswerOutcome) -> Document | None:
         return {"accepted": True, "step": outcome.step, "offset": outcome.offset}
     if isinstance(outcome, RecoveryAccepted):
         return {"accepted": True, "recovery": True, "codes_left": outcome.codes_left}
+    if isinstance(outcome, PasskeyAccepted):
+        return {"accepted": True, "passkey": outcome.passkey_id, "sign_count": outcome.sign_count}
     return {
         "accepted": False,
         "reason": outcome.reason,
@@ -61,6 +87,8 @@ def _outcome_from_document(doc: Document | None) -> AnswerOutcome:
         return None
     if doc.get("recovery"):
         return RecoveryAccepted(doc["codes_left"])
+    if doc.get("passkey"):
+        return PasskeyAccepted(doc["passkey"], doc["sign_count"])
     if doc["accepted"]:
         return Accepted(doc["step"], doc.get("offset", 0))
     return Rejected(
@@ -90,17 +118,52 @@ def _recovery_from_document(doc: Document | None) -> RecoveryCodes | None:
     return RecoveryCodes(doc["salt"], tuple(doc["digests"])) if doc else None
 
 
+def _passkey_from_document(doc: Document) -> StoredPasskey:
+    return StoredPasskey(
+        doc["public_key"], doc["sign_count"], tuple(doc.get("transports") or ()), doc["created_at"]
+    )
+
+
+def _challenge_to_document(challenge: Challenge) -> Document:
+    return {
+        "challenge": challenge.challenge,
+        "rp_id": challenge.rp_id,
+        "origins": list(challenge.origins),
+        "user_verification": challenge.user_verification,
+        "expires_at": challenge.expires_at,
+    }
+
+
+def _challenges_from_document(user: UserRef, doc: Document) -> dict[str, Challenge]:
+    return {
+        login_id: Challenge(
+            login_id,
+            user,
+            c["challenge"],
+            c["rp_id"],
+            tuple(c["origins"]),
+            c["user_verification"],
+            c["expires_at"],
+        )
+        for login_id, c in (doc.get("challenges") or {}).items()
+    }
+
+
 def _from_document(doc: Document) -> Authenticator:
+    user = UserRef(doc["organization_id"], doc["user_id"])
     return Authenticator(
-        user=UserRef(doc["organization_id"], doc["user_id"]),
+        user=user,
         credential_id=doc["credential_id"],
-        secret=Sealed.model_validate(doc["secret"]),
+        secret=Sealed.model_validate(doc["secret"]) if doc.get("secret") else None,
         state=GuardState(
             doc["last_step"], doc["failures"], doc.get("locked_until"), doc.get("locks", 0)
         ),
         version=doc["version"],
         answers=_answers_from_document(doc),
         recovery=_recovery_from_document(doc.get("recovery")),
+        passkeys={pid: _passkey_from_document(p) for pid, p in (doc.get("passkeys") or {}).items()},
+        challenges=_challenges_from_document(user, doc),
+        created_at=doc.get("created_at"),
     )
 
 
@@ -154,6 +217,8 @@ class AuthenticatorStore:
                         "last_step": -1,
                         "answers": {},
                         "recovery": None,  # a new authenticator gets its own set
+                        "passkeys": {},  # and none of the old one's passkeys
+                        "challenges": {},
                     },
                     "$setOnInsert": {"failures": 0, "locked_until": None, "locks": 0},
                     "$inc": {"version": 1},
@@ -170,15 +235,26 @@ class AuthenticatorStore:
         state: GuardState,
         answers: Mapping[str, Answer],
         recovery: RecoveryCodes | None = None,
+        used: PasskeyUse | None = None,
     ) -> bool:
         """Write the new state, the answers kept and the recovery codes left (None: as
-        they were), in one update, if nobody else changed the authenticator since it was
-        read: an answer is never recorded without its effect."""
+        they were), and a passkey's new counter with the challenge it took (single-use),
+        in one update, if nobody else changed the authenticator since it was read: an
+        answer is never recorded without its effect."""
         recovery = recovery or current.recovery
+        passkey: Document = {}
+        taken: Document = {}
+        if used is not None:
+            passkey = {
+                f"passkeys.{used.passkey_id}.sign_count": used.sign_count,
+                f"passkeys.{used.passkey_id}.last_used_at": used.at,
+            }
+            taken = {f"challenges.{used.login_id}": ""}
         result = await self._authenticators.update_one(
             {"_id": current.user.key, "version": current.version},
             {
                 "$set": {
+                    **passkey,
                     "last_step": state.last_step,
                     "failures": state.failures,
                     "locked_until": state.locked_until,
@@ -191,8 +267,84 @@ class AuthenticatorStore:
                     if recovery
                     else None,
                 },
-                "$unset": {"last_event_id": "", "last_outcome": ""},
+                "$unset": {"last_event_id": "", "last_outcome": "", **taken},
             },
+        )
+        return result.modified_count == 1
+
+    async def open_challenge(
+        self, current: Authenticator, challenge: Challenge, now: datetime
+    ) -> bool:
+        """Keep a login's sign-in challenge (dropping the expired ones); False if the
+        authenticator changed meanwhile (a version bump: a check in flight reads again)."""
+        expired = {f"challenges.{i}": "" for i, c in current.challenges.items() if not c.live(now)}
+        expired.pop(f"challenges.{challenge.login_id}", None)
+        result = await self._authenticators.update_one(
+            {"_id": current.user.key, "version": current.version},
+            {
+                "$set": {
+                    f"challenges.{challenge.login_id}": _challenge_to_document(challenge),
+                    "version": current.version + 1,
+                },
+                **({"$unset": expired} if expired else {}),
+            },
+        )
+        return result.modified_count == 1
+
+    async def adopt_passkey(
+        self,
+        user: UserRef,
+        current: Authenticator | None,
+        credential_id: str,
+        passkey: Passkey,
+        void_secret: bool,
+        answers: Mapping[str, Answer],
+        recovery: RecoveryCodes | None,
+    ) -> bool:
+        """Add a registered passkey to the user's authenticator (creating it for a user
+        whose first authenticator this is, replacing an older one of another id), with the
+        answer to the registration, in one write; False if another replica wrote first."""
+        stored = {
+            "public_key": passkey.public_key,
+            "sign_count": passkey.sign_count,
+            "transports": list(passkey.transports),
+            "created_at": passkey.created_at,
+        }
+        fields: Document = {
+            "credential_id": credential_id,
+            "answers": {event_id: _answer_to_document(a) for event_id, a in answers.items()},
+            "recovery": {"salt": recovery.salt, "digests": list(recovery.digests)}
+            if recovery
+            else None,
+        }
+        if current is None or current.credential_id != credential_id:
+            # A new authenticator: an older one, its app secret and challenges go; its
+            # lockout stays (a reset deletes the document, and with it the lockout).
+            fields.update(
+                {
+                    "organization_id": user.organization_id,
+                    "user_id": user.user_id,
+                    "secret": None,
+                    "passkeys": {passkey.id: stored},
+                    "challenges": {},
+                    "created_at": passkey.created_at,
+                    "last_step": -1,
+                }
+            )
+        else:
+            fields[f"passkeys.{passkey.id}"] = stored
+            if void_secret:
+                fields["secret"] = None
+        if current is None:
+            new = {"_id": user.key, **fields, "failures": 0, "locked_until": None, "locks": 0}
+            try:
+                await self._authenticators.insert_one({**new, "version": 1})
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self._authenticators.update_one(
+            {"_id": user.key, "version": current.version},
+            {"$set": {**fields, "version": current.version + 1}},
         )
         return result.modified_count == 1
 

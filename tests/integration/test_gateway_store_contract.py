@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.domain.login import CodeOutcome, Login, PendingEnrollment
+from services.gateway.domain.login import Ask, CodeOutcome, Login, PendingEnrollment
 from services.gateway.stores.audit import AuditEvent, AuditLog
 from services.gateway.stores.devices import RememberedDevices
 from services.gateway.stores.logins import LoginStore
@@ -56,8 +56,8 @@ async def test_a_login_asks_for_a_code_once_and_a_late_decision_changes_nothing(
 ) -> None:
     await logins.create(login("l1"), {})
     pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10))
-    assert await logins.ask_for_code("l1", "c1", pending)
-    assert not await logins.ask_for_code("l1", "c1", None)
+    assert await logins.ask_for_code("l1", Ask("c1", ("totp",), pending))
+    assert not await logins.ask_for_code("l1", Ask("c1", ("totp",), None))
     await logins.needs_no_code("l1")
     found = await logins.get("l1")
     assert (found.status, found.mfa_required, found.credential_id) == (
@@ -70,9 +70,9 @@ async def test_a_login_asks_for_a_code_once_and_a_late_decision_changes_nothing(
 async def test_a_remembered_credential_passes_and_any_other_asks(logins: Any) -> None:
     await logins.create(login("l1", remembered="c1"), {})
     await logins.create(login("l2", remembered="c-old"), {})
-    assert not await logins.ask_for_code("l1", "c1", None)
+    assert not await logins.ask_for_code("l1", Ask("c1", ("totp",), None))
     assert await logins.pass_remembered("l1", "c1")
-    assert await logins.ask_for_code("l2", "c1", None)
+    assert await logins.ask_for_code("l2", Ask("c1", ("totp",), None))
     assert not await logins.pass_remembered("l2", "c1")
     one, two = await logins.get("l1"), await logins.get("l2")
     assert (one.status, one.passed_by) == ("authenticated", "remembered_device")
@@ -81,12 +81,12 @@ async def test_a_remembered_credential_passes_and_any_other_asks(logins: Any) ->
 
 async def test_answers_are_kept_and_a_cut_off_login_never_authenticates(logins: Any) -> None:
     await logins.create(login("before"), {})
-    await logins.ask_for_code("before", "c1", None)
+    await logins.ask_for_code("before", Ask("c1", ("totp",), None))
     until = NOW + timedelta(minutes=15)
     await logins.code_refused("before", "s1", CodeOutcome(False, "locked", 0, until))
     await logins.cut_off(ADA, NOW + timedelta(seconds=1))  # a reset: open logins end
     await logins.create(login("after", NOW + timedelta(seconds=2)), {})
-    await logins.ask_for_code("after", "c1", None)
+    await logins.ask_for_code("after", Ask("c1", ("totp",), None))
     await logins.code_accepted("after", ADA, "s3", "recovery_code", SEALED)
     await logins.code_accepted("before", ADA, "s2", "recovery_code", SEALED)
     before, after = await logins.get("before"), await logins.get("after")
@@ -115,7 +115,7 @@ async def test_a_confirmed_credential_turns_the_users_other_qr_logins_to_codes(
     pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10))
     for login_id, credential in (("same", "c1"), ("older-qr", "c0")):
         await logins.create(login(login_id), {})
-        await logins.ask_for_code(login_id, credential, pending)
+        await logins.ask_for_code(login_id, Ask(credential, ("totp",), pending))
     await logins.enrollment_confirmed(ADA, "c1")
     same, older = await logins.get("same"), await logins.get("older-qr")
     assert (same.status, same.enrollment) == ("code_required", None)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.domain.login import CodeOutcome, Login
+from services.gateway.domain.login import Ask, CodeOutcome, Login
 from services.gateway.events.outbox import FIRST_RESEND, awaiting
 from services.gateway.events.redelivery import Channel, Redelivery
 from services.gateway.stores.logins import LoginStore
@@ -52,7 +52,7 @@ async def test_a_login_awaits_its_attempt_until_policy_and_enrollment_answer(db:
         event.model_dump_json(),
     )
     assert await logins.outbox.holders(NOW) == ["l1"]
-    await logins.ask_for_code("l1", "c1", enrollment=None)  # policy said MFA, enrollment how
+    await logins.ask_for_code("l1", Ask("c1", ("totp",), None))  # policy said MFA, enrollment how
     assert await logins.outbox.unanswered("l1", NOW) == []
     assert await logins.outbox.holders(NOW) == []
 
@@ -62,7 +62,7 @@ async def test_a_submission_is_awaited_until_its_answer_and_an_ended_login_await
 ) -> None:
     logins = LoginStore(db)
     event = await started(logins, "l1")
-    await logins.ask_for_code("l1", "c1", enrollment=None)
+    await logins.ask_for_code("l1", Ask("c1", ("totp",), None))
     waits = awaiting(streams.CODE_SUBMITTED, event, NOW, "s1")
     assert await logins.count_submission("l1", 10, waits, "k1")
     assert [e.key for e in await logins.outbox.unanswered("l1", NOW)] == ["s1"]
@@ -151,7 +151,7 @@ async def test_an_authenticated_login_awaits_its_new_recovery_codes_until_they_c
 ) -> None:
     logins = LoginStore(db)
     await started(logins, "l1")
-    await logins.ask_for_code("l1", "c1", enrollment=None)
+    await logins.ask_for_code("l1", Ask("c1", ("totp",), None))
     await logins.code_accepted("l1", UserRef("acme", "u1"), "s1")
     request = RecoveryCodesRequested(
         occurred_at=NOW, correlation_id="l1", organization_id="acme", user_id="u1",

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.policy.store import listing_keys, policy_fields
-from shared.events import MAX_LISTED_USERS, MAX_USER_TYPES, PolicyRules
+from shared.events import MAX_LISTED_USERS, MAX_PASSKEY_USERS, MAX_USER_TYPES, PolicyRules
 
 MONGODB_DOCUMENT_LIMIT = 16 * 1024 * 1024
 
@@ -16,7 +16,14 @@ def largest_policy() -> PolicyRules:
     """Every list full, every entry 128 characters of 4 bytes (U+1D49C, a script A)."""
     users = tuple(f"{i:06d}" + "\U0001d49c" * 122 for i in range(MAX_LISTED_USERS))
     types = tuple(f"{i:04d}" + "\U0001d49c" * 60 for i in range(MAX_USER_TYPES))
-    return PolicyRules(all_users=True, user_types=types, users=users)
+    passkey_users = tuple(f"{i:06d}" + "\U0001d49c" * 122 for i in range(MAX_PASSKEY_USERS))
+    return PolicyRules(
+        all_users=True,
+        user_types=types,
+        users=users,
+        require_passkey_user_types=types,
+        require_passkey_users=passkey_users,
+    )
 
 
 def test_the_largest_policy_fits_in_the_policy_services_document() -> None:
@@ -24,7 +31,8 @@ def test_the_largest_policy_fits_in_the_policy_services_document() -> None:
     stored = {
         "_id": "some-organization",
         **policy_fields(rules, datetime.now(UTC), "key:" + "x" * 64),
-        "user_keys": listing_keys(rules),
+        "user_keys": listing_keys(rules.users),
+        "passkey_user_keys": listing_keys(rules.require_passkey_users),
         "version": 2**31,
     }
     assert len(bson.encode(stored)) < MONGODB_DOCUMENT_LIMIT / 2  # room to spare

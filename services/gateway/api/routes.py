@@ -23,6 +23,7 @@ from services.gateway.api.schemas import (
     ForgetDeviceRequest,
     LoginRequest,
     LoginState,
+    PasskeyRequest,
     Readiness,
     RecoveryCodesState,
     json_refusals,
@@ -30,7 +31,8 @@ from services.gateway.api.schemas import (
     refusals,
 )
 from services.gateway.domain.login import Login
-from services.gateway.presentation.wording import REFUSALS, locked_message
+from services.gateway.presentation.passkeys import compact
+from services.gateway.presentation.wording import locked_message, refusal_wording
 from services.gateway.settings import MAX_WAIT_SECONDS
 from services.gateway.state import gateway_state
 from services.gateway.stores.api_keys import Caller
@@ -143,16 +145,15 @@ async def get_login(
     return state
 
 
-@router.post(
-    "/v1/logins/{login_id}/code",
-    tags=["logins"],
-    responses={
-        **refusals(*KEYED, 404, 409, 410, 413, 422, 429),
-        400: {"model": CodeRefused, "description": "A wrong, late or reused code"},
-        423: {"model": CodeRefused, "description": "The user is locked (locked_until)"},
-        504: {"model": CodeRefused, "description": "Verification did not answer in time"},
-    },
-)
+CODE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **refusals(*KEYED, 404, 409, 410, 413, 422, 429),
+    400: {"model": CodeRefused, "description": "A wrong, late or reused code (or passkey)"},
+    423: {"model": CodeRefused, "description": "The user is locked (locked_until)"},
+    504: {"model": CodeRefused, "description": "Verification did not answer in time"},
+}
+
+
+@router.post("/v1/logins/{login_id}/code", tags=["logins"], responses=CODE_RESPONSES)
 async def submit_code(
     login_id: str,
     body: CodeRequest,
@@ -168,6 +169,41 @@ async def submit_code(
     result = await flow.submit_code(
         login_id, caller.organization_id, typed, caller.key_id, kind=kind
     )
+    return await _answer(login_id, result, kind, caller, present, own)
+
+
+@router.post(
+    "/v1/logins/{login_id}/passkey",
+    tags=["logins"],
+    responses=CODE_RESPONSES,
+)
+async def submit_passkey(
+    login_id: str,
+    body: PasskeyRequest,
+    caller: ClientCaller,
+    flow: Logins,
+    present: Present,
+    own: Self,
+) -> LoginState:
+    """The browser's answer to the login's ``passkey`` options: a registration (the
+    login then passes, and its answer carries the user's first recovery codes if this
+    is their first authenticator) or a sign-in. A refused passkey counts toward the
+    user's lockout as a wrong code does (a refused registration does not)."""
+    answer = compact(body.credential)
+    result = await flow.submit_code(
+        login_id, caller.organization_id, answer, caller.key_id, kind="passkey"
+    )
+    return await _answer(login_id, result, "passkey", caller, present, own)
+
+
+async def _answer(
+    login_id: str,
+    result: CodeResult,
+    kind: CodeKind,
+    caller: Caller,
+    present: Presenter,
+    own: SelfService,
+) -> LoginState:
     if result.outcome is not None and result.outcome.accepted:
         if result.login.status != "authenticated":  # ended meanwhile, e.g. by a reset
             raise LoginExpired(login_id)
@@ -175,7 +211,7 @@ async def submit_code(
         # This code confirmed the authenticator: the codes it issued, this once.
         state.recovery_codes = await own.take_recovery_codes(result.login, caller.key_id)
         return state
-    raise CodeRefusal(*refusal(result, present))
+    raise CodeRefusal(*refusal(result, present, kind))
 
 
 @router.post(
@@ -219,7 +255,7 @@ class CodeRefusal(Exception):
         self.body = body
 
 
-def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
+def refusal(result: CodeResult, present: Presenter, kind: str) -> tuple[int, CodeRefused]:
     state = present.state(result.login).model_dump()
     outcome = result.outcome
     if outcome is None:
@@ -228,14 +264,14 @@ def refusal(result: CodeResult, present: Present) -> tuple[int, CodeRefused]:
             message="Checking the code took too long. Try again in a moment.",
         )
         return status.HTTP_504_GATEWAY_TIMEOUT, CodeRefused(**state, error=error)
-    if outcome.reason == "locked":
+    if outcome.reason == "locked" or (outcome.locked_until and outcome.attempts_left == 0):
         error = CodeError(
             code="locked", message=locked_message(outcome.locked_until), attempts_left=0
         )
         return status.HTTP_423_LOCKED, CodeRefused(
             **state, error=error, locked_until=outcome.locked_until
         )
-    code, message = REFUSALS[outcome.reason or "invalid"]
+    code, message = refusal_wording(kind, outcome.reason or "invalid")
     error = CodeError(
         code=code,
         message=message,

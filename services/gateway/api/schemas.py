@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import TypeAliasType
 
-from services.gateway.domain.login import Login, Status, visible_status
+from services.gateway.domain.login import Kind, Login, PendingEnrollment, Status, visible_status
 from services.gateway.domain.login import PassedBy as PassedByValue
+from services.gateway.presentation.passkeys import checked_answer
 from services.gateway.presentation.qr import qr_svg, secret_of
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
@@ -19,6 +29,7 @@ from shared.identity import UserIdInput
 # the values staying plain strings.
 LoginStatus = TypeAliasType("LoginStatus", Status)
 PassedBy = TypeAliasType("PassedBy", PassedByValue)
+AuthenticatorKind = TypeAliasType("AuthenticatorKind", Kind)
 
 
 class LoginRequest(BaseModel):
@@ -63,6 +74,34 @@ class CodeRequest(BaseModel):
         return self
 
 
+class PasskeyRequest(BaseModel):
+    """The browser's answer to the login's passkey options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    credential: dict[str, Any] = Field(
+        description="The PublicKeyCredential as its toJSON() gives it: RegistrationResponseJSON "
+        "while the login registers a passkey, AuthenticationResponseJSON when it signs in"
+    )
+
+    @field_validator("credential")
+    @classmethod
+    def _shaped(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return checked_answer(value)
+
+
+class PasskeyCeremony(BaseModel):
+    """What to pass to the browser: PublicKeyCredential.parseCreationOptionsFromJSON()
+    (registration) or parseRequestOptionsFromJSON() (authentication), then
+    navigator.credentials.create() or get(); send the result to POST .../passkey."""
+
+    ceremony: Literal["registration", "authentication"]
+    options: dict[str, Any] = Field(
+        description="PublicKeyCredentialCreationOptionsJSON (registration) or "
+        "PublicKeyCredentialRequestOptionsJSON (authentication)"
+    )
+
+
 class PolicyRequest(PolicyRules):
     """The whole policy; absent fields mean off / empty."""
 
@@ -83,6 +122,14 @@ class LoginState(BaseModel):
     expires_at: datetime
     passed_by: PassedBy | None = Field(
         default=None, description="How MFA was passed: code, recovery_code, remembered_device"
+    )
+    kinds: list[AuthenticatorKind] = Field(
+        default_factory=list,
+        description="While waiting for the user: what this login takes (totp: an app's "
+        "code, passkey: the passkey ceremony); recovery codes once the user is enrolled",
+    )
+    passkey: PasskeyCeremony | None = Field(
+        default=None, description="While waiting for the user, if a passkey may be used"
     )
     recovery_codes: list[str] | None = Field(
         default=None,
@@ -114,7 +161,15 @@ class DeviceForgotten(BaseModel):
 
 CodeRefusalCode = TypeAliasType(
     "CodeRefusalCode",
-    Literal["invalid_code", "expired_code", "reused_code", "locked", "verification_timeout"],
+    Literal[
+        "invalid_code",
+        "expired_code",
+        "reused_code",
+        "passkey_refused",
+        "possibly_cloned",
+        "locked",
+        "verification_timeout",
+    ],
 )
 
 
@@ -162,14 +217,16 @@ class ResetDone(BaseModel):
 def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
     status = visible_status(login, now)
     enrollment = None
-    if status == "enrollment_required" and login.enrollment is not None:
-        uri = box.open(login.enrollment.otpauth_uri, enrollment_context(login.login_id))
+    pending = login.enrollment if status == "enrollment_required" else None
+    if pending is not None and pending.otpauth_uri is not None:
+        uri = box.open(pending.otpauth_uri, enrollment_context(login.login_id))
         enrollment = EnrollmentView(
             otpauth_uri=uri,
             secret=secret_of(uri),
             qr_svg=qr_svg(uri),
-            expires_at=login.enrollment.expires_at,
+            expires_at=pending.expires_at,
         )
+    waiting = status in ("enrollment_required", "code_required", "locked")
     return LoginState(
         login_id=login.login_id,
         user_id=login.user_id,
@@ -178,7 +235,24 @@ def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
         enrollment=enrollment,
         expires_at=login.expires_at,
         passed_by=login.passed_by if status == "authenticated" else None,
+        kinds=list(login.kinds) if waiting else [],
+        passkey=_ceremony(login, pending) if waiting else None,
     )
+
+
+def _ceremony(login: Login, pending: PendingEnrollment | None) -> PasskeyCeremony | None:
+    if pending is not None:
+        options = pending.passkey_registration
+        return (
+            PasskeyCeremony(ceremony="registration", options=json.loads(options))
+            if options
+            else None
+        )
+    if login.passkey_authentication and login.status == "code_required":
+        return PasskeyCeremony(
+            ceremony="authentication", options=json.loads(login.passkey_authentication)
+        )
+    return None
 
 
 class Alive(BaseModel):
@@ -208,6 +282,7 @@ ErrorCode = TypeAliasType(
         "login_expired",
         "not_waiting_for_code",
         "no_recovery_codes_yet",
+        "kind_not_offered",
         "code_not_passed",
         "remembering_off",
         "device_already_remembered",

@@ -16,13 +16,26 @@ Status = Literal[
 ]
 WAITING_FOR_CODE: tuple[Status, ...] = ("enrollment_required", "code_required")
 # How an authenticated login passed MFA (None: it needed no code).
-PassedBy = Literal["code", "recovery_code", "remembered_device"]
+PassedBy = Literal["code", "recovery_code", "passkey", "remembered_device"]
+Kind = Literal["totp", "passkey"]
 
 
 @dataclass(frozen=True)
 class PendingEnrollment:
-    otpauth_uri: Sealed
+    otpauth_uri: Sealed | None  # None: no app may be registered (a passkey is required)
     expires_at: datetime
+    passkey_registration: str | None = None  # CreationOptionsJSON, if a passkey may be
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a login waiting for the user asks for: the kinds it accepts (an app's code,
+    a passkey), a QR or passkey registration to show, and a passkey's sign-in options."""
+
+    credential_id: str
+    kinds: tuple[Kind, ...]
+    enrollment: PendingEnrollment | None = None
+    passkey_authentication: str | None = None  # RequestOptionsJSON
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class Login:
     device_remembered: bool = False  # a device token was issued after this login's code
     recovery_answer: str | None = None  # the last request for new recovery codes answered
     trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
+    kinds: tuple[Kind, ...] = ("totp",)  # what it accepts while waiting for the user
+    passkey_authentication: str | None = None  # the sign-in options (RequestOptionsJSON)
 
     @property
     def user(self) -> UserRef:
@@ -116,13 +131,22 @@ def may_take_recovery_codes(login: Login, caller: str, *, answer_lost: bool = Fa
     return not answer_lost or issued_for in login.lost_answers
 
 
+def accepts(login: Login, kind: str) -> bool:
+    """Whether this login takes this kind of answer: the kinds it asked for (a user who
+    must use a passkey is never asked for an app's code), and recovery codes once the
+    user holds an authenticator."""
+    if kind == "recovery_code":
+        return login.purpose == "login"
+    return kind in login.kinds
+
+
 def passed_a_code(login: Login, now: datetime, caller: str) -> bool:
     """Authenticated by a code (an app's or a recovery code) that ``caller`` sent, and
     still live: the moment that caller, and only it, may ask for new recovery codes or
     to remember the device."""
     return (
         login.status == "authenticated"
-        and login.passed_by in ("code", "recovery_code")
+        and login.passed_by in ("code", "recovery_code", "passkey")
         and now < login.expires_at
         and any(
             outcome.accepted and login.callers.get(submission) == caller

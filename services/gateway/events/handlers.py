@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from services.gateway.domain.login import CodeOutcome, PendingEnrollment
+from services.gateway.domain.login import Ask, CodeOutcome, PassedBy, PendingEnrollment
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.notices import Notices
 from services.gateway.stores.audit import AuditEvent
@@ -30,12 +30,19 @@ from shared.events import (
     EnrollmentIssued,
     LoginDecided,
     NoticeKind,
+    PasskeyChallenged,
     PolicyApplied,
     RecoveryCodesIssued,
     UserEvent,
 )
 
 log = structlog.get_logger("mfa.gateway")
+
+PASSED_BY: dict[str, PassedBy] = {
+    "totp": "code",
+    "recovery_code": "recovery_code",
+    "passkey": "passkey",
+}
 
 
 @dataclass(frozen=True)
@@ -70,36 +77,50 @@ class GatewayHandlers:
         )
 
     async def on_enrollment_issued(self, event: EnrollmentIssued) -> None:
-        pending = None
-        if event.state == "pending" and event.otpauth_uri and event.expires_at:
-            pending = PendingEnrollment(event.otpauth_uri, event.expires_at)
-        asked = await self.logins.ask_for_code(event.login_id, event.credential_id, pending)
-        remembered = (
-            not asked
-            and pending is None
-            and await self.logins.pass_remembered(event.login_id, event.credential_id)
-        )
-        self.login_answered(event.login_id)
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
+        if event.state == "enrolled" and "passkey" in event.kinds:
+            return  # verification adds the passkey's challenge: PasskeyChallenged asks
+        pending = None
+        if event.state == "pending" and event.expires_at:
+            pending = PendingEnrollment(
+                event.otpauth_uri, event.expires_at, event.passkey_registration
+            )
+        await self._ask(event, Ask(event.credential_id, event.kinds, pending), event.state)
+
+    async def on_passkey_challenged(self, event: PasskeyChallenged) -> None:
+        ask = Ask(
+            event.credential_id, event.kinds, passkey_authentication=event.passkey_authentication
+        )
+        await self._ask(event, ask, "enrolled")
+
+    async def _ask(self, event: EnrollmentIssued | PasskeyChallenged, ask: Ask, state: str) -> None:
+        asked = await self.logins.ask_for_code(event.login_id, ask)
+        remembered = (
+            not asked
+            and ask.enrollment is None
+            and await self.logins.pass_remembered(event.login_id, ask.credential_id)
+        )
+        self.login_answered(event.login_id)
         if remembered:
             await self._audit(event, "remembered_device_used", "code skipped: remembered device")
         await self._changed(event.login_id)
         log.info(
             "code_requested",
             login_id=event.login_id,
-            stream=streams.ENROLLMENT_ISSUED,
-            outcome="remembered_device" if remembered else event.state,
+            outcome="remembered_device" if remembered else state,
+            kinds=",".join(ask.kinds),
         )
 
     async def on_code_verified(self, event: CodeVerified) -> None:
         recovery = event.kind == "recovery_code"
+        passkey = event.kind == "passkey"
         await self.logins.code_accepted(
             event.login_id,
             event.user,
             event.submission_id,
-            "recovery_code" if recovery else "code",
+            PASSED_BY[event.kind],
             event.recovery_codes,
         )
         self.login_answered(event.login_id)
@@ -115,13 +136,22 @@ class GatewayHandlers:
             left = event.recovery_codes_left
             await self._audit(event, "recovery_code_used", f"recovery code used, {left} left")
             await self._notify("recovery_code_used", event, recovery_codes_left=left)
+        elif passkey:
+            registered = event.purpose == "enrollment"
+            await self._audit(
+                event,
+                "passkey_registered" if registered else "passkey_used",
+                "passkey registered" if registered else "passkey accepted",
+            )
+            if registered:
+                await self._notify("passkey_registered", event)
         else:
             drift = f", step offset {event.step_offset:+d}" if event.step_offset else ""
             await self._audit(event, "code_verified", f"{event.purpose} code accepted{drift}")
         if event.confirms_authenticator:
             # The user's other logins that showed the same QR ask for a code now: the
             # secret is shown no more, and confirming again would change nothing.
-            await self.logins.enrollment_confirmed(event.user, event.credential_id)
+            await self.logins.enrollment_confirmed(event.user, event.credential_id, passkey)
             await self._notify("authenticator_confirmed", event)
         await self._changed(event.login_id)
         log.info(
@@ -148,12 +178,14 @@ class GatewayHandlers:
                 event.occurred_at,
                 "code_rejected",
                 event.user_id,
-                f"{event.reason} code, {event.attempts_left} attempts left{lock}",
+                f"{event.reason} {_answer_word(event)}{_left(event.attempts_left)}{lock}",
                 source=str(event.event_id),
             )
         )
         if event.locked_now:
             await self._notify("locked", event, locked_until=event.locked_until)
+        if event.reason == "possibly_cloned":
+            await self._notify("passkey_possibly_cloned", event)
         await self._changed(event.login_id)
         # Security-relevant: a wrong code, and above all the one that locks a user.
         log.warning(
@@ -256,3 +288,13 @@ class GatewayHandlers:
     async def _changed(self, key: str) -> None:
         self.feed.notify(key)
         await self.announce(key)
+
+
+def _answer_word(event: CodeRejected) -> str:
+    if event.kind != "passkey":
+        return "code"
+    return "passkey registration" if event.attempts_left is None else "passkey"
+
+
+def _left(attempts: int | None) -> str:
+    return "" if attempts is None else f", {attempts} attempts left"

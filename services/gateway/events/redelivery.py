@@ -18,7 +18,12 @@ from shared.events import Event
 
 # What a login's outbox awaits answers to (the rest are admin operations').
 LOGIN_STREAMS = frozenset(
-    {streams.LOGIN_ATTEMPTED, streams.CODE_SUBMITTED, streams.RECOVERY_CODES_REQUESTED}
+    {
+        streams.LOGIN_ATTEMPTED,
+        streams.CODE_SUBMITTED,
+        streams.PASSKEY_REGISTRATION_SUBMITTED,
+        streams.RECOVERY_CODES_REQUESTED,
+    }
 )
 log = structlog.get_logger("mfa.gateway")
 

@@ -24,6 +24,33 @@ REFUSALS: dict[str, tuple[str, str]] = {
 }
 
 
+# A passkey's refusals: the browser signed, but not for this sign-in.
+PASSKEY_REFUSALS: dict[str, tuple[str, str]] = {
+    "invalid": (
+        "passkey_refused",
+        "That passkey did not sign in. Use a passkey you registered for this account, "
+        "on this site, and try again.",
+    ),
+    "expired": ("passkey_refused", "This passkey request has expired. Start again."),
+    "reused": (
+        "passkey_refused",
+        "That passkey answer was already used. Try again: your device signs a new one.",
+    ),
+    "possibly_cloned": (
+        "possibly_cloned",
+        "This passkey may have been copied, so it was refused. Use another passkey or "
+        "your authenticator app, and tell your administrator.",
+    ),
+}
+
+
+def refusal_wording(kind: str, reason: str) -> tuple[str, str]:
+    """The refusal's code for programs and its sentence for people."""
+    if kind == "passkey":
+        return PASSKEY_REFUSALS.get(reason, PASSKEY_REFUSALS["invalid"])
+    return REFUSALS.get(reason, REFUSALS["invalid"])
+
+
 def locked_message(until: datetime | None) -> str:
     when = until.strftime("%H:%M UTC") if until else "later"
     return f"Too many failed attempts. You can try again after {when}."

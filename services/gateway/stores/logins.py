@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain.login import (
     WAITING_FOR_CODE,
+    Ask,
     CodeOutcome,
     Login,
     PassedBy,
@@ -37,7 +38,9 @@ def _login_from_document(doc: Document) -> Login:
         mfa_required=doc.get("mfa_required"),
         credential_id=doc.get("credential_id"),
         enrollment=PendingEnrollment(
-            Sealed.model_validate(enrollment["otpauth_uri"]), enrollment["expires_at"]
+            _sealed(enrollment.get("otpauth_uri")),
+            enrollment["expires_at"],
+            enrollment.get("passkey_registration"),
         )
         if enrollment
         else None,
@@ -53,6 +56,8 @@ def _login_from_document(doc: Document) -> Login:
         device_remembered=doc.get("device_remembered", False),
         recovery_answer=doc.get("recovery_answer"),
         trace=doc.get("trace") or {},
+        kinds=tuple(doc.get("kinds") or ("totp",)),
+        passkey_authentication=doc.get("passkey_authentication"),
     )
 
 
@@ -112,31 +117,35 @@ class LoginStore:
             },
         )
 
-    async def ask_for_code(
-        self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
-    ) -> bool:
-        """Ask the pending login for a code; False if it is not pending, or if it came
-        from a device remembered for this very credential (see pass_remembered)."""
+    async def ask_for_code(self, login_id: str, ask: Ask) -> bool:
+        """Ask the pending login for a code or a passkey; False if it is not pending, or
+        if it came from a device remembered for this very credential (pass_remembered)."""
+        enrollment = ask.enrollment
         status = "enrollment_required" if enrollment else "code_required"
         stored = (
             {
-                "otpauth_uri": enrollment.otpauth_uri.model_dump(),
+                "otpauth_uri": enrollment.otpauth_uri.model_dump()
+                if enrollment.otpauth_uri
+                else None,
                 "expires_at": enrollment.expires_at,
+                "passkey_registration": enrollment.passkey_registration,
             }
             if enrollment
             else None
         )
         condition: Document = {"_id": login_id, "status": "pending"}
         if enrollment is None:
-            condition["remembered_credential"] = {"$ne": credential_id}
+            condition["remembered_credential"] = {"$ne": ask.credential_id}
         done = await self._logins.update_one(
             condition,
             {
                 "$set": {
                     "status": status,
                     "mfa_required": True,
-                    "credential_id": credential_id,
+                    "credential_id": ask.credential_id,
                     "enrollment": stored,
+                    "kinds": list(ask.kinds),
+                    "passkey_authentication": ask.passkey_authentication,
                 },
                 "$unset": answered("attempt"),
             },
@@ -246,9 +255,18 @@ class LoginStore:
             {"_id": login_id}, {"$set": changes, "$unset": answered(submission_id)}
         )
 
-    async def enrollment_confirmed(self, user: UserRef, credential_id: str) -> None:
+    async def enrollment_confirmed(
+        self, user: UserRef, credential_id: str, by_passkey: bool = False
+    ) -> None:
         """The credential is confirmed: the user's logins still showing its QR ask for a
-        code instead."""
+        code instead. Confirmed by a passkey, the QR's secret is void and those logins
+        have no challenge to sign: they end (the user starts again, and is asked for
+        the passkey)."""
+        changes = (
+            {"status": "expired", "enrollment": None}
+            if by_passkey
+            else {"status": "code_required", "enrollment": None, "kinds": ["totp"]}
+        )
         await self._logins.update_many(
             {
                 "organization_id": user.organization_id,
@@ -256,7 +274,7 @@ class LoginStore:
                 "status": "enrollment_required",
                 "credential_id": credential_id,
             },
-            {"$set": {"status": "code_required", "enrollment": None}},
+            {"$set": changes},
         )
 
     async def answer_lost(self, login_id: str, waited_for: str) -> None:

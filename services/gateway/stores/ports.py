@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.gateway.domain.login import CodeOutcome, Login, PassedBy, PendingEnrollment
+from services.gateway.domain.login import Ask, CodeOutcome, Login, PassedBy
 from services.gateway.domain.snapshots import AuthenticatorRecord, PolicySnapshot
 from services.gateway.stores.audit import AuditEvent
 from shared.crypto import Sealed
@@ -22,9 +22,7 @@ from shared.identity import UserRef
 class LoginAnswers(Protocol):
     async def get(self, login_id: str) -> Login | None: ...
     async def needs_no_code(self, login_id: str) -> None: ...
-    async def ask_for_code(
-        self, login_id: str, credential_id: str, enrollment: PendingEnrollment | None
-    ) -> bool: ...
+    async def ask_for_code(self, login_id: str, ask: Ask) -> bool: ...
     async def pass_remembered(self, login_id: str, credential_id: str) -> bool: ...
     async def code_accepted(
         self,
@@ -37,7 +35,9 @@ class LoginAnswers(Protocol):
     async def code_refused(
         self, login_id: str, submission_id: str, outcome: CodeOutcome
     ) -> None: ...
-    async def enrollment_confirmed(self, user: UserRef, credential_id: str) -> None: ...
+    async def enrollment_confirmed(
+        self, user: UserRef, credential_id: str, by_passkey: bool = False
+    ) -> None: ...
     async def recovery_codes_issued(
         self, login_id: str, request_id: str, sealed: Sealed | None
     ) -> None: ...

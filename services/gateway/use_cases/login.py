@@ -13,6 +13,7 @@ from services.gateway.domain.login import (
     CodeGate,
     CodeOutcome,
     Login,
+    accepts,
     may_submit_code,
     visible_status,
 )
@@ -52,6 +53,13 @@ class CodeResult:
     outcome: CodeOutcome | None  # None: verification did not answer in time
 
 
+KIND_NOT_OFFERED = {
+    "totp": "This sign-in asks for a passkey, not an app's code.",
+    "passkey": "This sign-in asks for an app's code, not a passkey.",
+    "recovery_code": "",
+}
+
+
 def new_id() -> str:
     return secrets.token_urlsafe(18)
 
@@ -67,6 +75,7 @@ class LoginFlow:
     box: SecretBox
     publish_attempt: Publish
     publish_code: Publish
+    publish_registration: Publish  # a passkey's attestation, for enrollment
     devices: RememberedDevices
     policy: PolicyView
     tracer: Tracer
@@ -187,9 +196,10 @@ class LoginFlow:
         client: str,
         kind: CodeKind = "totp",
     ) -> CodeResult:
-        """Send ``code`` (an app's code or a recovery code, typed by ``client``: a key id
-        or a browser) to verification and wait for its answer. A user known to be locked
-        is answered here, at no cost."""
+        """Send ``code`` (an app's code, a recovery code, or a passkey's answer, from
+        ``client``: a key id or a browser) to verification (a passkey's registration to
+        enrollment) and wait for its answer. A user known to be locked is answered here,
+        at no cost."""
         login = await self.find(login_id, organization_id)
         gate = may_submit_code(login, self.clock.now())
         if gate is CodeGate.EXPIRED:
@@ -201,6 +211,9 @@ class LoginFlow:
                 "no_recovery_codes_yet",
                 "Recovery codes replace an authenticator that is set up; scan the QR code.",
             )
+        if not accepts(login, kind):
+            raise Refused("kind_not_offered", KIND_NOT_OFFERED[kind])
+        registration = kind == "passkey" and login.purpose == "enrollment"
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
         if (locked := await self._locked_until(login)) is not None:
@@ -218,7 +231,8 @@ class LoginFlow:
             code=self.box.seal(code, code_context(login_id, submission_id)),
             kind=kind,
         )
-        waits = awaiting(streams.CODE_SUBMITTED, submitted, submitted.occurred_at, submission_id)
+        stream = streams.PASSKEY_REGISTRATION_SUBMITTED if registration else streams.CODE_SUBMITTED
+        waits = awaiting(stream, submitted, submitted.occurred_at, submission_id)
         counted = await self.logins.count_submission(
             login_id, self.max_codes_per_login, waits, client
         )
@@ -231,7 +245,8 @@ class LoginFlow:
 
         with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
             with login_span(self.tracer, "mfa.login.code", login_id, parent=login.trace):
-                await self.publish_code(submitted)
+                publish = self.publish_registration if registration else self.publish_code
+                await publish(submitted)
             answered_login = await watch.until(answered, self.code_timeout, probe_now=False)
         if answered_login is None:
             await self.logins.answer_lost(login_id, submission_id)

@@ -3,12 +3,14 @@ recovery code) checked, "remember this browser", and the end of the step."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.domain.login import Login, visible_status
+from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, checked_answer, compact
 from services.gateway.use_cases.errors import (
     LoginExpired,
     LoginNotFound,
@@ -18,7 +20,12 @@ from services.gateway.use_cases.errors import (
     TooManyCodes,
 )
 from services.gateway.web.directory import DirectoryUser
-from services.gateway.web.page_models import code_error, enrollment_view
+from services.gateway.web.page_models import (
+    PASSKEY_NOT_SENT,
+    code_error,
+    enrollment_view,
+    passkey_view,
+)
 from services.gateway.web.pages import (
     DEVICE_COOKIE,
     Csrf,
@@ -37,7 +44,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/mfa/{login_id}", response_class=HTMLResponse)
 async def mfa_step(
-    request: Request, login_id: str, pages: Pages, session: CurrentSession
+    request: Request,
+    login_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    use: Annotated[Literal["passkey", "app"] | None, Query()] = None,
 ) -> Response:
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
@@ -62,10 +73,12 @@ async def mfa_step(
             restart=True,
         )
     login = await pages.logins.wait(login_id, login.organization_id, 5)
-    return await show_step(pages, request, session, login)
+    return await show_step(pages, request, session, login, use)
 
 
-async def show_step(pages: Web, request: Request, session: Session, login: Login) -> Response:
+async def show_step(
+    pages: Web, request: Request, session: Session, login: Login, use: str | None = None
+) -> Response:
     """The page for where the login stands: QR, code field, or its end."""
     now = pages.clock.now()
     status = visible_status(login, now)
@@ -92,9 +105,61 @@ async def show_step(pages: Web, request: Request, session: Session, login: Login
         "remember_days": policy.rules.remember_device_days,
     }
     if status == "enrollment_required" and login.enrollment:
-        context["enrollment"] = enrollment_view(login, pages.box)
-        return pages.render(request, "enroll.html", session, **context)
+        return enrollment_page(pages, request, session, login, use, context)
+    if login.passkey_authentication and "passkey" in login.kinds:
+        context["passkey"] = passkey_view("authentication", login.passkey_authentication)
+    context["app_code"] = "totp" in login.kinds
     return pages.render(request, "code.html", session, **context)
+
+
+def enrollment_page(
+    pages: Web,
+    request: Request,
+    session: Session,
+    login: Login,
+    use: str | None,
+    context: dict[str, Any],
+) -> Response:
+    """The user without an authenticator: a passkey, an app, or the choice of the two
+    (the policy may leave only one)."""
+    assert login.enrollment is not None  # noqa: S101 - the caller checked
+    registration = login.enrollment.passkey_registration
+    app = login.enrollment.otpauth_uri is not None
+    choose = f"{mfa_page(login.login_id)}?use="
+    if registration and app and use is None:
+        return pages.render(
+            request,
+            "choose.html",
+            session,
+            passkey_url=choose + "passkey",
+            app_url=choose + "app",
+        )
+    if registration and (use == "passkey" or not app):
+        context["passkey"] = passkey_view("registration", registration)
+        context["app_url"] = choose + "app" if app else None
+        return pages.render(request, "enroll_passkey.html", session, **context)
+    context["enrollment"] = enrollment_view(login, pages.box)
+    return pages.render(request, "enroll.html", session, **context)
+
+
+@router.post("/mfa/{login_id}/passkey")
+async def submit_passkey(
+    request: Request,
+    login_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    credential: Annotated[str, Form(max_length=MAX_PASSKEY_ANSWER)] = "",
+) -> Response:
+    """The browser's answer to the page's passkey options, sent by /static/mfa.js."""
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    try:
+        answer = checked_answer(json.loads(credential))
+    except ValueError:  # what the script sends, unless the page was tampered with
+        session.flash = {"error": PASSKEY_NOT_SENT, "kind": "passkey"}
+        return see_other(mfa_page(login_id) + "?use=passkey")
+    return await check_code(pages, request, session, login_id, compact(answer), "passkey")
 
 
 @router.post("/mfa/{login_id}/code")
@@ -138,15 +203,15 @@ async def check_code(
         session.flash = {"error": "Too many codes for this sign-in. Start a new sign-in."}
         return see_other(mfa_page(login_id))
     except Refused as refused:
-        session.flash = {"error": refused.message}
+        session.flash = {"error": refused.message, "kind": kind}
         return see_other(mfa_page(login_id))
     if result.outcome and result.outcome.accepted:
         response = await finish(pages, request, session, result.login)
         if remember and result.login.status == "authenticated":
             await remember_browser(pages, result.login, response, session.caller)
         return response
-    session.flash = code_error(result.outcome)
-    return see_other(mfa_page(login_id))
+    session.flash = code_error(result.outcome, kind)
+    return see_other(mfa_page(login_id) + ("?use=passkey" if kind == "passkey" else ""))
 
 
 async def remember_browser(pages: Web, login: Login, response: Response, typed_by: str) -> None:
@@ -187,7 +252,7 @@ async def finish(pages: Web, request: Request, session: Session, login: Login) -
         )
         session.mfa = bool(login.mfa_required)
         # New recovery codes need a code passed now, not a remembered browser.
-        passed_code = login.passed_by in ("code", "recovery_code")
+        passed_code = login.passed_by in ("code", "recovery_code", "passkey")
         session.mfa_login = login.login_id if passed_code else None
         session.mfa_caller = typed_by if passed_code else None
         next_page = "/signed-in"

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from services.gateway.domain.login import CodeOutcome, Login
 from services.gateway.presentation.qr import qr_svg, secret_of
-from services.gateway.presentation.wording import REFUSALS, locked_message
+from services.gateway.presentation.wording import locked_message, refusal_wording
 from shared.crypto import SecretBox, enrollment_context
 
 
@@ -22,6 +22,7 @@ class EnrollmentPage:
 
 def enrollment_view(login: Login, box: SecretBox) -> EnrollmentPage:
     assert login.enrollment is not None  # noqa: S101 - callers check the status first
+    assert login.enrollment.otpauth_uri is not None  # noqa: S101 - and that an app may be used
     uri = box.open(login.enrollment.otpauth_uri, enrollment_context(login.login_id))
     issuer, _, account = unquote(urlparse(uri).path.lstrip("/")).partition(":")
     secret = secret_of(uri)
@@ -31,14 +32,42 @@ def enrollment_view(login: Login, box: SecretBox) -> EnrollmentPage:
     return EnrollmentPage(qr_svg=inline, issuer=issuer, account=account, key_groups=groups)
 
 
-def code_error(outcome: CodeOutcome | None) -> dict[str, Any]:
-    """The message shown beside the code field after a refusal."""
+PASSKEY_NOT_SENT = "Your browser sent no passkey. Select the button and follow its prompt."
+
+
+@dataclass(frozen=True)
+class PasskeyView:
+    ceremony: str  # registration, authentication
+    options: str  # the options JSON, for /static/mfa.js
+    button: str
+    help: str
+
+
+def passkey_view(ceremony: str, options: str) -> PasskeyView:
+    if ceremony == "registration":
+        return PasskeyView(
+            ceremony,
+            options,
+            "Create a passkey",
+            "Your browser asks where to keep it: this device, your phone, or a security key.",
+        )
+    return PasskeyView(
+        ceremony,
+        options,
+        "Use your passkey",
+        "Your browser asks you to confirm with the device that holds your passkey.",
+    )
+
+
+def code_error(outcome: CodeOutcome | None, kind: str = "totp") -> dict[str, Any]:
+    """The message shown beside the code field (or the passkey button) after a refusal."""
+    field = "passkey" if kind == "passkey" else None
     if outcome is None:
-        return {"error": "Checking the code took too long. Try again in a moment."}
-    if outcome.reason == "locked":
+        return {"error": "Checking took too long. Try again in a moment.", "kind": field}
+    if outcome.reason == "locked" or (outcome.locked_until and outcome.attempts_left == 0):
         return {"error": locked_message(outcome.locked_until), "kind": "locked"}
-    kind, message = REFUSALS.get(outcome.reason or "invalid", REFUSALS["invalid"])
-    if outcome.attempts_left is not None and kind == "invalid_code":
+    code, message = refusal_wording(kind, outcome.reason or "invalid")
+    if outcome.attempts_left is not None and code in ("invalid_code", "passkey_refused"):
         plural = "attempt" if outcome.attempts_left == 1 else "attempts"
         message = f"{message} {outcome.attempts_left} {plural} left."
-    return {"error": message, "kind": kind}
+    return {"error": message, "kind": field or code}

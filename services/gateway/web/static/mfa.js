@@ -1,5 +1,6 @@
-// The only script the pages load (CSP: script-src 'self'). Pages work without it;
-// it adds the countdown to the next 30-second code and keeps the code field tidy.
+// The only script the pages load (CSP: script-src 'self'). Code pages work without it;
+// it adds the countdown to the next 30-second code, keeps the code field tidy, and runs
+// the passkey ceremony (WebAuthn) with the options the page carries.
 (function () {
   "use strict";
 
@@ -27,5 +28,114 @@
       var digits = code.value.replace(/\D/g, "").slice(0, 6);
       if (digits !== code.value) { code.value = digits; }
     });
+  }
+
+  var passkeyForm = document.getElementById("passkey-form");
+  if (passkeyForm) { passkeys(passkeyForm); }
+
+  function passkeys(form) {
+    var start = document.getElementById("passkey-start");
+    var answer = document.getElementById("passkey-credential");
+    var error = document.getElementById("passkey-error");
+    var registering = form.dataset.ceremony === "registration";
+    var say = function (message) {
+      error.textContent = message;
+      error.hidden = false;
+      start.disabled = false;
+      start.focus();
+    };
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      say("This browser cannot use passkeys. Use another browser, or an authenticator app.");
+      start.disabled = true;
+      return;
+    }
+    start.addEventListener("click", function () {
+      start.disabled = true;
+      error.hidden = true;
+      var options = JSON.parse(form.dataset.options);
+      var ceremony = registering
+        ? navigator.credentials.create({ publicKey: creationOptions(options) })
+        : navigator.credentials.get({ publicKey: requestOptions(options) });
+      ceremony.then(function (credential) {
+        answer.value = JSON.stringify(credentialJSON(credential));
+        form.submit();
+      }, function (problem) { say(explain(problem, registering)); });
+    });
+  }
+
+  // What the browser's refusal means for the user (WebAuthn 5.1.3, 5.1.4).
+  function explain(problem, registering) {
+    var name = problem && problem.name;
+    if (name === "NotAllowedError") {
+      return "The passkey request was cancelled or timed out. Select the button to try again.";
+    }
+    if (name === "InvalidStateError" && registering) {
+      return "This device already holds a passkey for your account. Use another device, " +
+        "or sign in with the passkey you have.";
+    }
+    if (name === "SecurityError") {
+      return "Passkeys do not work at this address. Ask your administrator to check the " +
+        "organization's passkey settings.";
+    }
+    if (name === "NotSupportedError") {
+      return "This device cannot create a passkey of a kind this site accepts.";
+    }
+    return "The passkey did not work (" + (name || "unknown error") + "). Try again.";
+  }
+
+  // The JSON forms (WebAuthn Level 3), where the browser has them; by hand otherwise.
+  function creationOptions(json) {
+    if (PublicKeyCredential.parseCreationOptionsFromJSON) {
+      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    }
+    var options = Object.assign({}, json);
+    options.challenge = bytes(json.challenge);
+    options.user = Object.assign({}, json.user, { id: bytes(json.user.id) });
+    options.excludeCredentials = (json.excludeCredentials || []).map(descriptor);
+    return options;
+  }
+
+  function requestOptions(json) {
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) {
+      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    }
+    var options = Object.assign({}, json);
+    options.challenge = bytes(json.challenge);
+    options.allowCredentials = (json.allowCredentials || []).map(descriptor);
+    return options;
+  }
+
+  function descriptor(json) { return Object.assign({}, json, { id: bytes(json.id) }); }
+
+  function credentialJSON(credential) {
+    if (typeof credential.toJSON === "function") { return credential.toJSON(); }
+    var response = credential.response;
+    var json = {
+      id: credential.id,
+      rawId: text(credential.rawId),
+      type: credential.type,
+      clientExtensionResults: credential.getClientExtensionResults(),
+      response: { clientDataJSON: text(response.clientDataJSON) }
+    };
+    if (response.attestationObject) {
+      json.response.attestationObject = text(response.attestationObject);
+      json.response.transports = response.getTransports ? response.getTransports() : [];
+    } else {
+      json.response.authenticatorData = text(response.authenticatorData);
+      json.response.signature = text(response.signature);
+      if (response.userHandle) { json.response.userHandle = text(response.userHandle); }
+    }
+    return json;
+  }
+
+  function bytes(base64url) {
+    var base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(base64 + "===".slice((base64.length + 3) % 4));
+    return Uint8Array.from(raw, function (c) { return c.charCodeAt(0); }).buffer;
+  }
+
+  function text(buffer) {
+    var raw = String.fromCharCode.apply(null, new Uint8Array(buffer));
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 })();

@@ -1,0 +1,117 @@
+"""Passkey registration: the browser's attestation for a login's registration options
+is checked here, and the passkey it registers is published for verification (which
+answers the login, as it does an app's confirming code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from services.enrollment.ceremony import RegistrationRefused, verify_registration
+from services.enrollment.domain import Credential, may_add_passkey
+from services.enrollment.store import CredentialStore
+from shared import streams
+from shared.clock import Clock
+from shared.crypto import SecretBox, code_context
+from shared.events import (
+    CodeRejected,
+    CodeSubmitted,
+    CredentialRegistered,
+    Passkey,
+    RejectReason,
+    reply_envelope,
+)
+from shared.messaging import Publisher, publish_correlated
+from shared.passkeys import Challenge
+
+log = structlog.get_logger("mfa.enrollment")
+
+
+@dataclass(frozen=True)
+class RegistrationHandlers:
+    store: CredentialStore
+    box: SecretBox
+    clock: Clock
+    registered: Publisher
+    rejected: Publisher
+
+    async def on_registration_submitted(self, event: CodeSubmitted) -> None:
+        found = await self.store.get(event.user)
+        credential = found[0] if found else None
+        if credential is None or credential.credential_id != event.credential_id:
+            await self._refuse(event, "invalid", "no_such_authenticator")  # reset, replaced
+            return
+        if (done := credential.registered_by(event.submission_id)) is not None:
+            await self._registered(event, credential, done)  # a redelivery: as before
+            return
+        challenge = credential.registration(event.login_id)
+        refusal, passkey = self._check(event, credential, challenge)
+        if passkey is None or challenge is None:
+            await self._refuse(event, *refusal)
+            return
+        if not await self.store.register_passkey(
+            credential, challenge, passkey, event.submission_id, self.clock.now()
+        ):
+            # Another copy of this submission, or another answer to the same challenge,
+            # got there first: the challenge is taken.
+            found = await self.store.get(event.user)
+            done = found[0].registered_by(event.submission_id) if found else None
+            if done is None or found is None:
+                await self._refuse(event, "reused", "challenge_taken")
+                return
+            credential, passkey = found[0], done
+        await self._registered(event, credential, passkey)
+
+    def _check(
+        self, event: CodeSubmitted, credential: Credential, challenge: Challenge | None
+    ) -> tuple[tuple[RejectReason, str], Passkey | None]:
+        """The passkey this submission registers, or why not (a reason, and a word for
+        the log)."""
+        now = self.clock.now()
+        if challenge is None:
+            return ("reused", "no_open_registration"), None
+        if not challenge.live(now):
+            return ("expired", "registration_expired"), None
+        if not may_add_passkey(credential):
+            return ("invalid", "too_many_passkeys"), None
+        answer = self.box.open(event.code, code_context(event.login_id, event.submission_id))
+        try:
+            name = f"Passkey {len(credential.passkeys) + 1}"
+            return ("invalid", ""), verify_registration(answer, challenge, now, name)
+        except RegistrationRefused as refused:
+            return ("invalid", f"attestation_refused:{refused}"), None
+
+    async def _registered(
+        self, event: CodeSubmitted, credential: Credential, passkey: Passkey
+    ) -> None:
+        await publish_correlated(
+            self.registered,
+            CredentialRegistered(
+                **reply_envelope(event, self.clock.now()),
+                credential_id=credential.credential_id,
+                kind="passkey",
+                passkey=passkey,
+                created_at=passkey.created_at,
+                submission_id=event.submission_id,
+                # Registered at enrollment, in place of the app's QR offered beside it.
+                voids_app_secret=not (credential.confirmed and credential.totp),
+            ),
+        )
+        log.info("passkey_registered", login_id=event.login_id, stream=streams.CODE_SUBMITTED)
+
+    async def _refuse(self, event: CodeSubmitted, reason: RejectReason, why: str) -> None:
+        await publish_correlated(
+            self.rejected,
+            CodeRejected(
+                **reply_envelope(event, self.clock.now()),
+                submission_id=event.submission_id,
+                credential_id=event.credential_id,
+                reason=reason,
+                attempts_left=None,
+                kind="passkey",
+            ),
+        )
+        log.warning(
+            "passkey_registration_refused", login_id=event.login_id, outcome=reason, why=why
+        )
