@@ -98,7 +98,11 @@ class RegistrationHandlers:
                 voids_app_secret=not (credential.confirmed and credential.totp),
             ),
         )
-        log.info("passkey_registered", login_id=event.login_id, stream=streams.CODE_SUBMITTED)
+        log.info(
+            "passkey_registered",
+            login_id=event.login_id,
+            stream=streams.PASSKEY_REGISTRATION_SUBMITTED,
+        )
 
     async def _refuse(self, event: CodeSubmitted, reason: RejectReason, why: str) -> None:
         await publish_correlated(

@@ -162,8 +162,7 @@ class PasskeyHandlers:
         await publish_correlated(
             self.verified,
             CodeVerified(
-                **reply_envelope(event, self.clock.now()),
-                login_id=event.login_id,
+                **reply_envelope(event, self.clock.now()),  # its login_id too
                 submission_id=event.submission_id,
                 credential_id=event.credential_id,
                 purpose="enrollment",

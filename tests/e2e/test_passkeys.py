@@ -1,0 +1,218 @@
+"""Passkeys through the real processes: both WebAuthn ceremonies run by the API, answered
+by a software authenticator (tests/soft_authenticator.py), with two verification
+replicas racing on one assertion."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.passkeys import b64url
+from tests.e2e.test_operations import wait_until
+from tests.e2e.test_organizations import Organization, new_organization
+from tests.e2e.test_self_service import notices_of
+from tests.real_stack import Stack, new_user
+from tests.soft_authenticator import SoftAuthenticator
+
+# Starts a second verification replica (and stops it): a stack of its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.own_stack]
+
+ORIGIN = "https://login.acme.localhost"
+RELYING_PARTY = {"id": "localhost", "name": "Acme", "origins": [ORIGIN]}
+
+
+@pytest.fixture(scope="module")
+def acme(stack: Stack) -> Organization:
+    organization = new_organization(stack, issuer="Acme")
+    policy(organization)
+    return organization
+
+
+def policy(organization: Organization, **rules: Any) -> None:
+    body = {"user_types": ["editor"], "relying_party": RELYING_PARTY, **rules}
+    answer = organization.admin("PUT", "/v1/admin/policy", json=body)
+    assert answer.status_code == 200, answer.text
+
+
+def passkey(
+    organization: Organization, login_id: str, credential: dict[str, Any]
+) -> httpx.Response:
+    return organization.client(
+        "POST", f"/v1/logins/{login_id}/passkey", json={"credential": credential}
+    )
+
+
+def register(organization: Organization, user: str) -> SoftAuthenticator:
+    """A user's first sign-in, registering a passkey: their first recovery codes come."""
+    login = organization.start_login(user)
+    assert login["status"] == "enrollment_required", login
+    assert login["passkey"]["ceremony"] == "registration"
+    authenticator = SoftAuthenticator(ORIGIN)
+    answered = passkey(
+        organization, login["login_id"], authenticator.create(login["passkey"]["options"])
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "authenticated"
+    assert answered.json()["passed_by"] == "passkey"
+    assert len(answered.json()["recovery_codes"]) == 10
+    return authenticator
+
+
+def signing_in(organization: Organization, user: str) -> dict[str, Any]:
+    login = organization.start_login(user)
+    assert login["status"] == "code_required", login
+    assert login["passkey"]["ceremony"] == "authentication", login
+    return login
+
+
+def test_a_passkey_registered_at_the_first_sign_in_signs_in_later_with_no_code(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    first = acme.start_login(user)
+    assert first["kinds"] == ["passkey", "totp"]  # the user chooses
+    assert first["enrollment"]["otpauth_uri"].startswith("otpauth://totp/")
+    authenticator = SoftAuthenticator(ORIGIN)
+    registered = passkey(acme, first["login_id"], authenticator.create(first["passkey"]["options"]))
+    assert registered.status_code == 200, registered.text
+
+    later = signing_in(acme, user)
+    assert later["kinds"] == ["passkey"]  # the app's QR offered beside it is void
+    assert later["enrollment"] is None
+    allowed = later["passkey"]["options"]["allowCredentials"]
+    assert [c["id"] for c in allowed] == [b64url(i) for i in authenticator.passkeys]
+    signed = passkey(acme, later["login_id"], authenticator.get(later["passkey"]["options"]))
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["passed_by"] == "passkey"
+    code = acme.submit(signing_in(acme, user)["login_id"], "123456")
+    assert code.status_code == 409, code.text
+    assert code.json()["error"]["code"] == "kind_not_offered"
+
+
+def test_a_user_who_needs_a_passkey_is_never_shown_a_qr(stack: Stack) -> None:
+    organization = new_organization(stack)
+    user = new_user()
+    policy(organization, require_passkey_users=[user])
+    login = organization.start_login(user)
+    assert login["status"] == "enrollment_required"
+    assert login["enrollment"] is None
+    assert login["kinds"] == ["passkey"]
+    assert login["passkey"]["ceremony"] == "registration"
+    refused = organization.submit(login["login_id"], "123456")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "kind_not_offered"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [{"origin": "https://phish.example"}, {"rp_id": "example.com"}],
+    ids=["another_origin", "another_rp_id"],
+)
+def test_an_assertion_made_for_another_origin_or_rp_id_is_refused(
+    acme: Organization, tamper: dict[str, str]
+) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    login = signing_in(acme, user)
+    forged = authenticator.get(login["passkey"]["options"], **tamper)  # type: ignore[arg-type]
+    refused = passkey(acme, login["login_id"], forged)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "passkey_refused"
+    assert refused.json()["error"]["attempts_left"] == 4
+    honest = passkey(acme, login["login_id"], authenticator.get(login["passkey"]["options"]))
+    assert honest.status_code == 200, honest.text
+
+
+def test_a_replayed_assertion_is_refused(acme: Organization) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    first = signing_in(acme, user)
+    answer = authenticator.get(first["passkey"]["options"])
+    assert passkey(acme, first["login_id"], answer).status_code == 200
+    second = signing_in(acme, user)
+    replayed = passkey(acme, second["login_id"], answer)
+    assert replayed.status_code == 400, replayed.text
+    assert replayed.json()["error"]["code"] == "passkey_refused"
+
+
+def test_a_counter_that_goes_backwards_is_refused_and_the_user_is_told(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    login = signing_in(acme, user)
+    assert (
+        passkey(
+            acme, login["login_id"], authenticator.get(login["passkey"]["options"], counter=9)
+        ).status_code
+        == 200
+    )
+    login = signing_in(acme, user)
+    cloned = passkey(
+        acme, login["login_id"], authenticator.get(login["passkey"]["options"], counter=3)
+    )
+    assert cloned.status_code == 400, cloned.text
+    assert cloned.json()["error"]["code"] == "possibly_cloned"
+    notices = notices_of(acme.stack, user, 1)
+    assert "passkey_possibly_cloned" in [n["kind"] for n in notices]
+
+
+def test_five_refused_assertions_lock_the_user_and_then_a_right_one_is_refused(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    login = signing_in(acme, user)
+    options = login["passkey"]["options"]
+    for left in (4, 3, 2, 1):
+        wrong = passkey(
+            acme, login["login_id"], authenticator.get(options, origin="https://x.example")
+        )
+        assert wrong.json()["error"]["attempts_left"] == left, wrong.text
+    locking = passkey(
+        acme, login["login_id"], authenticator.get(options, origin="https://x.example")
+    )
+    assert locking.status_code == 423, locking.text
+    right = passkey(acme, login["login_id"], authenticator.get(options))
+    assert right.status_code == 423, right.text
+
+
+def test_a_reset_removes_the_passkeys_and_the_next_sign_in_registers_again(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    old = register(acme, user)
+    reset = acme.admin("POST", f"/v1/admin/users/{user}/authenticator/reset")
+    assert reset.status_code == 200, reset.text
+    login = acme.start_login(user)
+    assert login["status"] == "enrollment_required"
+    assert login["passkey"]["ceremony"] == "registration"
+    assert login["passkey"]["options"]["excludeCredentials"] == []
+    assert old.passkeys  # the old passkey is nobody's now: the new login does not ask for it
+    register(acme, new_user())
+
+
+def test_two_verification_replicas_racing_on_one_assertion_let_exactly_one_pass(
+    acme: Organization,
+) -> None:
+    stack = acme.stack
+    stack.processes.start_service("verification", replica=1)
+    try:
+        replica_log = stack.processes.children["verification-1"].log_path
+        assert replica_log is not None
+        wait_until(lambda: "service_started" in replica_log.read_text())
+        for _ in range(6):
+            user = new_user()
+            authenticator = register(acme, user)
+            login = signing_in(acme, user)
+            answer = authenticator.get(login["passkey"]["options"])
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(lambda _: passkey(acme, login["login_id"], answer), (1, 2)))
+            statuses = sorted(a.status_code for a in answers)
+            assert statuses in ([200, 400], [200, 409]), [a.text for a in answers]
+        assert '"kind": "passkey"' in replica_log.read_text()  # the replica took its share
+    finally:
+        stack.processes.children.pop("verification-1").stop()
