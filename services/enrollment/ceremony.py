@@ -27,6 +27,7 @@ class RegistrationRefused(Exception):
 
 def registration_options(
     party: RelyingParty,
+    name: str,
     handle: bytes,
     account: str,
     held: tuple[str, ...],
@@ -38,7 +39,7 @@ def registration_options(
     challenge = secrets.token_bytes(32)
     options = generate_registration_options(
         rp_id=party.id,
-        rp_name=party.name,
+        rp_name=party.name or name,  # what the browser shows: the organization
         user_id=handle,
         user_name=account,
         challenge=challenge,

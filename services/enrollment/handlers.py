@@ -129,6 +129,7 @@ class EnrollmentHandlers:
             return None
         options, challenge = registration_options(
             party,
+            event.issuer or self.issuer,
             user_handle(event.user, self.handle_key),
             credential.account,
             tuple(p.id for p in credential.passkeys),

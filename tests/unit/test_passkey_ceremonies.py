@@ -31,7 +31,7 @@ def challenge_of(options: str, raw: bytes) -> Challenge:
 
 def registered(authenticator: SoftAuthenticator) -> Passkey:
     options, raw = registration_options(
-        PARTY, user_handle(USER, b"k" * 32), "ada@example.com", (), "preferred"
+        PARTY, "Imageshop", user_handle(USER, b"k" * 32), "ada@example.com", (), "preferred"
     )
     answer = authenticator.create(json.loads(options))
     return verify_registration(json.dumps(answer), challenge_of(options, raw), NOW, "Passkey 1")
@@ -77,18 +77,28 @@ def test_an_assertion_for_another_challenge_is_refused() -> None:
 
 
 def test_a_registration_for_another_origin_is_refused() -> None:
-    options, raw = registration_options(PARTY, b"h" * 32, "ada@example.com", (), "preferred")
+    options, raw = registration_options(
+        PARTY, "Imageshop", b"h" * 32, "ada@example.com", (), "preferred"
+    )
     answer = SoftAuthenticator("https://phish.example").create(json.loads(options))
     with pytest.raises(RegistrationRefused):
         verify_registration(json.dumps(answer), challenge_of(options, raw), NOW, "Passkey 1")
 
 
 def test_registration_excludes_the_passkeys_the_user_holds() -> None:
-    options, _ = registration_options(PARTY, b"h" * 32, "ada", ("AAAA", "BBBB"), "required")
+    options, _ = registration_options(
+        PARTY.model_copy(update={"name": ""}),
+        "Acme",
+        b"h" * 32,
+        "ada",
+        ("AAAA", "BBBB"),
+        "required",
+    )
     parsed = json.loads(options)
     assert [c["id"] for c in parsed["excludeCredentials"]] == ["AAAA", "BBBB"]
     assert parsed["authenticatorSelection"]["userVerification"] == "required"
     assert parsed["attestation"] == "none"
+    assert parsed["rp"] == {"id": "localhost", "name": "Acme"}  # the organization's name
     assert from_b64url(parsed["user"]["id"]) == b"h" * 32
 
 
