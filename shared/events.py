@@ -279,13 +279,34 @@ class PasskeyChallenged(UserEvent):
     expires_at: AwareDatetime
 
 
-class PasskeysRemoved(UserEvent):
-    """A user (signed in) or an administrator removes some of the user's passkeys."""
+PasskeyId = Annotated[str, StringConstraints(min_length=1, max_length=1400)]
 
-    passkey_ids: tuple[Annotated[str, StringConstraints(min_length=1, max_length=1400)], ...] = (
-        Field(min_length=1, max_length=10)
-    )
+
+class PasskeysRemoved(UserEvent):
+    """A user (signed in) or an administrator removes some of the user's passkeys:
+    enrollment and verification confirm (AuthenticatorResetApplied), as for a reset."""
+
+    passkey_ids: tuple[PasskeyId, ...] = Field(min_length=1, max_length=10)
     requested_by: Actor
+
+
+class PasskeyRegistrationRequested(UserEvent):
+    """A user who just passed a code or passkey asks to add a passkey."""
+
+    login_id: Identifier
+    credential_id: Identifier
+    relying_party: RelyingParty
+    user_verification: UserVerification = "preferred"
+    issuer: Issuer | None = None
+
+
+class PasskeyRegistrationOpened(UserEvent):
+    """Enrollment's answer: registration options for that login, or why there are none."""
+
+    login_id: Identifier
+    request_id: UUID = Field(description="The PasskeyRegistrationRequested answered")
+    passkey_registration: PasskeyOptions | None = None
+    refused: Literal["too_many_passkeys", "no_authenticator"] | None = None
 
 
 class CodeSubmitted(UserEvent):

@@ -38,6 +38,7 @@ from shared.events import (
     AuthenticatorUnlocked,
     DeadLettered,
     Event,
+    PasskeysRemoved,
     reply_envelope,
 )
 from shared.metrics import broker_metrics
@@ -269,20 +270,23 @@ class StreamWiring:
 
 
 async def confirm_reset(
-    event: AuthenticatorReset | AuthenticatorUnlocked,
+    event: AuthenticatorReset | AuthenticatorUnlocked | PasskeysRemoved,
     service: Literal["enrollment", "verification"],
     publisher: Publisher,
     clock: Clock,
 ) -> None:
-    """Tell the gateway that this owner applied the admin's operation (a reset: it
-    forgot the user's authenticator; an unlock: it ended the lock)."""
+    """Tell the gateway that this owner applied the operation on the user's
+    authenticator (a reset: it forgot it; an unlock: it ended the lock; a removal: it
+    forgot those passkeys)."""
     await publish_correlated(
         publisher, AuthenticatorResetApplied(**reply_envelope(event, clock.now()), service=service)
     )
-    unlock = isinstance(event, AuthenticatorUnlocked)
-    log.info(
-        "authenticator_unlocked" if unlock else "authenticator_forgotten",
-        operation_id=event.correlation_id,
-        stream=streams.AUTHENTICATOR_UNLOCKED if unlock else streams.AUTHENTICATOR_RESET,
-        outcome="unlocked" if unlock else "reset",
-    )
+    message, stream, outcome = _APPLIED[type(event)]
+    log.info(message, operation_id=event.correlation_id, stream=stream, outcome=outcome)
+
+
+_APPLIED: dict[type[Event], tuple[str, str, str]] = {
+    AuthenticatorReset: ("authenticator_forgotten", streams.AUTHENTICATOR_RESET, "reset"),
+    AuthenticatorUnlocked: ("authenticator_unlocked", streams.AUTHENTICATOR_UNLOCKED, "unlocked"),
+    PasskeysRemoved: ("passkeys_removed", streams.PASSKEYS_REMOVED, "removed"),
+}

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.crypto import Keyring, KeyringError
+from shared.events import RelyingParty
 
 # A fixed, public key so a development stack works with no configuration.
 # Production refuses it (see ``_refuse_weak_defaults``).
@@ -95,4 +96,37 @@ class ServiceSettings(BaseSettings):
             problems.append("MFA_CLOCK_OFFSET_FILE is a test seam")
         if not urlparse(self.redis_url.get_secret_value()).password:
             problems.append("MFA_REDIS_URL has no password (each service has its own Redis user)")
+        return problems
+
+
+class PasskeyDefaults(ServiceSettings):
+    """The relying party of organizations whose policy names none (docs/passkeys.md):
+    unset, passkeys are offered only where an organization sets its own. Read by the
+    policy service (for sign-ins) and the gateway (for passkeys added later)."""
+
+    webauthn_rp_id: str | None = Field(
+        default=None, description="A registrable domain (never an IP address), e.g. example.com"
+    )
+    webauthn_origins: tuple[str, ...] = Field(
+        default=(), description="Where sign-in pages are served, e.g. https://login.example.com"
+    )
+
+    def relying_party(self) -> RelyingParty | None:
+        if self.webauthn_rp_id is None:
+            return None
+        origins = self.webauthn_origins or (f"https://{self.webauthn_rp_id}",)
+        return RelyingParty(id=self.webauthn_rp_id, origins=origins)
+
+    @model_validator(mode="after")
+    def _relying_party_valid(self) -> PasskeyDefaults:
+        self.relying_party()  # a bad RP ID or origin is refused at start, by its rules
+        return self
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        party = self.relying_party()
+        if party is not None and (
+            party.id == "localhost" or any(not o.startswith("https://") for o in party.origins)
+        ):
+            problems.append("MFA_WEBAUTHN_RP_ID/ORIGINS: localhost or plain http in production")
         return problems

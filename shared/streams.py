@@ -24,6 +24,9 @@ RECOVERY_CODES_ISSUED: Final = "mfa.recovery_codes.issued"
 PASSKEY_REGISTRATION_SUBMITTED: Final = "mfa.passkey.registration.submitted"
 PASSKEY_CHALLENGED: Final = "mfa.passkey.challenged"
 PASSKEYS_REMOVED: Final = "mfa.passkeys.removed"
+# A signed-in user adds a passkey: enrollment opens a registration for the login.
+PASSKEY_REGISTRATION_REQUESTED: Final = "mfa.passkey.registration.requested"
+PASSKEY_REGISTRATION_OPENED: Final = "mfa.passkey.registration.opened"
 # For the relying application (no service consumes it): mail the user.
 USER_NOTICE: Final = "mfa.user.notice"
 

@@ -15,10 +15,15 @@ from services.gateway.domain.login import (
     Login,
     PassedBy,
 )
-from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
+from services.gateway.domain.snapshots import (
+    NO_POLICY,
+    AuthenticatorRecord,
+    PasskeyRecord,
+    PolicySnapshot,
+)
 from services.gateway.stores.audit import AuditEvent
 from shared.crypto import Sealed
-from shared.events import LoginDecided, PolicyApplied
+from shared.events import LoginDecided, Passkey, PolicyApplied
 from shared.identity import UserRef
 from shared.mongo import Document
 
@@ -134,6 +139,17 @@ class FakeLoginStore:
         )
         self._answered(login_id, "recovery")
 
+    async def registration_opened(
+        self, login_id: str, request_id: str, options: str | None, refused: str | None
+    ) -> None:
+        login = self.logins.get(login_id)
+        if login is None:
+            return
+        self.logins[login_id] = replace(
+            login, passkey_addition=options, addition_answer=request_id, addition_refused=refused
+        )
+        self._answered(login_id, "addition")
+
     async def enrollment_confirmed(
         self, user: UserRef, credential_id: str, by_passkey: bool = False
     ) -> None:
@@ -201,7 +217,9 @@ class FakeAuthenticatorView:
         held = self.records.get(user.key)
         if confirmed_at is None and held is not None and held.credential_id == credential_id:
             return  # a pending credential replaces another credential, never itself
-        fields = {"credential_id": credential_id, "created_at": created_at}
+        fields: dict[str, Any] = {"credential_id": credential_id, "created_at": created_at}
+        if confirmed_at is None:  # a new credential: nothing of the old one's
+            fields.update(totp=False, passkeys=())
         self.records[user.key] = (
             replace(held, **fields, confirmed_at=confirmed_at)
             if held is not None
@@ -209,14 +227,39 @@ class FakeAuthenticatorView:
         )
 
     async def code_verified(
-        self, user: UserRef, credential_id: str, at: datetime, confirms: bool, **facts: int | None
+        self,
+        user: UserRef,
+        credential_id: str,
+        at: datetime,
+        confirms: bool,
+        app: bool = True,
+        **facts: int | None,
     ) -> None:
         held = self.records.get(user.key)
         if held is None or held.credential_id != credential_id:
             return
         known = {k: v for k, v in facts.items() if v is not None}
-        confirmed = {"confirmed_at": at} if confirms else {}
+        confirmed: dict[str, Any] = {"confirmed_at": at, "totp": app} if confirms else {}
         self.records[user.key] = replace(held, locked_until=None, **confirmed, **known)
+
+    async def passkey_registered(self, user: UserRef, credential_id: str, passkey: Passkey) -> None:
+        held = self.records.get(user.key)
+        if held is not None and held.credential_id != credential_id:
+            return
+        record = PasskeyRecord(passkey.id, passkey.name, passkey.created_at)
+        base = held or AuthenticatorRecord(credential_id, passkey.created_at, None)
+        kept = tuple(p for p in base.passkeys if p.passkey_id != passkey.id)
+        ordered = sorted((*kept, record), key=lambda p: p.created_at)
+        self.records[user.key] = replace(base, passkeys=tuple(ordered))
+
+    async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None:
+        held = self.records.get(user.key)
+        if held is None:
+            return
+        used = tuple(
+            replace(p, last_used_at=at) if p.passkey_id == passkey_id else p for p in held.passkeys
+        )
+        self.records[user.key] = replace(held, passkeys=used)
 
     async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None:
         if (held := self.records.get(user.key)) is not None:

@@ -20,6 +20,7 @@ from shared.events import (
     CodeRejected,
     CredentialRegistered,
     EnrollmentIssued,
+    PasskeyRegistrationOpened,
 )
 from shared.passkeys import USER_HANDLE_PURPOSE
 from shared.service import stream_service
@@ -36,6 +37,7 @@ def create_app(
     publisher = service.wiring.publisher
     box = SecretBox(settings.keyring)
     registered = publisher(streams.CREDENTIAL_REGISTERED, CredentialRegistered)
+    reset_applied = publisher(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied)
     handlers = EnrollmentHandlers(
         store=store,
         box=box,
@@ -45,18 +47,23 @@ def create_app(
         handle_key=settings.keyring.derive(USER_HANDLE_PURPOSE),
         issued=publisher(streams.ENROLLMENT_ISSUED, EnrollmentIssued),
         registered=registered,
-        reset_applied=publisher(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied),
+        reset_applied=reset_applied,
     )
     registrations = RegistrationHandlers(
         store=store,
         box=box,
         clock=service.clock,
+        handle_key=settings.keyring.derive(USER_HANDLE_PURPOSE),
+        offer_ttl=timedelta(seconds=settings.offer_ttl_seconds),
         registered=registered,
         rejected=publisher(streams.CODE_REJECTED, CodeRejected),
+        opened=publisher(streams.PASSKEY_REGISTRATION_OPENED, PasskeyRegistrationOpened),
+        removed=reset_applied,
     )
-    service.wiring.consumer(streams.PASSKEY_REGISTRATION_SUBMITTED)(
-        registrations.on_registration_submitted
-    )
+    consumer = service.wiring.consumer
+    consumer(streams.PASSKEY_REGISTRATION_SUBMITTED)(registrations.on_registration_submitted)
+    consumer(streams.PASSKEY_REGISTRATION_REQUESTED)(registrations.on_registration_requested)
+    consumer(streams.PASSKEYS_REMOVED)(registrations.on_passkeys_removed)
     service.wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
     service.wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     service.wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)

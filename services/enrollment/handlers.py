@@ -8,7 +8,6 @@ from datetime import timedelta
 import structlog
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
-from services.enrollment.ceremony import registration_options
 from services.enrollment.domain import (
     Credential,
     Next,
@@ -19,6 +18,7 @@ from services.enrollment.domain import (
     offered_kinds,
     otpauth_uri,
 )
+from services.enrollment.registrations import Registration, open_registration
 from services.enrollment.store import CredentialStore
 from shared import streams
 from shared.clock import Clock
@@ -33,7 +33,6 @@ from shared.events import (
     reply_envelope,
 )
 from shared.messaging import Publisher, confirm_reset, publish_correlated
-from shared.passkeys import Challenge, user_handle
 
 log = structlog.get_logger("mfa.enrollment")
 
@@ -123,29 +122,23 @@ class EnrollmentHandlers:
         return credential, fresh
 
     async def _open_registration(self, event: LoginDecided, credential: Credential) -> str | None:
-        """Registration options for this login, its challenge kept until the offer ends."""
-        party = event.relying_party
-        if party is None:
+        """Registration options for this login, its challenge kept until the offer ends
+        (None: reset meanwhile, the app's QR, if offered, is what is left)."""
+        if event.relying_party is None:
             return None
-        options, challenge = registration_options(
-            party,
-            event.issuer or self.issuer,
-            user_handle(event.user, self.handle_key),
-            credential.account,
-            tuple(p.id for p in credential.passkeys),
-            event.user_verification,
+        return await open_registration(
+            self.store,
+            Registration(
+                credential,
+                event.login_id,
+                event.relying_party,
+                event.issuer or self.issuer,
+                event.user_verification,
+                credential.offer_expires_at,
+            ),
+            self.handle_key,
+            self.clock.now(),
         )
-        kept = Challenge.for_party(
-            event.login_id,
-            event.user,
-            challenge,
-            party,
-            event.user_verification,
-            credential.offer_expires_at,
-        )
-        if not await self.store.open_registration(credential, kept, self.clock.now()):
-            return None  # reset meanwhile: the app's QR, if offered, is what is left
-        return options
 
     async def _register(self, credential: Credential, sealed: Sealed, correlation_id: str) -> None:
         await publish_correlated(

@@ -1,14 +1,20 @@
-"""Passkey registration: the browser's attestation for a login's registration options
-is checked here, and the passkey it registers is published for verification (which
-answers the login, as it does an app's confirming code)."""
+"""Passkey registration: options for a login (the first authenticator, or one more for a
+user who just signed in), the browser's attestation checked against them, the passkey
+published for verification (which answers the login, as it does an app's confirming
+code), and passkeys removed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 
-from services.enrollment.ceremony import RegistrationRefused, verify_registration
+from services.enrollment.ceremony import (
+    RegistrationRefused,
+    registration_options,
+    verify_registration,
+)
 from services.enrollment.domain import Credential, may_add_passkey
 from services.enrollment.store import CredentialStore
 from shared import streams
@@ -19,13 +25,55 @@ from shared.events import (
     CodeSubmitted,
     CredentialRegistered,
     Passkey,
+    PasskeyRegistrationOpened,
+    PasskeyRegistrationRequested,
+    PasskeysRemoved,
     RejectReason,
+    RelyingParty,
+    UserVerification,
     reply_envelope,
 )
-from shared.messaging import Publisher, publish_correlated
-from shared.passkeys import Challenge
+from shared.messaging import Publisher, confirm_reset, publish_correlated
+from shared.passkeys import Challenge, user_handle
 
 log = structlog.get_logger("mfa.enrollment")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A passkey registration to open for a login."""
+
+    credential: Credential
+    login_id: str
+    party: RelyingParty
+    name: str  # the relying party's name the browser shows, when the party has none
+    user_verification: UserVerification
+    expires_at: datetime
+
+
+async def open_registration(
+    store: CredentialStore, registration: Registration, handle_key: bytes, now: datetime
+) -> str | None:
+    """Options for the login, the passkeys held excluded, its challenge kept with the
+    user's authenticator; None if that authenticator was replaced or reset meanwhile."""
+    credential = registration.credential
+    options, challenge = registration_options(
+        registration.party,
+        registration.name,
+        user_handle(credential.user, handle_key),
+        credential.account,
+        tuple(p.id for p in credential.passkeys),
+        registration.user_verification,
+    )
+    kept = Challenge.for_party(
+        registration.login_id,
+        credential.user,
+        challenge,
+        registration.party,
+        registration.user_verification,
+        registration.expires_at,
+    )
+    return options if await store.open_registration(credential, kept, now) else None
 
 
 @dataclass(frozen=True)
@@ -33,8 +81,54 @@ class RegistrationHandlers:
     store: CredentialStore
     box: SecretBox
     clock: Clock
+    handle_key: bytes
+    offer_ttl: timedelta
     registered: Publisher
     rejected: Publisher
+    opened: Publisher
+    removed: Publisher  # AuthenticatorResetApplied: the removal is applied here
+
+    async def on_registration_requested(self, event: PasskeyRegistrationRequested) -> None:
+        found = await self.store.get(event.user)
+        credential = found[0] if found else None
+        options, refused = None, None
+        if credential is None or not credential.confirmed:
+            refused = "no_authenticator"
+        elif credential.credential_id != event.credential_id:
+            refused = "no_authenticator"  # reset (and enrolled again) since the sign-in
+        elif not may_add_passkey(credential):
+            refused = "too_many_passkeys"
+        else:
+            now = self.clock.now()
+            registration = Registration(
+                credential,
+                event.login_id,
+                event.relying_party,
+                event.issuer or event.relying_party.id,
+                event.user_verification,
+                now + self.offer_ttl,
+            )
+            options = await open_registration(self.store, registration, self.handle_key, now)
+            refused = None if options else "no_authenticator"
+        await publish_correlated(
+            self.opened,
+            PasskeyRegistrationOpened(
+                **reply_envelope(event, self.clock.now()),
+                request_id=event.event_id,
+                passkey_registration=options,
+                refused=refused,
+            ),
+        )
+        log.info(
+            "passkey_registration_opened",
+            login_id=event.login_id,
+            stream=streams.PASSKEY_REGISTRATION_REQUESTED,
+            outcome=refused or "opened",
+        )
+
+    async def on_passkeys_removed(self, event: PasskeysRemoved) -> None:
+        await self.store.remove_passkeys(event.user, event.passkey_ids)
+        await confirm_reset(event, "enrollment", self.removed, self.clock)
 
     async def on_registration_submitted(self, event: CodeSubmitted) -> None:
         found = await self.store.get(event.user)

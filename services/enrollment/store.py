@@ -188,6 +188,18 @@ class CredentialStore:
         )
         return result.modified_count == 1
 
+    async def remove_passkeys(self, user: UserRef, passkey_ids: tuple[str, ...]) -> int:
+        """Remove these passkeys (one write each, so the count stays exact whoever else
+        removes or adds meanwhile); how many were held."""
+        removed = 0
+        for passkey_id in passkey_ids:
+            done = await self._credentials.update_one(
+                {"_id": user.key, _passkey_field(passkey_id): {"$exists": True}},
+                {"$unset": {_passkey_field(passkey_id): ""}, "$inc": {"passkey_count": -1}},
+            )
+            removed += done.modified_count
+        return removed
+
     async def forget(self, user: UserRef, requested_at: datetime) -> None:
         """Forget the credential the user had when the reset was requested; one made
         since (the user enrolled again before a copy of the reset arrived) stays."""

@@ -23,6 +23,7 @@ from services.gateway import upgrade
 from services.gateway.access import AccessObserved
 from services.gateway.api import admin as admin_api
 from services.gateway.api import operator as operator_api
+from services.gateway.api import passkeys as passkeys_api
 from services.gateway.api import policy as policy_api
 from services.gateway.api import routes as api_routes
 from services.gateway.api.edge import BODY_LIMIT, Edge
@@ -39,6 +40,7 @@ from services.gateway.stores.database import Stores
 from services.gateway.stores.rate_limits import Limits, Throttle
 from services.gateway.use_cases.administration import AdminFlow
 from services.gateway.use_cases.login import LoginFlow
+from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web import admin as admin_pages
 from services.gateway.web import admin_users, mfa_step, pages, security
@@ -53,6 +55,8 @@ from shared.events import (
     CodeSubmitted,
     Event,
     LoginAttempted,
+    PasskeyRegistrationRequested,
+    PasskeysRemoved,
     PolicyUpdated,
     RecoveryCodesRequested,
     UserNotice,
@@ -152,6 +156,18 @@ def create_app(
         notices=notices,
         timeout=settings.code_timeout_seconds,
     )
+    passkeys = PasskeyService(
+        flow=login_flow,
+        logins=stores.logins,
+        admin=admin_flow,
+        policy=stores.policy_view,
+        organizations=stores.organizations,
+        feed=feed,
+        clock=clock,
+        publish_request=redelivery.sending("logins", streams.PASSKEY_REGISTRATION_REQUESTED),
+        default_party=settings.relying_party(),
+        timeout=settings.code_timeout_seconds,
+    )
     broker.include_router(router)
 
     lifespan = _lifespan(
@@ -187,6 +203,7 @@ def create_app(
         login_flow=login_flow,
         admin_flow=admin_flow,
         self_service=self_service,
+        passkeys=passkeys,
         api_keys=api_keys,
         organizations=stores.organizations,
         keys=stores.keys,
@@ -278,6 +295,7 @@ def _serve(
         api_routes.router,
         policy_api.router,
         admin_api.router,
+        passkeys_api.router,
         operator_api.router,
         pages.router,
         mfa_step.router,
@@ -341,6 +359,7 @@ def _flows(
         publish_policy=redelivery.sending("operations", streams.POLICY_UPDATED),
         publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
         publish_unlock=redelivery.sending("operations", streams.AUTHENTICATOR_UNLOCKED),
+        publish_removal=redelivery.sending("operations", streams.PASSKEYS_REMOVED),
         timeout=settings.admin_timeout_seconds,
     )
     return login_flow, admin_flow
@@ -354,6 +373,8 @@ SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an
     streams.AUTHENTICATOR_RESET: AuthenticatorReset,
     streams.AUTHENTICATOR_UNLOCKED: AuthenticatorUnlocked,
     streams.RECOVERY_CODES_REQUESTED: RecoveryCodesRequested,
+    streams.PASSKEY_REGISTRATION_REQUESTED: PasskeyRegistrationRequested,
+    streams.PASSKEYS_REMOVED: PasskeysRemoved,
 }
 
 
@@ -431,6 +452,8 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
     wiring.consumer(streams.ENROLLMENT_ISSUED)(handlers.on_enrollment_issued)
     wiring.consumer(streams.PASSKEY_CHALLENGED)(handlers.on_passkey_challenged)
+    wiring.consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
+    wiring.consumer(streams.PASSKEY_REGISTRATION_OPENED)(handlers.on_registration_opened)
     wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     wiring.consumer(streams.CODE_REJECTED)(handlers.on_code_rejected)
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)

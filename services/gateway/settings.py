@@ -7,7 +7,7 @@ from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from shared.settings import ServiceSettings
+from shared.settings import PasskeyDefaults
 
 DEV_CLIENT_KEY = "dev-client-key"
 DEV_ADMIN_KEY = "dev-admin-key"
@@ -19,7 +19,7 @@ MAX_WAIT_SECONDS = 60  # what a client may ask for; MFA_MAX_WAIT_SECONDS caps it
 ApiKeys = Annotated[tuple[SecretStr, ...], NoDecode]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(PasskeyDefaults):
     service_name: ClassVar[str] = "gateway"
 
     host: str = "127.0.0.1"

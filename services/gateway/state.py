@@ -14,6 +14,7 @@ from services.gateway.stores.api_keys import ApiKeys, KeyStore
 from services.gateway.stores.organizations import Organizations
 from services.gateway.use_cases.administration import AdminFlow
 from services.gateway.use_cases.login import LoginFlow
+from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
 from shared.clock import Clock
 from shared.crypto import SecretBox
@@ -24,6 +25,7 @@ class GatewayState:
     login_flow: LoginFlow
     admin_flow: AdminFlow
     self_service: SelfService
+    passkeys: PasskeyService
     api_keys: ApiKeys
     organizations: Organizations
     keys: KeyStore

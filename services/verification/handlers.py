@@ -49,6 +49,7 @@ from shared.events import (
     CodeSubmitted,
     CodeVerified,
     CredentialRegistered,
+    PasskeysRemoved,
     RecoveryCodesIssued,
     RecoveryCodesRequested,
     reply_envelope,
@@ -137,6 +138,10 @@ class VerificationHandlers:
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
         await self.store.forget(event.user, requested_at=event.occurred_at)
+        await confirm_reset(event, "verification", self.reset_applied, self.clock)
+
+    async def on_passkeys_removed(self, event: PasskeysRemoved) -> None:
+        await self.store.remove_passkeys(event.user, event.passkey_ids)
         await confirm_reset(event, "verification", self.reset_applied, self.clock)
 
     async def on_authenticator_unlocked(self, event: AuthenticatorUnlocked) -> None:

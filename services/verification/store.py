@@ -348,6 +348,17 @@ class AuthenticatorStore:
         )
         return result.modified_count == 1
 
+    async def remove_passkeys(self, user: UserRef, passkey_ids: tuple[str, ...]) -> None:
+        """Forget these passkeys (a version bump: a check in flight reads again, and
+        finds them gone)."""
+        await self._authenticators.update_one(
+            {"_id": user.key},
+            {
+                "$unset": {f"passkeys.{passkey_id}": "" for passkey_id in passkey_ids},
+                "$inc": {"version": 1},
+            },
+        )
+
     async def forget(self, user: UserRef, requested_at: datetime) -> None:
         """Forget the credential the user had when the reset was requested; one made
         since (the user enrolled again before a copy of the reset arrived) stays."""

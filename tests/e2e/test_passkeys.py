@@ -218,3 +218,83 @@ def test_two_verification_replicas_racing_on_one_assertion_let_exactly_one_pass(
         assert '"kind": "passkey"' in replica_log.read_text()  # the replica took its share
     finally:
         stack.processes.children.pop("verification-1").stop()
+
+
+def add_passkey(
+    organization: Organization, login_id: str
+) -> tuple[SoftAuthenticator, httpx.Response]:
+    """One more passkey for the user of a login this key just passed."""
+    begun = organization.client("POST", f"/v1/logins/{login_id}/passkeys/registration")
+    assert begun.status_code == 200, begun.text
+    assert begun.json()["ceremony"] == "registration"
+    authenticator = SoftAuthenticator(ORIGIN)
+    answer = authenticator.create(begun.json()["options"])
+    added = organization.client(
+        "POST", f"/v1/logins/{login_id}/passkeys", json={"credential": answer}
+    )
+    return authenticator, added
+
+
+def test_a_user_with_an_app_and_a_passkey_may_use_either(acme: Organization) -> None:
+    user = new_user()
+    secret = acme.enroll(user)  # the app first: the QR, then its code
+    passed = acme.start_login(user)
+    assert passed["kinds"] == ["totp"]
+    assert passed["passkey"] is None
+    assert acme.submit(passed["login_id"], acme.stack.code(secret, 30)).status_code == 200
+    authenticator, added = add_passkey(acme, passed["login_id"])
+    assert added.status_code == 201, added.text
+    (listed,) = added.json()["passkeys"]
+
+    by_passkey = signing_in(acme, user)
+    assert by_passkey["kinds"] == ["passkey", "totp"]
+    signed = passkey(
+        acme, by_passkey["login_id"], authenticator.get(by_passkey["passkey"]["options"])
+    )
+    assert signed.status_code == 200, signed.text
+    by_code = signing_in(acme, user)
+    acme.stack.next_step()
+    coded = acme.submit(by_code["login_id"], acme.stack.code(secret, 30))
+    assert coded.status_code == 200, coded.text
+    assert coded.json()["passed_by"] == "code"
+
+    seen = acme.admin("GET", f"/v1/admin/users/{user}/passkeys").json()["passkeys"]
+    assert [p["passkey_id"] for p in seen] == [listed["passkey_id"]]
+    assert seen[0]["last_used_at"] is not None
+
+
+def test_a_passkey_is_added_only_right_after_a_pass_and_removed_but_never_the_last(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    login = signing_in(acme, user)
+    early = acme.client("POST", f"/v1/logins/{login['login_id']}/passkeys/registration")
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "code_not_passed"
+    assert (
+        passkey(acme, login["login_id"], authenticator.get(login["passkey"]["options"])).status_code
+        == 200
+    )
+    second, added = add_passkey(acme, login["login_id"])
+    assert added.status_code == 201, added.text
+    first_id, second_id = (p["passkey_id"] for p in added.json()["passkeys"])
+
+    both = signing_in(acme, user)
+    allowed = {c["id"] for c in both["passkey"]["options"]["allowCredentials"]}
+    assert allowed == {first_id, second_id}
+    assert (
+        passkey(acme, both["login_id"], second.get(both["passkey"]["options"])).status_code == 200
+    )
+    removed = acme.client("DELETE", f"/v1/logins/{both['login_id']}/passkeys/{first_id}")
+    assert removed.status_code == 200, removed.text
+    assert [p["passkey_id"] for p in removed.json()["passkeys"]] == [second_id]
+    last = acme.admin("DELETE", f"/v1/admin/users/{user}/passkeys/{second_id}")
+    assert last.status_code == 409
+    assert last.json()["error"]["code"] == "last_authenticator"
+
+    after = signing_in(acme, user)
+    # The removed passkey signs anyway (its device still holds it): refused.
+    options = {**after["passkey"]["options"], "allowCredentials": [{"id": first_id}]}
+    refused = passkey(acme, after["login_id"], authenticator.get(options))
+    assert refused.status_code == 400, refused.text  # the removed passkey signs in no more

@@ -19,6 +19,7 @@ from services.gateway.use_cases.errors import (
     LoginNotFound,
     NotAppliedInTime,
     NotWaitingForCode,
+    PasskeyNotFound,
     PolicyConflict,
     Refused,
     TooManyCodes,
@@ -80,6 +81,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginNotFound)
     async def login_not_found(_: Request, __: LoginNotFound) -> JSONResponse:
         return _error(404, "login_not_found", "No such login.")
+
+    @app.exception_handler(PasskeyNotFound)
+    async def passkey_not_found(_: Request, __: PasskeyNotFound) -> JSONResponse:
+        return _error(404, "not_found", "The user holds no such passkey.")
 
     @app.exception_handler(LoginExpired)
     async def login_expired(_: Request, __: LoginExpired) -> JSONResponse:

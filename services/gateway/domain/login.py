@@ -78,6 +78,11 @@ class Login:
     trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
     kinds: tuple[Kind, ...] = ("totp",)  # what it accepts while waiting for the user
     passkey_authentication: str | None = None  # the sign-in options (RequestOptionsJSON)
+    # One more passkey, for the user who just passed (its CreationOptionsJSON), the
+    # request it answers, and why enrollment opened none.
+    passkey_addition: str | None = None
+    addition_answer: str | None = None
+    addition_refused: str | None = None
 
     @property
     def user(self) -> UserRef:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from shared.events import PolicyRules
 
@@ -29,8 +29,17 @@ NO_POLICY = PolicySnapshot(PolicyRules(), 0, None)
 
 
 @dataclass(frozen=True)
+class PasskeyRecord:
+    passkey_id: str  # base64url
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AuthenticatorRecord:
-    """A user's authenticator as the gateway knows it from events."""
+    """A user's authenticator as the gateway knows it from events: an app's secret,
+    passkeys, or both."""
 
     credential_id: str
     created_at: datetime | None
@@ -38,6 +47,18 @@ class AuthenticatorRecord:
     locked_until: datetime | None = None
     recovery_codes_left: int | None = None
     step_offset: int | None = None  # the last accepted app code's drift, in steps
+    totp: bool = False  # an app's secret, confirmed
+    passkeys: tuple[PasskeyRecord, ...] = ()  # oldest first
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
+
+    @property
+    def kinds(self) -> tuple[Literal["passkey", "totp"], ...]:
+        passkey: tuple[Literal["passkey"], ...] = ("passkey",) if self.passkeys else ()
+        return passkey + (("totp",) if self.totp else ())
+
+    def may_remove(self, passkey_ids: set[str]) -> bool:
+        """Removing these passkeys leaves the user an authenticator (the last one goes by
+        a reset, which starts registration over)."""
+        return self.totp or any(p.passkey_id not in passkey_ids for p in self.passkeys)

@@ -27,10 +27,12 @@ from shared.events import (
     AuthenticatorResetApplied,
     CodeRejected,
     CodeVerified,
+    CredentialRegistered,
     EnrollmentIssued,
     LoginDecided,
     NoticeKind,
     PasskeyChallenged,
+    PasskeyRegistrationOpened,
     PolicyApplied,
     RecoveryCodesIssued,
     UserEvent,
@@ -129,9 +131,12 @@ class GatewayHandlers:
             event.credential_id,
             event.occurred_at,
             confirms=event.confirms_authenticator,
+            app=event.kind == "totp",
             step_offset=event.step_offset,
             recovery_codes_left=event.recovery_codes_left,
         )
+        if event.passkey_id is not None:
+            await self.authenticators.passkey_used(event.user, event.passkey_id, event.occurred_at)
         if recovery:
             left = event.recovery_codes_left
             await self._audit(event, "recovery_code_used", f"recovery code used, {left} left")
@@ -161,6 +166,21 @@ class GatewayHandlers:
             outcome="authenticated",
             purpose=event.purpose,
         )
+
+    async def on_credential_registered(self, event: CredentialRegistered) -> None:
+        """A passkey registered: listed for the user and the admin (an app's secret is
+        listed by its enrollment, and is never the gateway's)."""
+        if event.passkey is not None:
+            await self.authenticators.passkey_registered(
+                event.user, event.credential_id, event.passkey
+            )
+
+    async def on_registration_opened(self, event: PasskeyRegistrationOpened) -> None:
+        await self.logins.registration_opened(
+            event.login_id, str(event.request_id), event.passkey_registration, event.refused
+        )
+        self.login_answered(event.login_id)
+        await self._changed(event.login_id)
 
     async def on_code_rejected(self, event: CodeRejected) -> None:
         await self.logins.code_refused(

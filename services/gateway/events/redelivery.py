@@ -23,6 +23,7 @@ LOGIN_STREAMS = frozenset(
         streams.CODE_SUBMITTED,
         streams.PASSKEY_REGISTRATION_SUBMITTED,
         streams.RECOVERY_CODES_REQUESTED,
+        streams.PASSKEY_REGISTRATION_REQUESTED,
     }
 )
 log = structlog.get_logger("mfa.gateway")

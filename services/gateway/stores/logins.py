@@ -58,6 +58,9 @@ def _login_from_document(doc: Document) -> Login:
         trace=doc.get("trace") or {},
         kinds=tuple(doc.get("kinds") or ("totp",)),
         passkey_authentication=doc.get("passkey_authentication"),
+        passkey_addition=doc.get("passkey_addition"),
+        addition_answer=doc.get("addition_answer"),
+        addition_refused=doc.get("addition_refused"),
     )
 
 
@@ -317,6 +320,30 @@ class LoginStore:
         await self._logins.update_one(
             {"_id": login_id},
             {"$set": {**changes, "recovery_answer": request_id}, "$unset": answered("recovery")},
+        )
+
+    async def registration_requested(
+        self, login_id: str, awaiting: dict[str, Document], request_id: str, caller: str
+    ) -> None:
+        """A passkey to add is asked for: the request kept until answered."""
+        await self._logins.update_one(
+            {"_id": login_id}, {"$set": {**kept(awaiting), f"callers.{request_id}": caller}}
+        )
+
+    async def registration_opened(
+        self, login_id: str, request_id: str, options: str | None, refused: str | None
+    ) -> None:
+        """Enrollment's options for one more passkey (or why none), for the request."""
+        await self._logins.update_one(
+            {"_id": login_id},
+            {
+                "$set": {
+                    "passkey_addition": options,
+                    "addition_answer": request_id,
+                    "addition_refused": refused,
+                },
+                "$unset": answered("addition"),
+            },
         )
 
     async def device_remembered(self, login_id: str) -> bool:

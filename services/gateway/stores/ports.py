@@ -15,7 +15,7 @@ from services.gateway.domain.login import Ask, CodeOutcome, Login, PassedBy
 from services.gateway.domain.snapshots import AuthenticatorRecord, PolicySnapshot
 from services.gateway.stores.audit import AuditEvent
 from shared.crypto import Sealed
-from shared.events import LoginDecided, PolicyApplied
+from shared.events import LoginDecided, Passkey, PolicyApplied
 from shared.identity import UserRef
 
 
@@ -41,6 +41,9 @@ class LoginAnswers(Protocol):
     async def recovery_codes_issued(
         self, login_id: str, request_id: str, sealed: Sealed | None
     ) -> None: ...
+    async def registration_opened(
+        self, login_id: str, request_id: str, options: str | None, refused: str | None
+    ) -> None: ...
 
 
 class OperationAnswers(Protocol):
@@ -59,8 +62,18 @@ class AuthenticatorRecords(Protocol):
         self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
     ) -> None: ...
     async def code_verified(
-        self, user: UserRef, credential_id: str, at: datetime, confirms: bool, **facts: int | None
+        self,
+        user: UserRef,
+        credential_id: str,
+        at: datetime,
+        confirms: bool,
+        app: bool = True,
+        **facts: int | None,
     ) -> None: ...
+    async def passkey_registered(
+        self, user: UserRef, credential_id: str, passkey: Passkey
+    ) -> None: ...
+    async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None: ...
     async def lock_changed(self, user: UserRef, locked_until: datetime | None) -> None: ...
     async def recovery_codes_issued(self, user: UserRef, credential_id: str, left: int) -> None: ...
 

@@ -11,8 +11,13 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.gateway.domain.snapshots import NO_POLICY, AuthenticatorRecord, PolicySnapshot
-from shared.events import LoginDecided, PolicyApplied, PolicyRules
+from services.gateway.domain.snapshots import (
+    NO_POLICY,
+    AuthenticatorRecord,
+    PasskeyRecord,
+    PolicySnapshot,
+)
+from shared.events import LoginDecided, Passkey, PolicyApplied, PolicyRules
 from shared.identity import UserRef
 from shared.mongo import Document
 
@@ -30,6 +35,17 @@ def authenticator_from(doc: Document) -> AuthenticatorRecord:
         locked_until=doc.get("locked_until"),
         recovery_codes_left=doc.get("recovery_codes_left"),
         step_offset=doc.get("step_offset"),
+        # Recorded before passkeys: a confirmed authenticator was an app's.
+        totp=doc.get("totp", doc.get("confirmed_at") is not None),
+        passkeys=tuple(
+            sorted(
+                (
+                    PasskeyRecord(pid, p["name"], p["created_at"], p.get("last_used_at"))
+                    for pid, p in (doc.get("passkeys") or {}).items()
+                ),
+                key=lambda p: p.created_at,
+            )
+        ),
     )
 
 
@@ -106,7 +122,10 @@ class AuthenticatorView:
         with contextlib.suppress(DuplicateKeyError):
             await self._authenticators.update_one(
                 {"_id": user.key, "credential_id": {"$ne": credential_id}},
-                {"$set": fields, "$setOnInsert": {"locked_until": None}},
+                {
+                    "$set": {**fields, "totp": False, "passkeys": {}},
+                    "$setOnInsert": {"locked_until": None},
+                },
                 upsert=True,
             )
 
@@ -116,15 +135,47 @@ class AuthenticatorView:
         credential_id: str,
         at: datetime,
         confirms: bool,
+        app: bool = True,
         **facts: int | None,
     ) -> None:
-        """A success ends any lock; an enrollment code also confirms the credential.
-        ``facts``: what the check reported (step_offset, recovery_codes_left), if known."""
+        """A success ends any lock; an enrollment code (or passkey) also confirms the
+        credential, and says whether it is an app's. ``facts``: what the check reported
+        (step_offset, recovery_codes_left), if known."""
         known = {k: v for k, v in facts.items() if v is not None}
-        confirmed = {"confirmed_at": at} if confirms else {}
+        confirmed = {"confirmed_at": at, "totp": app} if confirms else {}
         await self._authenticators.update_one(
             {"_id": user.key, "credential_id": credential_id},
             {"$set": {**confirmed, "locked_until": None, "verified_at": at, **known}},
+        )
+
+    async def passkey_registered(self, user: UserRef, credential_id: str, passkey: Passkey) -> None:
+        fields = {"name": passkey.name, "created_at": passkey.created_at, "last_used_at": None}
+        with contextlib.suppress(DuplicateKeyError):  # another credential is held now
+            await self._authenticators.update_one(
+                {"_id": user.key, "credential_id": credential_id},
+                {
+                    "$set": {f"passkeys.{passkey.id}": fields},
+                    "$setOnInsert": {
+                        "organization_id": user.organization_id,
+                        "user_id": user.user_id,
+                        "created_at": passkey.created_at,
+                        "confirmed_at": None,
+                        "locked_until": None,
+                    },
+                },
+                upsert=True,
+            )
+
+    async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None:
+        await self._authenticators.update_one(
+            {"_id": user.key, f"passkeys.{passkey_id}": {"$exists": True}},
+            {"$set": {f"passkeys.{passkey_id}.last_used_at": at}},
+        )
+
+    async def passkeys_removed(self, user: UserRef, passkey_ids: tuple[str, ...]) -> None:
+        await self._authenticators.update_one(
+            {"_id": user.key},
+            {"$unset": {f"passkeys.{passkey_id}": "" for passkey_id in passkey_ids}},
         )
 
     async def recovery_codes_issued(self, user: UserRef, credential_id: str, left: int) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from services.gateway.domain.coverage import UserCoverage, coverage_of, csv_header, csv_line
-from services.gateway.domain.snapshots import AuthenticatorRecord, PolicySnapshot
+from services.gateway.domain.snapshots import AuthenticatorRecord, PasskeyRecord, PolicySnapshot
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.notices import Notices
 from services.gateway.events.outbox import awaiting
@@ -18,15 +18,26 @@ from services.gateway.stores.devices import RememberedDevices
 from services.gateway.stores.logins import LoginStore
 from services.gateway.stores.operations import OperationStore
 from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
-from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict
+from services.gateway.use_cases.errors import (
+    NotAppliedInTime,
+    PasskeyNotFound,
+    PolicyConflict,
+    Refused,
+)
 from services.gateway.use_cases.login import Publish, new_id
 from shared import streams
 from shared.clock import Clock
-from shared.events import AuthenticatorReset, AuthenticatorUnlocked, PolicyRules, PolicyUpdated
+from shared.events import (
+    AuthenticatorReset,
+    AuthenticatorUnlocked,
+    PasskeysRemoved,
+    PolicyRules,
+    PolicyUpdated,
+)
 from shared.identity import UserRef
 
 RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
-UserOperation = TypeVar("UserOperation", AuthenticatorReset, AuthenticatorUnlocked)
+UserOperation = TypeVar("UserOperation", AuthenticatorReset, AuthenticatorUnlocked, PasskeysRemoved)
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class AdminFlow:
     publish_policy: Publish
     publish_reset: Publish
     publish_unlock: Publish
+    publish_removal: Publish
     timeout: float
 
     async def policy(self, organization_id: str) -> PolicySnapshot:
@@ -135,6 +147,39 @@ class AdminFlow:
         await self.logins.unlock_open_logins_of(user)
         await self._audit(user, "authenticator_unlocked", "lock ended", requested_by, operation_id)
 
+    async def passkeys(self, user: UserRef) -> tuple[PasskeyRecord, ...]:
+        record = await self.authenticators.get(user)
+        return record.passkeys if record else ()
+
+    async def remove_passkey(self, user: UserRef, passkey_id: str, requested_by: str) -> None:
+        """Remove one of the user's passkeys, once both services that hold it forgot it;
+        never the user's last authenticator (a reset does that, and registration starts
+        over)."""
+        record = await self.authenticators.get(user)
+        if record is None or passkey_id not in {p.passkey_id for p in record.passkeys}:
+            raise PasskeyNotFound(passkey_id)
+        if not record.may_remove({passkey_id}):
+            raise Refused(
+                "last_authenticator",
+                "This is the user's only authenticator: reset it instead, and the next "
+                "sign-in registers a new one.",
+            )
+        removal = await self._user_operation(
+            "passkey_removal",
+            PasskeysRemoved,
+            streams.PASSKEYS_REMOVED,
+            RESET_OWNERS,
+            user,
+            requested_by,
+            passkey_ids=(passkey_id,),
+        )
+        await self.publish_removal(removal)
+        await self._until_applied(removal.correlation_id, set(RESET_OWNERS))
+        await self.authenticators.passkeys_removed(user, (passkey_id,))
+        await self._audit(
+            user, "passkey_removed", "one passkey removed", requested_by, removal.correlation_id
+        )
+
     async def revoke_devices(self, user: UserRef, requested_by: str) -> int:
         revoked = await self.devices.revoke_all(user)
         await self._audit(
@@ -180,6 +225,7 @@ class AdminFlow:
         owners: tuple[str, ...],
         user: UserRef,
         requested_by: str,
+        **fields: Any,
     ) -> UserOperation:
         """An admin operation on one user's authenticator, recorded with the event each
         owner is to confirm (the outbox sends it again should Redis lose it)."""
@@ -190,6 +236,7 @@ class AdminFlow:
             organization_id=user.organization_id,
             user_id=user.user_id,
             requested_by=requested_by,
+            **fields,
         )
         await self.operations.start(
             operation_id,

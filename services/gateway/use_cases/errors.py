@@ -58,3 +58,7 @@ class NotAppliedInTime(Exception):
     def __init__(self, waiting_for: set[str]) -> None:
         super().__init__(", ".join(sorted(waiting_for)))
         self.waiting_for = waiting_for
+
+
+class PasskeyNotFound(Exception):
+    """The user holds no passkey of this id (in this organization)."""

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from opentelemetry.trace import Tracer
 
@@ -218,16 +219,38 @@ class LoginFlow:
             raise TooManyCodes("client")
         if (locked := await self._locked_until(login)) is not None:
             return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
+        registration = kind == "passkey" and login.purpose == "enrollment"
+        return await self._send(login, code, client, kind, login.purpose, registration)
+
+    async def add_passkey(self, login: Login, answer: str, client: str) -> CodeResult:
+        """The browser's attestation of one more passkey, for the user of this login who
+        just passed (the caller checked): to enrollment, and wait for the answer."""
+        if not await self.throttle.code(client):
+            raise TooManyCodes("client")
+        return await self._send(login, answer, client, "passkey", "enrollment", registration=True)
+
+    async def _send(
+        self,
+        login: Login,
+        code: str,
+        client: str,
+        kind: CodeKind,
+        purpose: Literal["enrollment", "login"],
+        registration: bool,
+    ) -> CodeResult:
+        login_id, organization_id = login.login_id, login.organization_id
+        if login.credential_id is None:
+            raise NotWaitingForCode(visible_status(login, self.clock.now()))
         submission_id = new_id()
         submitted = CodeSubmitted(
             occurred_at=self.clock.now(),
             correlation_id=login_id,
-            organization_id=login.organization_id,
+            organization_id=organization_id,
             login_id=login_id,
             submission_id=submission_id,
             user_id=login.user_id,
             credential_id=login.credential_id,
-            purpose=login.purpose,
+            purpose=purpose,
             code=self.box.seal(code, code_context(login_id, submission_id)),
             kind=kind,
         )
