@@ -44,6 +44,7 @@ from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web import admin as admin_pages
 from services.gateway.web import admin_users, mfa_step, pages, security
+from services.gateway.web import passkeys as passkey_pages
 from services.gateway.web import self_service as self_service_pages
 from services.gateway.web.stores import WebStores
 from shared import streams
@@ -218,7 +219,7 @@ def create_app(
         both_stores=(stores, web_stores),
         throttle=throttle,
         keys=api_keys,
-        flows=(login_flow, admin_flow, self_service),
+        flows=(login_flow, admin_flow, self_service, passkeys),
         clock=clock,
         box=box,
     )
@@ -300,6 +301,7 @@ def _serve(
         pages.router,
         mfa_step.router,
         self_service_pages.router,
+        passkey_pages.router,
         admin_pages.router,
         admin_users.router,
     ):
@@ -424,7 +426,7 @@ def _pages(
     both_stores: tuple[Stores, WebStores],
     throttle: Throttle,
     keys: ApiKeys,
-    flows: tuple[LoginFlow, AdminFlow, SelfService],
+    flows: tuple[LoginFlow, AdminFlow, SelfService, PasskeyService],
     clock: Clock,
     box: SecretBox,
 ) -> pages.Web:
@@ -438,6 +440,7 @@ def _pages(
         logins=flows[0],
         admin=flows[1],
         self_service=flows[2],
+        passkeys=flows[3],
         audit=stores.audit,
         limiter=throttle,
         clock=clock,

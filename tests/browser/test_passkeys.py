@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, CDPSession, Page, expect
 
-from tests.browser.conftest import PHONE, shoot
-from tests.browser.test_journeys import sign_in, sign_out
+from tests.browser.conftest import PHONE, decode_rendered_qr, shoot
+from tests.browser.test_journeys import confirm_enrollment, sign_in, sign_out, type_code
 from tests.e2e.test_self_service import notices_of
-from tests.real_stack import Person, Stack, add_person
+from tests.real_stack import Person, Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 
@@ -251,3 +252,42 @@ def test_a_reset_removes_the_passkeys_and_the_next_sign_in_registers_again(
     # The device keeps one passkey per account (the user handle is the same): a new one.
     (new,) = device.credentials()
     assert new["credentialId"] != old["credentialId"]
+
+
+def test_a_user_with_an_app_and_a_passkey_can_use_either(
+    page: Page, stack: Stack, device: Device, tmp_path: Path
+) -> None:
+    person = add_person(stack, "editor")
+    sign_in(page, person)
+    page.click("#choose-app")
+    secret = secret_of(decode_rendered_qr(page, tmp_path))
+    confirm_enrollment(page, stack.code(secret))
+    expect(page.locator("h1")).to_have_text("You're signed in")
+    page.click("#add-passkey")
+    expect(page.locator("h1")).to_have_text("Add a passkey")
+    page.click("#passkey-start")
+    expect(page.locator(".notice")).to_contain_text("Passkey added")
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    shoot(page, "23-signed-in-with-passkeys")
+    sign_out(page)
+
+    stack.next_step()
+    sign_in(page, person)
+    expect(page.locator("h1")).to_have_text("Verify it's you")
+    type_code(page, stack.code(secret))  # the app's code, beside the passkey
+    expect(page.locator("h1")).to_have_text("You're signed in")
+    sign_out(page)
+    sign_in(page, person)
+    use_passkey(page)
+    expect(page.locator("h1")).to_have_text("You're signed in")
+    expect(page.locator("#passkey-list li")).to_contain_text("last used")
+
+
+def test_a_signed_in_user_removes_a_passkey_but_never_the_last(
+    page: Page, stack: Stack, device: Device
+) -> None:
+    person = add_person(stack, "editor")
+    register(page, person)
+    page.click("#passkey-list button")  # the only one
+    expect(page.locator("[role=alert]")).to_contain_text("only authenticator")
+    expect(page.locator("#passkey-list li")).to_have_count(1)

@@ -46,6 +46,11 @@ class PasskeyService:
     default_party: RelyingParty | None  # MFA_WEBAUTHN_RP_ID, where a policy names none
     timeout: float
 
+    async def offered(self, organization_id: str) -> bool:
+        """Whether the organization's users may add passkeys."""
+        rules = (await self.policy.current(organization_id)).rules
+        return "passkey" in rules.allowed_kinds and bool(rules.relying_party or self.default_party)
+
     async def passkeys(
         self, login_id: str, organization_id: str, caller: str
     ) -> tuple[PasskeyRecord, ...]:

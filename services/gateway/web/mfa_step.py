@@ -107,7 +107,9 @@ async def show_step(
     if status == "enrollment_required" and login.enrollment:
         return enrollment_page(pages, request, session, login, use, context)
     if login.passkey_authentication and "passkey" in login.kinds:
-        context["passkey"] = passkey_view("authentication", login.passkey_authentication)
+        context["passkey"] = passkey_view(
+            "authentication", login.passkey_authentication, mfa_page(login.login_id, "passkey")
+        )
     context["app_code"] = "totp" in login.kinds
     return pages.render(request, "code.html", session, **context)
 
@@ -135,7 +137,9 @@ def enrollment_page(
             app_url=choose + "app",
         )
     if registration and (use == "passkey" or not app):
-        context["passkey"] = passkey_view("registration", registration)
+        context["passkey"] = passkey_view(
+            "registration", registration, mfa_page(login.login_id, "passkey")
+        )
         context["app_url"] = choose + "app" if app else None
         return pages.render(request, "enroll_passkey.html", session, **context)
     context["enrollment"] = enrollment_view(login, pages.box)

@@ -41,21 +41,24 @@ class PasskeyView:
     options: str  # the options JSON, for /static/mfa.js
     button: str
     help: str
+    action: str  # where the form sends the browser's answer
 
 
-def passkey_view(ceremony: str, options: str) -> PasskeyView:
+def passkey_view(ceremony: str, options: str, action: str) -> PasskeyView:
     if ceremony == "registration":
         return PasskeyView(
             ceremony,
             options,
             "Create a passkey",
             "Your browser asks where to keep it: this device, your phone, or a security key.",
+            action,
         )
     return PasskeyView(
         ceremony,
         options,
         "Use your passkey",
         "Your browser asks you to confirm with the device that holds your passkey.",
+        action,
     )
 
 

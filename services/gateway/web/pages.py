@@ -22,6 +22,7 @@ from services.gateway.use_cases.administration import AdminFlow
 from services.gateway.use_cases.login import (
     LoginFlow,
 )
+from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web.directory import UserDirectory
 from services.gateway.web.sessions import COOKIE, Session, SessionStore
@@ -41,6 +42,7 @@ class Web:
     logins: LoginFlow
     admin: AdminFlow
     self_service: SelfService
+    passkeys: PasskeyService
     audit: AuditLog
     limiter: Throttle
     clock: Clock
@@ -229,8 +231,15 @@ async def signed_in(request: Request, pages: Pages, session: CurrentSession) -> 
     if session.user is None:
         return see_other("/")
     remembered = DEVICE_COOKIE in request.cookies
+    user = session.user.user
     return pages.render(
-        request, "signed_in.html", session, user=session.user, remembered=remembered
+        request,
+        "signed_in.html",
+        session,
+        user=session.user,
+        remembered=remembered,
+        passkeys=await pages.admin.passkeys(user),
+        passkeys_on=await pages.passkeys.offered(user.organization_id),
     )
 
 
