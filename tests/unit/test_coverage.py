@@ -12,7 +12,7 @@ from services.gateway.domain.coverage import (
     csv_line,
     enrollment_of,
 )
-from services.gateway.domain.snapshots import AuthenticatorRecord
+from services.gateway.domain.snapshots import AuthenticatorRecord, PasskeyRecord
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -50,8 +50,32 @@ def test_counts_per_type_name_every_state() -> None:
         "qr_offered": 0,
         "enrolled": 1,
         "locked": 0,
+        "totp_users": 0,
+        "passkey_users": 0,
     }
     assert counts["(unknown)"]["users"] == 1
+
+
+def test_counts_split_app_and_passkey_users_and_one_with_both_counts_in_both() -> None:
+    passkey = PasskeyRecord("pk", "Passkey 1", NOW)
+    users = [
+        coverage_of(user("a", "editor", True), AuthenticatorRecord("c", NOW, NOW, totp=True), NOW),
+        coverage_of(
+            user("b", "editor", True),
+            AuthenticatorRecord("d", NOW, NOW, totp=False, passkeys=(passkey,)),
+            NOW,
+        ),
+        coverage_of(
+            user("c", "editor", True),
+            AuthenticatorRecord("e", NOW, NOW, totp=True, passkeys=(passkey,)),
+            NOW,
+        ),
+    ]
+    counts = counts_by_type(users)["editor"]
+    assert (counts["totp_users"], counts["passkey_users"]) == (2, 2)
+    assert [u.authenticators for u in users] == ["totp", "passkey", "passkey totp"]
+    row = next(csv.DictReader(io.StringIO(csv_header() + csv_line(users[2]))))
+    assert (row["authenticators"], row["passkeys"]) == ("passkey totp", "1")
 
 
 def test_the_csv_never_starts_a_cell_with_a_formula() -> None:

@@ -31,6 +31,10 @@ class UserCoverageState(BaseModel):
     recovery_codes_left: int | None
     step_offset: int | None
     last_decided_at: datetime
+    authenticators: str = Field(
+        description="What the user signs in with: passkey, totp, both (space separated), or empty"
+    )
+    passkeys: int = Field(description="How many passkeys the user holds")
 
 
 class CoveragePage(BaseModel):
@@ -40,7 +44,8 @@ class CoveragePage(BaseModel):
 
 class CoverageCounts(BaseModel):
     by_user_type: dict[str, dict[str, int]] = Field(
-        description="Per type: users, required, not_enrolled, qr_offered, enrolled, locked"
+        description="Per type: users, required, not_enrolled, qr_offered, enrolled, locked, "
+        "totp_users, passkey_users (a user with both counts in both)"
     )
 
 

@@ -29,6 +29,9 @@ class UserCoverage:
     recovery_codes_left: int | None
     step_offset: int | None
     last_decided_at: datetime
+    # What the user signs in with: "passkey", "totp", both (space separated), or "".
+    authenticators: str = ""
+    passkeys: int = 0
 
 
 def enrollment_of(authenticator: AuthenticatorRecord | None, now: datetime) -> Enrollment:
@@ -55,16 +58,23 @@ def coverage_of(
         recovery_codes_left=authenticator.recovery_codes_left if authenticator else None,
         step_offset=authenticator.step_offset if authenticator else None,
         last_decided_at=user["decided_at"],
+        authenticators=" ".join(authenticator.kinds) if authenticator else "",
+        passkeys=len(authenticator.passkeys) if authenticator else 0,
     )
 
 
 def counts_by_type(users: Iterable[UserCoverage]) -> dict[str, dict[str, int]]:
-    """Per user type: users, how many must use MFA, and how many are in each state."""
+    """Per user type: users, how many must use MFA, how many are in each state, and how
+    many hold an app's secret (totp_users) or passkeys (passkey_users): a user with both
+    counts in both."""
     tally: dict[str, Counter[str]] = {}
     for user in users:
         counter = tally.setdefault(user.user_type, Counter())
-        counter.update(["users", user.enrollment, *(["required"] if user.mfa_required else [])])
-    keys = ("users", "required", *ENROLLMENT_STATES)
+        kinds = [f"{k}_users" for k in user.authenticators.split()]
+        counter.update(
+            ["users", user.enrollment, *kinds, *(["required"] if user.mfa_required else [])]
+        )
+    keys = ("users", "required", *ENROLLMENT_STATES, "totp_users", "passkey_users")
     return {t: {k: tally[t][k] for k in keys} for t in sorted(tally)}
 
 

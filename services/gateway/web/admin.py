@@ -6,7 +6,7 @@ import hashlib
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -21,6 +21,7 @@ from services.gateway.web.pages import (
     refuse_forgery,
     see_other,
 )
+from services.gateway.web.policy_form import PasskeyForm, passkey_form
 from services.gateway.web.sessions import Session
 from shared.events import MAX_REMEMBER_DEVICE_DAYS, PolicyRules
 from shared.identity import InvalidId, UserRef, canonical_user_id
@@ -89,21 +90,24 @@ async def save_policy(
     session: CurrentSession,
     csrf: Csrf,
     version: Annotated[int, Form(ge=0)],
+    passkeys: Annotated[PasskeyForm, Depends(passkey_form)],
     user_types: Annotated[list[str], Form()] = [],  # noqa: B006
     other_type: Annotated[str, Form(max_length=64)] = "",
     all_users: Annotated[bool, Form()] = False,
     remember_device_days: Annotated[int, Form(ge=0, le=MAX_REMEMBER_DEVICE_DAYS)] = 0,
 ) -> Response:
-    """The whole form, over the version it showed: a change made meanwhile is a 409."""
+    """The whole form, over the version it showed: a change made meanwhile is a 409. The
+    listed users (edited one by one below the form) are kept as they are."""
     if refused := await guard(pages, request, session, csrf):
         return refused
     current = await pages.admin.policy(pages.console_organization(session))
     types = [t for t in [*user_types, other_type] if t.strip()]
     fields = {
+        **current.rules.model_dump(),
         "all_users": all_users,
         "user_types": types,
-        "users": current.rules.users,
         "remember_device_days": remember_device_days,
+        **passkeys.fields(),
     }
     try:
         return await save(pages, session, fields, version)

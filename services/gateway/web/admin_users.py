@@ -1,16 +1,16 @@
 """Console pages for the organization's users: coverage (list, counts, CSV), and one
-user's lock and remembered devices."""
+user's lock, remembered devices and passkeys."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from services.gateway.domain.coverage import counts_by_type
-from services.gateway.use_cases.errors import NotAppliedInTime
+from services.gateway.use_cases.errors import NotAppliedInTime, PasskeyNotFound, Refused
 from services.gateway.web.admin import acted_on, actor, guard, user_page
 from services.gateway.web.pages import Csrf, CurrentSession, Pages
 
@@ -83,4 +83,27 @@ async def forget_devices(
         return user
     revoked = await pages.admin.revoke_devices(user, actor(session))
     session.flash = {"notice": f"{revoked} remembered devices of {user.user_id} forgotten."}
+    return user_page(user)
+
+
+@router.post("/admin/users/{user_id}/passkeys/remove")
+async def remove_passkey(
+    request: Request,
+    user_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    passkey_id: Annotated[str, Form(max_length=1400)] = "",
+) -> Response:
+    if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
+        return user
+    try:
+        await pages.admin.remove_passkey(user, passkey_id, actor(session))
+        session.flash = {"notice": f"The passkey no longer signs {user.user_id} in."}
+    except Refused as refused:
+        session.flash = {"error": refused.message}
+    except PasskeyNotFound:
+        session.flash = {"error": "That passkey is already gone."}
+    except NotAppliedInTime:
+        session.flash = {"error": "The removal is recorded but not yet confirmed everywhere."}
     return user_page(user)

@@ -1,0 +1,56 @@
+"""The console policy form's passkey settings: which kinds users may register, who must
+use a passkey, user verification, and the organization's relying party."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Form
+
+
+@dataclass(frozen=True)
+class PasskeyForm:
+    """As typed. ``shown``: the form had these fields (a form without them, from a page
+    older than passkeys, keeps the policy's passkey settings as they are)."""
+
+    shown: bool
+    allowed_kinds: list[str]
+    require_passkey_all_users: bool
+    require_passkey_user_types: list[str]
+    user_verification: str
+    rp_id: str
+    origins: str  # one per line
+
+    def fields(self) -> dict[str, Any]:
+        if not self.shown:
+            return {}
+        origins = [o.strip() for o in self.origins.splitlines() if o.strip()]
+        rp_id = self.rp_id.strip().lower()
+        return {
+            "allowed_kinds": self.allowed_kinds,
+            "require_passkey_all_users": self.require_passkey_all_users,
+            "require_passkey_user_types": self.require_passkey_user_types,
+            "user_verification": self.user_verification,
+            "relying_party": {"id": rp_id, "origins": origins} if rp_id else None,
+        }
+
+
+async def passkey_form(
+    passkey_settings: Annotated[bool, Form()] = False,
+    allowed_kinds: Annotated[list[str], Form()] = [],  # noqa: B006
+    require_passkey_all_users: Annotated[bool, Form()] = False,
+    require_passkey_user_types: Annotated[list[str], Form()] = [],  # noqa: B006
+    user_verification: Annotated[str, Form(max_length=16)] = "preferred",
+    rp_id: Annotated[str, Form(max_length=253)] = "",
+    origins: Annotated[str, Form(max_length=3000)] = "",
+) -> PasskeyForm:
+    return PasskeyForm(
+        passkey_settings,
+        allowed_kinds,
+        require_passkey_all_users,
+        require_passkey_user_types,
+        user_verification,
+        rp_id,
+        origins,
+    )
