@@ -273,6 +273,8 @@ def banner(stack: LocalStack, directory: Path) -> str:
     return (
         f"\nImageshop MFA is up: {stack.gateway_url}\n"
         f"  Sign in at {stack.gateway_url}/ (admin console: /admin) as:\n{users}\n"
+        f"  Passkeys work at {stack.gateway_url.replace('127.0.0.1', 'localhost')}/"
+        " (an RP ID is a name, never an IP address)\n"
         "  Policy: editors and admins need an authenticator; viewers do not (until changed).\n"
         "  Organization 'default' (the demo), unless keys are configured: client key\n"
         "  dev-client-key, admin key dev-admin-key; operator key dev-operator-key creates\n"
@@ -287,11 +289,22 @@ def banner(stack: LocalStack, directory: Path) -> str:
     )
 
 
+def with_demo_passkeys(env: dict[str, str]) -> dict[str, str]:
+    """Passkeys on the development stack, at http://localhost:<port> (an RP ID is a
+    domain, never 127.0.0.1), unless the environment names a relying party."""
+    port = env.get("MFA_PORT", "8000")
+    return {
+        "MFA_WEBAUTHN_RP_ID": "localhost",
+        "MFA_WEBAUTHN_ORIGINS": json.dumps([f"http://localhost:{port}"]),
+        **env,
+    }
+
+
 def run() -> None:
     directory = data_dir()
     lock = hold(directory)
     stack = LocalStack(
-        env={k: v for k, v in os.environ.items() if k.startswith("MFA_")},
+        env=with_demo_passkeys({k: v for k, v in os.environ.items() if k.startswith("MFA_")}),
         data_dir=directory,
         own_process_groups=True,
         metrics_ports=metrics_ports(),
