@@ -121,6 +121,8 @@ def test_a_new_login_is_pending_until_decided(stack: Stack) -> None:
         "expires_at",
         "passed_by",
         "recovery_codes",
+        "kinds",
+        "passkey",
     }
     assert body["status"] in {"pending", "enrollment_required"}
     assert stack.wait(body["login_id"])["status"] == "enrollment_required"

@@ -91,6 +91,8 @@ def test_the_list_pages_and_searches_and_counts_by_type(
             "qr_offered": 1,
             "enrolled": 1,
             "locked": 1,
+            "totp_users": 1,  # ann; dee was locked before confirming her app
+            "passkey_users": 0,
         },
         "viewer": {
             "users": 1,
@@ -99,5 +101,7 @@ def test_the_list_pages_and_searches_and_counts_by_type(
             "qr_offered": 0,
             "enrolled": 0,
             "locked": 0,
+            "totp_users": 0,
+            "passkey_users": 0,
         },
     }
