@@ -35,6 +35,7 @@ from shared.identity import (
     OrganizationId,
     UserRef,
     canonical_user_id,
+    fold,
 )
 
 # WebAuthn options in their standard JSON form, as a JSON text (W3C WebAuthn L3 5.1).
@@ -472,19 +473,28 @@ class PolicyRules(BaseModel):
 
     @model_validator(mode="after")
     def _required_is_allowed(self) -> PolicyRules:
-        requires = (
+        if self.requires_any_passkey and "passkey" not in self.allowed_kinds:
+            raise ValueError("a policy that requires passkeys must allow them")
+        return self
+
+    @property
+    def requires_any_passkey(self) -> bool:
+        return bool(
             self.require_passkey_all_users
             or self.require_passkey_user_types
             or self.require_passkey_users
         )
-        if requires and "passkey" not in self.allowed_kinds:
-            raise ValueError("a policy that requires passkeys must allow them")
-        return self
 
     def requires_passkey_of(self, user_type: str, listed: bool) -> bool:
         return (
             self.require_passkey_all_users or user_type in self.require_passkey_user_types or listed
         )
+
+    def lists_for_passkey(self, user_id: str, email: str) -> bool:
+        """Whether require_passkey_users names this user, by id or e-mail, as the
+        policy service compares them (folded)."""
+        keys = {fold(user_id), fold(email)}
+        return any(fold(listed) in keys for listed in self.require_passkey_users)
 
 
 class PolicyUpdated(OrganizationEvent):

@@ -233,6 +233,7 @@ class FakeAuthenticatorView:
         at: datetime,
         confirms: bool,
         app: bool = True,
+        ends_lock: bool = True,
         **facts: int | None,
     ) -> None:
         held = self.records.get(user.key)
@@ -240,7 +241,8 @@ class FakeAuthenticatorView:
             return
         known = {k: v for k, v in facts.items() if v is not None}
         confirmed: dict[str, Any] = {"confirmed_at": at, "totp": app} if confirms else {}
-        self.records[user.key] = replace(held, locked_until=None, **confirmed, **known)
+        locked = None if ends_lock else held.locked_until
+        self.records[user.key] = replace(held, locked_until=locked, **confirmed, **known)
 
     async def passkey_registered(self, user: UserRef, credential_id: str, passkey: Passkey) -> None:
         held = self.records.get(user.key)

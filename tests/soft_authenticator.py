@@ -42,13 +42,16 @@ class SoftAuthenticator:
     passkeys: dict[bytes, SoftPasskey] = field(default_factory=dict)
     user_verified: bool = True
 
-    def create(self, options: dict[str, Any], origin: str | None = None) -> dict[str, Any]:
-        """navigator.credentials.create(): RegistrationResponseJSON."""
+    def create(
+        self, options: dict[str, Any], origin: str | None = None, id_length: int = 32
+    ) -> dict[str, Any]:
+        """navigator.credentials.create(): RegistrationResponseJSON (``id_length``: a
+        credential id of that many bytes, WebAuthn allowing at most 1023)."""
         rp_id = options["rp"]["id"]
         excluded = {from_b64url(c["id"]) for c in options.get("excludeCredentials", [])}
         assert not excluded & set(self.passkeys), "this authenticator is excluded"
         key = ec.generate_private_key(ec.SECP256R1())
-        credential_id = secrets.token_bytes(32)
+        credential_id = secrets.token_bytes(id_length)
         passkey = SoftPasskey(credential_id, key, rp_id, from_b64url(options["user"]["id"]))
         self.passkeys[credential_id] = passkey
         attested = AttestedCredentialData.create(

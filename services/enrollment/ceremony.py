@@ -20,6 +20,8 @@ from webauthn.helpers.structs import (
 from shared.events import Passkey, RelyingParty, UserVerification
 from shared.passkeys import CEREMONY_TIMEOUT_MS, Challenge, b64url, from_b64url
 
+MAX_CREDENTIAL_ID_BYTES = 1023  # WebAuthn 6.1: "at most 1023 bytes long"
+
 
 class RegistrationRefused(Exception):
     """The browser's answer does not register a passkey (its reason is for the log)."""
@@ -67,17 +69,21 @@ def verify_registration(answer: str, challenge: Challenge, now: datetime, name: 
             require_user_presence=True,
             require_user_verification=challenge.user_verification == "required",
         )
+        if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+            raise RegistrationRefused("credential_id_too_long")
+        return Passkey(  # its bounds refuse an oversized public key too
+            id=b64url(verified.credential_id),
+            public_key=b64url(verified.credential_public_key),
+            sign_count=verified.sign_count,
+            aaguid=verified.aaguid,
+            transports=tuple(t.value for t in parsed.response.transports or ())[:8],
+            backup_eligible=verified.credential_device_type.value == "multi_device",
+            backed_up=verified.credential_backed_up,
+            name=name,
+            created_at=now,
+        )
+    except RegistrationRefused:
+        raise
     # The parsers raise many kinds of error on hostile input: each one is a refusal.
     except Exception as exc:
         raise RegistrationRefused(type(exc).__name__) from None
-    return Passkey(
-        id=b64url(verified.credential_id),
-        public_key=b64url(verified.credential_public_key),
-        sign_count=verified.sign_count,
-        aaguid=verified.aaguid,
-        transports=tuple(t.value for t in parsed.response.transports or ())[:8],
-        backup_eligible=verified.credential_device_type.value == "multi_device",
-        backed_up=verified.credential_backed_up,
-        name=name,
-        created_at=now,
-    )

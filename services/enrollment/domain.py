@@ -38,6 +38,9 @@ class Credential:
     passkeys: tuple[Passkey, ...] = ()  # registered, oldest first
     registrations: tuple[Challenge, ...] = ()  # open passkey registrations, by login
     submissions: Mapping[str, str] = field(default_factory=dict)  # submission -> passkey id
+    # Where the user's passkeys were made (its ID and origins): where they keep working
+    # if the organization's policy later names no relying party.
+    party: RelyingParty | None = None
 
     @property
     def confirmed(self) -> bool:

@@ -180,7 +180,8 @@ class EnrollmentHandlers:
             otpauth_uri=uri,
             passkey_registration=registration,
             kinds=(offer or offered) if pending else (held or ("totp",)),
-            relying_party=event.relying_party,
+            # Passkeys held keep working where they were made, whatever the policy says now.
+            relying_party=event.relying_party or (None if pending else credential.party),
             user_verification=event.user_verification,
             expires_at=credential.offer_expires_at if pending else None,
             credential_created_at=credential.created_at,

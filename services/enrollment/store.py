@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.enrollment.domain import MAX_PASSKEYS, Credential
 from shared.crypto import Sealed, SecretBox
-from shared.events import Passkey
+from shared.events import Passkey, RelyingParty
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.passkeys import Challenge
@@ -62,6 +62,10 @@ def _to_document(credential: Credential, secret: Sealed | None) -> Document:
     }
 
 
+def _party(doc: Document | None) -> RelyingParty | None:
+    return RelyingParty.model_validate(doc) if doc else None
+
+
 def _from_document(doc: Document) -> tuple[Credential, Sealed | None]:
     user = UserRef(doc["organization_id"], doc["user_id"])
     stored = (doc.get("passkeys") or {}).values()
@@ -86,6 +90,7 @@ def _from_document(doc: Document) -> tuple[Credential, Sealed | None]:
             for login_id, c in (doc.get("registrations") or {}).items()
         ),
         submissions={p["submission_id"]: p["id"] for p in stored if p.get("submission_id")},
+        party=_party(doc.get("relying_party")),
     )
     secret = doc.get("secret")
     return credential, Sealed.model_validate(secret) if secret else None
@@ -173,7 +178,8 @@ class CredentialStore:
             ],
         }
         changes: Document = {
-            _passkey_field(passkey.id): {**passkey.model_dump(), "submission_id": submission_id}
+            _passkey_field(passkey.id): {**passkey.model_dump(), "submission_id": submission_id},
+            "relying_party": {"id": challenge.rp_id, "origins": list(challenge.origins)},
         }
         if not credential.confirmed:
             condition["confirmed_at"] = None

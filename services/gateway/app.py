@@ -362,6 +362,7 @@ def _flows(
         publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
         publish_unlock=redelivery.sending("operations", streams.AUTHENTICATOR_UNLOCKED),
         publish_removal=redelivery.sending("operations", streams.PASSKEYS_REMOVED),
+        default_party=settings.relying_party(),
         timeout=settings.admin_timeout_seconds,
     )
     return login_flow, admin_flow

@@ -13,9 +13,15 @@ import pytest
 from playwright.sync_api import Browser, CDPSession, Page, expect
 
 from tests.browser.conftest import PHONE, decode_rendered_qr, shoot
-from tests.browser.test_journeys import confirm_enrollment, sign_in, sign_out, type_code
+from tests.browser.test_journeys import (
+    admin_console,
+    confirm_enrollment,
+    sign_in,
+    sign_out,
+    type_code,
+)
 from tests.e2e.test_self_service import notices_of
-from tests.real_stack import Person, Stack, add_person, secret_of
+from tests.real_stack import ADMIN, Person, Stack, add_person, secret_of
 
 pytestmark = pytest.mark.browser
 
@@ -289,5 +295,27 @@ def test_a_signed_in_user_removes_a_passkey_but_never_the_last(
     person = add_person(stack, "editor")
     register(page, person)
     page.click("#passkey-list button")  # the only one
-    expect(page.locator("[role=alert]")).to_contain_text("only authenticator")
+    expect(page.locator("[role=alert]")).to_contain_text("last authenticator")
     expect(page.locator("#passkey-list li")).to_have_count(1)
+
+
+def test_saving_the_console_form_keeps_the_passkey_settings_it_shows_and_those_it_does_not(
+    browser: Browser, stack: Stack
+) -> None:
+    """Review finding 3: a type that only the passkey rule names, and the relying party's
+    name (not on the form), were dropped by saving the form unchanged."""
+    party = {"id": "localhost", "name": "Acme Sign-in", "origins": [origin(stack)]}
+    stack.set_policy(
+        user_types=["editor"], relying_party=party, require_passkey_user_types=["auditor"]
+    )
+    admin = admin_console(browser, stack)
+    try:
+        expect(admin.locator("#rp_id")).to_have_value("localhost")
+        shoot(admin, "24-admin-passkey-policy")
+        admin.click("#policy-form button[type=submit]")
+        expect(admin.locator(".notice")).to_contain_text("Policy saved")
+    finally:
+        admin.context.close()
+    saved = stack.http.get("/v1/admin/policy", headers=ADMIN).json()
+    assert saved["require_passkey_user_types"] == ["auditor"]
+    assert saved["relying_party"] == party

@@ -298,3 +298,130 @@ def test_a_passkey_is_added_only_right_after_a_pass_and_removed_but_never_the_la
     options = {**after["passkey"]["options"], "allowCredentials": [{"id": first_id}]}
     refused = passkey(acme, after["login_id"], authenticator.get(options))
     assert refused.status_code == 400, refused.text  # the removed passkey signs in no more
+
+
+# The review of this feature as an attacker (docs/passkeys.md, "Review"): each failed
+# before its fix.
+
+
+def passkeys_only_with_two(acme: Organization, user: str) -> tuple[str, list[str]]:
+    """A user holding two passkeys and no app, and a login they just passed."""
+    authenticator = register(acme, user)
+    login = signing_in(acme, user)
+    signed = passkey(acme, login["login_id"], authenticator.get(login["passkey"]["options"]))
+    assert signed.status_code == 200, signed.text
+    _, added = add_passkey(acme, login["login_id"])
+    assert added.status_code == 201, added.text
+    return login["login_id"], [p["passkey_id"] for p in added.json()["passkeys"]]
+
+
+def test_two_removals_at_once_never_remove_the_last_authenticator(acme: Organization) -> None:
+    user = new_user()
+    login_id, ids = passkeys_only_with_two(acme, user)
+    with ThreadPoolExecutor(2) as pool:
+        sent = [
+            pool.submit(acme.client, "DELETE", f"/v1/logins/{login_id}/passkeys/{i}") for i in ids
+        ]
+        answers = [s.result() for s in sent]
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    left = acme.admin("GET", f"/v1/admin/users/{user}/passkeys").json()["passkeys"]
+    assert len(left) == 1
+    assert signing_in(acme, user)["kinds"] == ["passkey"]
+
+
+def test_a_login_passed_before_a_reset_changes_nothing_of_the_new_passkeys(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    old_login, _ = passkeys_only_with_two(acme, user)
+    assert acme.admin("POST", f"/v1/admin/users/{user}/authenticator/reset").status_code == 200
+    new_login, new_ids = passkeys_only_with_two(acme, user)
+    listed = acme.client("GET", f"/v1/logins/{old_login}/passkeys")
+    assert listed.status_code == 409, listed.text
+    removed = acme.client("DELETE", f"/v1/logins/{old_login}/passkeys/{new_ids[0]}")
+    assert removed.status_code == 409, removed.text
+    assert len(acme.client("GET", f"/v1/logins/{new_login}/passkeys").json()["passkeys"]) == 2
+
+
+def test_a_user_who_must_use_a_passkey_cannot_remove_it_to_get_back_to_codes(
+    stack: Stack,
+) -> None:
+    organization = new_organization(stack)
+    policy(organization)
+    user = new_user()
+    secret = organization.enroll(user)
+    login = organization.start_login(user)
+    assert organization.submit(login["login_id"], stack.code(secret, 30)).status_code == 200
+    _, added = add_passkey(organization, login["login_id"])
+    (only,) = added.json()["passkeys"]
+    policy(organization, require_passkey_users=[user])
+    removed = organization.client(
+        "DELETE", f"/v1/logins/{login['login_id']}/passkeys/{only['passkey_id']}"
+    )
+    assert removed.status_code == 409, removed.text
+    assert removed.json()["error"]["code"] == "last_authenticator"
+
+
+def test_requiring_passkeys_needs_a_relying_party_and_passkeys_outlive_its_removal(
+    stack: Stack,
+) -> None:
+    organization = new_organization(stack)
+    nowhere = organization.admin(
+        "PUT", "/v1/admin/policy", json={"user_types": ["editor"], "require_passkey_users": ["x"]}
+    )
+    assert nowhere.status_code == 409, nowhere.text
+    assert nowhere.json()["error"]["code"] == "no_relying_party"
+    policy(organization)
+    user = new_user()
+    authenticator = register(organization, user)
+    dropped = organization.admin("PUT", "/v1/admin/policy", json={"user_types": ["editor"]})
+    assert dropped.status_code == 200, dropped.text
+    login = signing_in(organization, user)  # not left pending: where it was made, it works
+    signed = passkey(
+        organization, login["login_id"], authenticator.get(login["passkey"]["options"])
+    )
+    assert signed.status_code == 200, signed.text
+    newcomer = organization.start_login(new_user())
+    assert newcomer["kinds"] == ["totp"]  # no new passkeys without a relying party
+
+
+def test_malformed_credentials_are_clear_refusals_and_lose_nothing(acme: Organization) -> None:
+    user = new_user()
+    login = acme.start_login(user)
+    deep = "[" * 945 + "]" * 945
+    body = '{"credential": {"rawId": "AA", "response": {"x": ' + deep + "}}}"
+    nested = acme.stack.http.post(
+        f"/v1/logins/{login['login_id']}/passkey",
+        content=body,
+        headers={"Authorization": f"Bearer {acme.client_key}", "Content-Type": "application/json"},
+    )
+    assert nested.status_code == 422, nested.text
+    long_id = SoftAuthenticator(ORIGIN).create(login["passkey"]["options"], id_length=1100)
+    refused = passkey(acme, login["login_id"], long_id)
+    assert refused.status_code == 400, refused.text  # answered, not a 504 and a dead letter
+    assert refused.json()["error"]["code"] == "passkey_refused"
+    honest = SoftAuthenticator(ORIGIN).create(login["passkey"]["options"])
+    assert passkey(acme, login["login_id"], honest).status_code == 200
+
+
+def test_a_locked_user_adds_no_passkey_and_the_admin_still_sees_the_lock(
+    acme: Organization,
+) -> None:
+    user = new_user()
+    authenticator = register(acme, user)
+    passed = signing_in(acme, user)
+    answer = authenticator.get(passed["passkey"]["options"])
+    assert passkey(acme, passed["login_id"], answer).status_code == 200
+    locking = signing_in(acme, user)
+    for _ in range(5):
+        forged = authenticator.get(locking["passkey"]["options"], origin="https://x.example")
+        passkey(acme, locking["login_id"], forged)
+    begun = acme.client("POST", f"/v1/logins/{passed['login_id']}/passkeys/registration")
+    assert begun.status_code == 200, begun.text
+    answer = SoftAuthenticator(ORIGIN).create(begun.json()["options"])
+    added = acme.client(
+        "POST", f"/v1/logins/{passed['login_id']}/passkeys", json={"credential": answer}
+    )
+    assert added.status_code == 423, added.text
+    state = acme.admin("GET", f"/v1/admin/users/{user}/authenticator").json()
+    assert state["locked_until"] is not None

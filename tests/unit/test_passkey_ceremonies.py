@@ -11,6 +11,7 @@ from services.enrollment.ceremony import (
     registration_options,
     verify_registration,
 )
+from services.gateway.presentation.passkeys import checked_answer, parsed_answer
 from services.verification.ceremony import authentication_options, passkey_id_of, verify_assertion
 from services.verification.domain import GuardState, LockoutRules, check_passkey
 from shared.events import Passkey, RelyingParty
@@ -131,3 +132,24 @@ def test_a_counter_that_goes_back_is_refused_as_possibly_cloned_and_counts() -> 
     assert state.failures == 1
     _, passed = check_passkey(GuardState(failures=3), assertion, 6, NOW, LockoutRules())
     assert not hasattr(passed, "reason")
+
+
+def test_a_credential_id_longer_than_webauthn_allows_is_refused_not_raised() -> None:
+    options, raw = registration_options(PARTY, "Acme", b"h" * 32, "ada", (), "preferred")
+    answer = SoftAuthenticator(ORIGIN).create(json.loads(options), id_length=1100)
+    with pytest.raises(RegistrationRefused, match="credential_id_too_long"):
+        verify_registration(json.dumps(answer), challenge_of(options, raw), NOW, "Passkey 1")
+
+
+def test_an_answer_nested_past_the_parser_is_a_clear_refusal() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parsed_answer('{"rawId": "AA", "response": {"x": ' + deep + "}}")
+    nested: dict[str, object] = {"rawId": "AA", "response": {}}
+    inner: list[object] = []
+    nested["response"] = {"x": inner}
+    for _ in range(3000):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        checked_answer(nested)

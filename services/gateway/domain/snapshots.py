@@ -58,7 +58,9 @@ class AuthenticatorRecord:
         passkey: tuple[Literal["passkey"], ...] = ("passkey",) if self.passkeys else ()
         return passkey + (("totp",) if self.totp else ())
 
-    def may_remove(self, passkey_ids: set[str]) -> bool:
-        """Removing these passkeys leaves the user an authenticator (the last one goes by
-        a reset, which starts registration over)."""
-        return self.totp or any(p.passkey_id not in passkey_ids for p in self.passkeys)
+    def may_remove(self, passkey_ids: set[str], passkey_required: bool = False) -> bool:
+        """Removing these passkeys leaves the user an authenticator they may use: a
+        passkey, if the policy requires one of them (an app's code would not do), else
+        a passkey or the app. The last one goes by a reset, which starts over."""
+        left = any(p.passkey_id not in passkey_ids for p in self.passkeys)
+        return left or (self.totp and not passkey_required)

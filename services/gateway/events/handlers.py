@@ -132,6 +132,9 @@ class GatewayHandlers:
             event.occurred_at,
             confirms=event.confirms_authenticator,
             app=event.kind == "totp",
+            # One more passkey added by a signed-in user proves nothing against a lock.
+            ends_lock=not (passkey and event.purpose == "enrollment")
+            or event.confirms_authenticator,
             step_offset=event.step_offset,
             recovery_codes_left=event.recovery_codes_left,
         )

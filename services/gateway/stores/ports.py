@@ -68,6 +68,7 @@ class AuthenticatorRecords(Protocol):
         at: datetime,
         confirms: bool,
         app: bool = True,
+        ends_lock: bool = True,
         **facts: int | None,
     ) -> None: ...
     async def passkey_registered(

@@ -136,6 +136,7 @@ class AuthenticatorView:
         at: datetime,
         confirms: bool,
         app: bool = True,
+        ends_lock: bool = True,
         **facts: int | None,
     ) -> None:
         """A success ends any lock; an enrollment code (or passkey) also confirms the
@@ -143,9 +144,10 @@ class AuthenticatorView:
         (step_offset, recovery_codes_left), if known."""
         known = {k: v for k, v in facts.items() if v is not None}
         confirmed = {"confirmed_at": at, "totp": app} if confirms else {}
+        unlocked = {"locked_until": None} if ends_lock else {}
         await self._authenticators.update_one(
             {"_id": user.key, "credential_id": credential_id},
-            {"$set": {**confirmed, "locked_until": None, "verified_at": at, **known}},
+            {"$set": {**confirmed, **unlocked, "verified_at": at, **known}},
         )
 
     async def passkey_registered(self, user: UserRef, credential_id: str, passkey: Passkey) -> None:
@@ -170,6 +172,30 @@ class AuthenticatorView:
         await self._authenticators.update_one(
             {"_id": user.key, f"passkeys.{passkey_id}": {"$exists": True}},
             {"$set": {f"passkeys.{passkey_id}.last_used_at": at}},
+        )
+
+    async def claim_removal(
+        self, user: UserRef, claim: str, now: datetime, until: datetime
+    ) -> bool:
+        """One removal of a user's passkeys at a time, whichever gateway replica runs it:
+        the rule "never the last authenticator" is then judged on a list that no other
+        removal is changing. A claim left by a crash lapses at ``until``."""
+        done = await self._authenticators.update_one(
+            {
+                "_id": user.key,
+                "$or": [
+                    {"removal_until": {"$exists": False}},
+                    {"removal_until": None},
+                    {"removal_until": {"$lte": now}},
+                ],
+            },
+            {"$set": {"removal": claim, "removal_until": until}},
+        )
+        return done.modified_count == 1
+
+    async def release_removal(self, user: UserRef, claim: str) -> None:
+        await self._authenticators.update_one(
+            {"_id": user.key, "removal": claim}, {"$set": {"removal": None, "removal_until": None}}
         )
 
     async def passkeys_removed(self, user: UserRef, passkey_ids: tuple[str, ...]) -> None:
@@ -234,6 +260,11 @@ class UserView:
     async def email_of(self, user: UserRef) -> str | None:
         doc = await self._users.find_one({"_id": user.key}, projection={"email": 1})
         return doc["email"] if doc else None
+
+    async def seen_as(self, user: UserRef) -> tuple[str, str] | None:
+        """The user's type and e-mail as their latest sign-in named them."""
+        doc = await self._users.find_one({"_id": user.key}, projection={"email": 1, "user_type": 1})
+        return (doc.get("user_type") or "", doc["email"]) if doc else None
 
     async def page(
         self, organization_id: str, search: str, after: str, limit: int

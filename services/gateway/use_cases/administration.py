@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from services.gateway.domain.coverage import UserCoverage, coverage_of, csv_header, csv_line
@@ -33,6 +34,7 @@ from shared.events import (
     PasskeysRemoved,
     PolicyRules,
     PolicyUpdated,
+    RelyingParty,
 )
 from shared.identity import UserRef
 
@@ -57,6 +59,7 @@ class AdminFlow:
     publish_unlock: Publish
     publish_removal: Publish
     timeout: float
+    default_party: RelyingParty | None = None  # MFA_WEBAUTHN_RP_ID, where a policy names none
 
     async def policy(self, organization_id: str) -> PolicySnapshot:
         return await self.policy_view.current(organization_id)
@@ -73,6 +76,7 @@ class AdminFlow:
     ) -> PolicySnapshot:
         """Save the organization's policy: over any version, or only over
         ``expected_version`` (the one the editor saw), else PolicyConflict."""
+        self._passkeys_can_work(rules)
         operation_id, now = new_id(), self.clock.now()
         update = PolicyUpdated(
             occurred_at=now,
@@ -147,6 +151,16 @@ class AdminFlow:
         await self.logins.unlock_open_logins_of(user)
         await self._audit(user, "authenticator_unlocked", "lock ended", requested_by, operation_id)
 
+    def _passkeys_can_work(self, rules: PolicyRules) -> None:
+        """A policy that requires passkeys names where they work, or the deployment does.
+        (Without one, passkeys are not offered; those users hold keep working where
+        they were made: enrollment keeps each user's relying party.)"""
+        if rules.requires_any_passkey and not (rules.relying_party or self.default_party):
+            raise Refused(
+                "no_relying_party",
+                "Requiring passkeys needs a relying party: set its RP ID and sign-in addresses.",
+            )
+
     async def passkeys(self, user: UserRef) -> tuple[PasskeyRecord, ...]:
         record = await self.authenticators.get(user)
         return record.passkeys if record else ()
@@ -155,14 +169,26 @@ class AdminFlow:
         """Remove one of the user's passkeys, once both services that hold it forgot it;
         never the user's last authenticator (a reset does that, and registration starts
         over)."""
-        record = await self.authenticators.get(user)
+        claim, now = new_id(), self.clock.now()
+        lapses = now + timedelta(seconds=3 * self.timeout)
+        if not await self.authenticators.claim_removal(user, claim, now, lapses):
+            if await self.authenticators.get(user) is None:
+                raise PasskeyNotFound(passkey_id)
+            raise Refused("conflict", "Another passkey of this user is being removed: try again.")
+        try:
+            await self._remove(user, passkey_id, requested_by)
+        finally:
+            await self.authenticators.release_removal(user, claim)
+
+    async def _remove(self, user: UserRef, passkey_id: str, requested_by: str) -> None:
+        record = await self.authenticators.get(user)  # read under the claim: nobody else removes
         if record is None or passkey_id not in {p.passkey_id for p in record.passkeys}:
             raise PasskeyNotFound(passkey_id)
-        if not record.may_remove({passkey_id}):
+        if not record.may_remove({passkey_id}, await self._must_use_passkey(user)):
             raise Refused(
                 "last_authenticator",
-                "This is the user's only authenticator: reset it instead, and the next "
-                "sign-in registers a new one.",
+                "This is the last authenticator the user may sign in with: reset it instead, "
+                "and the next sign-in registers a new one.",
             )
         removal = await self._user_operation(
             "passkey_removal",
@@ -174,11 +200,19 @@ class AdminFlow:
             passkey_ids=(passkey_id,),
         )
         await self.publish_removal(removal)
-        await self._until_applied(removal.correlation_id, set(RESET_OWNERS))
-        await self.authenticators.passkeys_removed(user, (passkey_id,))
+        try:
+            await self._until_applied(removal.correlation_id, set(RESET_OWNERS))
+        finally:  # sent, and sent again until applied: it is gone, for the next removal too
+            await self.authenticators.passkeys_removed(user, (passkey_id,))
         await self._audit(
             user, "passkey_removed", "one passkey removed", requested_by, removal.correlation_id
         )
+
+    async def _must_use_passkey(self, user: UserRef) -> bool:
+        rules = (await self.policy_view.current(user.organization_id)).rules
+        seen = await self.users.seen_as(user)
+        user_type, email = seen or ("", "")
+        return rules.requires_passkey_of(user_type, rules.lists_for_passkey(user.user_id, email))
 
     async def revoke_devices(self, user: UserRef, requested_by: str) -> int:
         revoked = await self.devices.revoke_all(user)

@@ -227,6 +227,8 @@ class LoginFlow:
         just passed (the caller checked): to enrollment, and wait for the answer."""
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
+        if (locked := await self._locked_until(login)) is not None:  # nothing added meanwhile
+            return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
         return await self._send(login, answer, client, "passkey", "enrollment", registration=True)
 
     async def _send(

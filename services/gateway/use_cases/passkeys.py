@@ -114,7 +114,12 @@ class PasskeyService:
         return await self.admin.passkeys(login.user)
 
     async def _passed(self, login_id: str, organization_id: str, caller: str) -> Login:
+        """The login, if ``caller`` just passed it with the authenticator the user holds
+        now: a sign-in from before a reset changes nothing of the new one."""
         login = await self.flow.find(login_id, organization_id)
         if not passed_a_code(login, self.clock.now(), caller):
+            raise _not_now()
+        held = await self.admin.authenticators.get(login.user)
+        if held is None or held.credential_id != login.credential_id:
             raise _not_now()
         return login

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.gateway.stores.api_keys import split_key
-from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict
+from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict, Refused
 from services.gateway.web.pages import (
     Csrf,
     CurrentSession,
@@ -69,7 +69,9 @@ async def render_console(
 ) -> Response:
     organization = pages.console_organization(session)
     policy = (await pages.admin.policy(organization)).fields()
-    types = set(await pages.directory.user_types(organization)) | set(policy["user_types"])
+    # Every type a setting names is shown, so that saving the form keeps it.
+    named = {*policy["user_types"], *policy["require_passkey_user_types"]}
+    types = set(await pages.directory.user_types(organization)) | named
     if error:
         session.flash = {"error": error}
     return pages.render(
@@ -107,7 +109,7 @@ async def save_policy(
         "all_users": all_users,
         "user_types": types,
         "remember_device_days": remember_device_days,
-        **passkeys.fields(),
+        **passkeys.fields(current.rules.relying_party),
     }
     try:
         return await save(pages, session, fields, version)
@@ -156,6 +158,9 @@ async def save(pages: Web, session: Session, fields: dict[str, Any], expected: i
     organization = pages.console_organization(session)
     try:
         saved = await pages.admin.replace_policy(organization, rules, actor(session), expected)
+    except Refused as refused:
+        session.flash = {"error": f"Not saved: {refused.message}"}
+        return see_other("/admin")
     except NotAppliedInTime:
         session.flash = {
             "error": "The policy service did not confirm in time; the change "

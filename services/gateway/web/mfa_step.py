@@ -3,14 +3,13 @@ recovery code) checked, "remember this browser", and the end of the step."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.domain.login import Login, visible_status
-from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, checked_answer, compact
+from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, compact, parsed_answer
 from services.gateway.use_cases.errors import (
     LoginExpired,
     LoginNotFound,
@@ -159,7 +158,7 @@ async def submit_passkey(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     try:
-        answer = checked_answer(json.loads(credential))
+        answer = parsed_answer(credential)
     except ValueError:  # what the script sends, unless the page was tampered with
         session.flash = {"error": PASSKEY_NOT_SENT, "kind": "passkey"}
         return see_other(mfa_page(login_id) + "?use=passkey")

@@ -3,13 +3,12 @@ sign-in that just passed (as new recovery codes do); the list itself is on /sign
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, checked_answer, compact
+from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, compact, parsed_answer
 from services.gateway.presentation.wording import refusal_wording
 from services.gateway.use_cases.errors import (
     NotAppliedInTime,
@@ -74,7 +73,7 @@ async def add_passkey(
         session.flash = {"error": SIGN_IN_AGAIN}
         return see_other("/signed-in")
     try:
-        answer = compact(checked_answer(json.loads(credential)))
+        answer = compact(parsed_answer(credential))
         result = await pages.passkeys.add(*fresh, answer)
     except ValueError:
         session.flash = {"error": PASSKEY_NOT_SENT}

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Form
 
+from shared.events import RelyingParty
+
 
 @dataclass(frozen=True)
 class PasskeyForm:
@@ -22,17 +24,20 @@ class PasskeyForm:
     rp_id: str
     origins: str  # one per line
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self, current: RelyingParty | None) -> dict[str, Any]:
+        """The policy's passkey fields from the form; the relying party's name, which the
+        form does not show, stays the current one."""
         if not self.shown:
             return {}
         origins = [o.strip() for o in self.origins.splitlines() if o.strip()]
         rp_id = self.rp_id.strip().lower()
+        name = current.name if current else ""
         return {
             "allowed_kinds": self.allowed_kinds,
             "require_passkey_all_users": self.require_passkey_all_users,
             "require_passkey_user_types": self.require_passkey_user_types,
             "user_verification": self.user_verification,
-            "relying_party": {"id": rp_id, "origins": origins} if rp_id else None,
+            "relying_party": {"id": rp_id, "name": name, "origins": origins} if rp_id else None,
         }
 
 
