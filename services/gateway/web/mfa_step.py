@@ -141,6 +141,16 @@ def enrollment_page(
         )
         context["app_url"] = choose + "app" if app else None
         return pages.render(request, "enroll_passkey.html", session, **context)
+    if not app:  # neither could be offered (a reset crossed the offer): start over
+        return pages.render(
+            request,
+            "message.html",
+            session,
+            409,
+            title="Start again",
+            text="Your authenticator changed while this sign-in was opening. Sign in again.",
+            restart=True,
+        )
     context["enrollment"] = enrollment_view(login, pages.box)
     return pages.render(request, "enroll.html", session, **context)
 
