@@ -71,6 +71,18 @@ NoticeKind = Literal[
 ]
 
 
+class TotpParameters(BaseModel):
+    """An app's codes (RFC 6238): the hash, how many digits, how many seconds a step.
+    SHA1, 6 and 30 are what every authenticator app reads from a QR code; tokens and
+    imported secrets may use the others (issue 21)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 8] = 6
+    period: Literal[30, 60] = 30
+
+
 class RelyingParty(BaseModel):
     """Where an organization's passkeys work: the RP ID (a registrable domain, never an
     IP address) and the exact origins its sign-in pages are served from."""
@@ -176,6 +188,9 @@ class LoginDecided(UserEvent):
         description="The kinds this user may register and use; ('passkey',): one is required",
     )
     user_verification: UserVerification = "preferred"
+    totp: TotpParameters = Field(
+        default_factory=TotpParameters, description="For an app secret made at this login"
+    )
 
 
 class EnrollmentIssued(UserEvent):
@@ -203,6 +218,10 @@ class EnrollmentIssued(UserEvent):
     )
     relying_party: RelyingParty | None = None
     user_verification: UserVerification = "preferred"
+    totp: TotpParameters = Field(
+        default_factory=TotpParameters,
+        description="The user's app codes: how many digits, how many seconds each",
+    )
     expires_at: AwareDatetime | None = Field(
         default=None, description="When a pending enrollment stops being offered"
     )
@@ -241,9 +260,9 @@ class CredentialRegistered(UserEvent):
     secret: Sealed | None = Field(
         default=None, description="totp: the base32 secret sealed with credential_context"
     )
-    algorithm: Literal["SHA1"] = "SHA1"
-    digits: Literal[6] = 6
-    period: Literal[30] = 30
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 8] = 6
+    period: Literal[30, 60] = 30
     created_at: AwareDatetime
     passkey: Passkey | None = Field(default=None, description="passkey: the one registered")
     login_id: Identifier | None = Field(
@@ -257,6 +276,10 @@ class CredentialRegistered(UserEvent):
         description="passkey: registered instead of the app secret offered beside it (or the "
         "user holds no app secret): any app secret verification holds is void",
     )
+
+    @property
+    def parameters(self) -> TotpParameters:
+        return TotpParameters(algorithm=self.algorithm, digits=self.digits, period=self.period)
 
     @model_validator(mode="after")
     def _kind_has_its_data(self) -> CredentialRegistered:
@@ -278,6 +301,9 @@ class PasskeyChallenged(UserEvent):
         description="PublicKeyCredentialRequestOptionsJSON"
     )
     expires_at: AwareDatetime
+    totp: TotpParameters = Field(
+        default_factory=TotpParameters, description="The user's app codes, if they hold an app"
+    )
 
 
 PasskeyId = Annotated[str, StringConstraints(min_length=1, max_length=1400)]
@@ -459,6 +485,11 @@ class PolicyRules(BaseModel):
     )
     relying_party: RelyingParty | None = Field(
         default=None, description="Where this organization's passkeys work (RP ID, origins)"
+    )
+    totp: TotpParameters = Field(
+        default_factory=TotpParameters,
+        description="New app secrets' codes: SHA1, 6 digits, 30 s is what every app reads "
+        "from a QR; the others suit apps and tokens known to read them",
     )
 
     @field_validator("user_types", "users", "require_passkey_user_types", "require_passkey_users")

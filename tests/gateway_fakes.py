@@ -67,6 +67,8 @@ class FakeLoginStore:
             enrollment=ask.enrollment,
             kinds=ask.kinds,
             passkey_authentication=ask.passkey_authentication,
+            digits=ask.digits,
+            period=ask.period,
         )
         self._answered(login_id, "attempt")
         return True

@@ -9,17 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Literal
 from urllib.parse import quote, urlencode
 
-from shared.events import AuthenticatorKind, Passkey, RelyingParty
+from shared.events import AuthenticatorKind, Passkey, RelyingParty, TotpParameters
 from shared.identity import UserRef
 from shared.passkeys import Challenge
 
-# RFC 6238 parameters every mainstream authenticator app accepts.
-ALGORITHM: Literal["SHA1"] = "SHA1"
-DIGITS: Literal[6] = 6
-PERIOD: Literal[30] = 30
 # Passkeys a user may hold: a phone, a laptop, a security key or two, and spares.
 MAX_PASSKEYS = 10
 
@@ -35,6 +30,7 @@ class Credential:
     offer_expires_at: datetime  # a pending credential is offered until then
     confirmed_at: datetime | None = None
     totp: bool = True  # holds an app's secret (pending, or confirmed with the anchor)
+    parameters: TotpParameters = field(default_factory=TotpParameters)  # its codes
     passkeys: tuple[Passkey, ...] = ()  # registered, oldest first
     registrations: tuple[Challenge, ...] = ()  # open passkey registrations, by login
     submissions: Mapping[str, str] = field(default_factory=dict)  # submission -> passkey id
@@ -108,7 +104,12 @@ def new_secret() -> str:
 
 
 def new_credential(
-    user: UserRef, account: str, now: datetime, offer_ttl: timedelta, totp: bool = True
+    user: UserRef,
+    account: str,
+    now: datetime,
+    offer_ttl: timedelta,
+    totp: bool = True,
+    parameters: TotpParameters | None = None,
 ) -> Credential:
     return Credential(
         user=user,
@@ -117,19 +118,23 @@ def new_credential(
         created_at=now,
         offer_expires_at=now + offer_ttl,
         totp=totp,
+        parameters=parameters or TotpParameters(),
     )
 
 
-def otpauth_uri(secret: str, issuer: str, account: str) -> str:
+def otpauth_uri(
+    secret: str, issuer: str, account: str, parameters: TotpParameters | None = None
+) -> str:
     """The Key URI Format of Google Authenticator, with every parameter spelled out."""
+    codes = parameters or TotpParameters()
     label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
     query = urlencode(
         {
             "secret": secret,
             "issuer": issuer,
-            "algorithm": ALGORITHM,
-            "digits": DIGITS,
-            "period": PERIOD,
+            "algorithm": codes.algorithm,
+            "digits": codes.digits,
+            "period": codes.period,
         },
         quote_via=quote,
     )

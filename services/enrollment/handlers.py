@@ -109,7 +109,9 @@ class EnrollmentHandlers:
             # Published again so verification has it even if a crash lost the first one.
             await self._register(credential, sealed, event.correlation_id)
             return credential, secret
-        credential = new_credential(event.user, event.email, now, self.offer_ttl, wants_totp)
+        credential = new_credential(
+            event.user, event.email, now, self.offer_ttl, wants_totp, event.totp
+        )
         fresh = new_secret() if wants_totp else None
         sealed = None
         if fresh is not None:
@@ -151,6 +153,7 @@ class EnrollmentHandlers:
                 credential_id=credential.credential_id,
                 secret=sealed,
                 created_at=credential.created_at,
+                **credential.parameters.model_dump(),
             ),
         )
 
@@ -165,7 +168,9 @@ class EnrollmentHandlers:
         uri = None
         if secret is not None:
             uri = self.box.seal(
-                otpauth_uri(secret, event.issuer or self.issuer, credential.account),
+                otpauth_uri(
+                    secret, event.issuer or self.issuer, credential.account, credential.parameters
+                ),
                 enrollment_context(event.login_id),
             )
         pending = not credential.confirmed
@@ -183,6 +188,7 @@ class EnrollmentHandlers:
             # Passkeys held keep working where they were made, whatever the policy says now.
             relying_party=event.relying_party or (None if pending else credential.party),
             user_verification=event.user_verification,
+            totp=credential.parameters,
             expires_at=credential.offer_expires_at if pending else None,
             credential_created_at=credential.created_at,
             confirmed_at=credential.confirmed_at,

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.enrollment.domain import MAX_PASSKEYS, Credential
 from shared.crypto import Sealed, SecretBox
-from shared.events import Passkey, RelyingParty
+from shared.events import Passkey, RelyingParty, TotpParameters
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.passkeys import Challenge
@@ -53,6 +53,7 @@ def _to_document(credential: Credential, secret: Sealed | None) -> Document:
         "account": credential.account,
         "secret": secret.model_dump() if secret else None,
         "totp": credential.totp,
+        "totp_parameters": credential.parameters.model_dump(),
         "created_at": credential.created_at,
         "offer_expires_at": credential.offer_expires_at,
         "confirmed_at": credential.confirmed_at,
@@ -84,6 +85,7 @@ def _from_document(doc: Document) -> tuple[Credential, Sealed | None]:
         offer_expires_at=doc["offer_expires_at"],
         confirmed_at=doc.get("confirmed_at"),
         totp=doc.get("totp", True),
+        parameters=TotpParameters.model_validate(doc.get("totp_parameters") or {}),
         passkeys=tuple(passkeys),
         registrations=tuple(
             _challenge_from_document(user, login_id, c)

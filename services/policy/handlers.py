@@ -52,6 +52,7 @@ class PolicyHandlers:
                 relying_party=policy.rules.relying_party or self.relying_party,
                 kinds=decision.kinds,
                 user_verification=policy.rules.user_verification,
+                totp=policy.rules.totp,
             ),
         )
         log.info(

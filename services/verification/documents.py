@@ -19,6 +19,7 @@ from services.verification.domain import (
 )
 from services.verification.recovery import RecoveryCodes
 from shared.crypto import Sealed
+from shared.events import TotpParameters
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.passkeys import Challenge
@@ -54,6 +55,7 @@ class Authenticator:
     passkeys: Mapping[str, StoredPasskey] = field(default_factory=dict)  # by id (base64url)
     challenges: Mapping[str, Challenge] = field(default_factory=dict)  # by login id
     created_at: datetime | None = None  # of the credential_id (the first authenticator)
+    parameters: TotpParameters = field(default_factory=TotpParameters)  # the app's codes
 
 
 def _outcome_to_document(outcome: AnswerOutcome) -> Document | None:
@@ -156,6 +158,7 @@ def authenticator_from(doc: Document) -> Authenticator:
         passkeys={pid: _passkey_from_document(p) for pid, p in (doc.get("passkeys") or {}).items()},
         challenges=_challenges_from_document(user, doc),
         created_at=doc.get("created_at"),
+        parameters=TotpParameters.model_validate(doc.get("totp_parameters") or {}),
     )
 
 

@@ -12,6 +12,7 @@ twice as long (up to a day), so a guesser gets a few dozen tries a day, not hund
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,19 +21,39 @@ from datetime import datetime, timedelta
 import pyotp
 
 from shared.crypto import Sealed
-from shared.events import RejectReason  # the contract's words, as CodeRejected carries them
+from shared.events import (  # the contract's words, as the events carry them
+    RejectReason,
+    TotpParameters,
+)
+
+DIGESTS = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
 
 
 @dataclass(frozen=True)
 class TotpRules:
     period: int = 30
     digits: int = 6
+    algorithm: str = "SHA1"  # the HMAC's hash (RFC 6238 section 1.2): SHA1, SHA256, SHA512
     # RFC 6238 section 5.2: allow at most one step back for transmission delay;
     # one step forward tolerates a phone clock a little ahead.
     accept_past_steps: int = 1
     accept_future_steps: int = 1
     # How far back a matching code is still reported as expired, not invalid.
     expired_lookback_steps: int = 10
+
+    def for_codes(self, parameters: TotpParameters) -> TotpRules:
+        """These rules for a credential's own codes: its hash, digits and step."""
+        return replace(
+            self,
+            algorithm=parameters.algorithm,
+            digits=parameters.digits,
+            period=parameters.period,
+        )
+
+    def otp(self, secret: str) -> pyotp.TOTP:
+        return pyotp.TOTP(
+            secret, digits=self.digits, interval=self.period, digest=DIGESTS[self.algorithm]
+        )
 
 
 @dataclass(frozen=True)
@@ -98,14 +119,14 @@ def time_step(now: datetime, period: int) -> int:
 
 
 def code_for_step(secret: str, step: int, rules: TotpRules) -> str:
-    return pyotp.TOTP(secret, digits=rules.digits, interval=rules.period).generate_otp(step)
+    return rules.otp(secret).generate_otp(step)
 
 
 def match_step(secret: str, code: str, now: datetime, rules: TotpRules) -> StepMatch | None:
     """The newest step whose code equals ``code``, comparing in constant time."""
     if len(code) != rules.digits or not (code.isascii() and code.isdigit()):
         return None
-    otp = pyotp.TOTP(secret, digits=rules.digits, interval=rules.period)
+    otp = rules.otp(secret)
     current = time_step(now, rules.period)
     oldest_in_window = current - rules.accept_past_steps
     newest = current + rules.accept_future_steps

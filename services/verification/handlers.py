@@ -85,7 +85,7 @@ class VerificationHandlers:
             await self.passkeys.on_passkey_registered(event)
             return
         adopted = await self.store.register(
-            event.user, event.credential_id, event.secret, event.created_at
+            event.user, event.credential_id, event.secret, event.created_at, event.parameters
         )
         log.info(
             "credential_registered",
@@ -229,7 +229,8 @@ class VerificationHandlers:
         secret = self.box.open(
             authenticator.secret, credential_context(event.user, event.credential_id)
         )
-        return check_code(authenticator.state, secret, code, now, self.totp, self.lockout)
+        rules = self.totp.for_codes(authenticator.parameters)
+        return check_code(authenticator.state, secret, code, now, rules, self.lockout)
 
     def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:
         return sealed_codes(self.box, login_id)

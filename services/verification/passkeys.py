@@ -111,6 +111,7 @@ class PasskeyHandlers:
                 kinds=event.kinds,
                 passkey_authentication=options,
                 expires_at=expires_at,
+                totp=event.totp,  # as enrollment knows the user's app
             ),
         )
         log.info("passkey_challenged", login_id=event.login_id, stream=streams.ENROLLMENT_ISSUED)

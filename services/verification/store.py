@@ -24,7 +24,7 @@ from services.verification.documents import (
 from services.verification.domain import Answer, GuardState
 from services.verification.recovery import RecoveryCodes
 from shared.crypto import Sealed, SecretBox
-from shared.events import Passkey
+from shared.events import Passkey, TotpParameters
 from shared.identity import UserRef
 from shared.mongo import Document
 from shared.passkeys import Challenge
@@ -45,7 +45,12 @@ class AuthenticatorStore:
         return None if doc is None else authenticator_from(doc)
 
     async def register(
-        self, user: UserRef, credential_id: str, secret: Sealed, created_at: datetime
+        self,
+        user: UserRef,
+        credential_id: str,
+        secret: Sealed,
+        created_at: datetime,
+        parameters: TotpParameters | None = None,
     ) -> bool:
         """Adopt a credential newer than the one held; the lockout state carries over.
 
@@ -66,8 +71,9 @@ class AuthenticatorStore:
                         "user_id": user.user_id,
                         "credential_id": credential_id,
                         "secret": secret.model_dump(),
+                        "totp_parameters": (parameters or TotpParameters()).model_dump(),
                         "created_at": created_at,
-                        "last_step": -1,
+                        "last_step": -1,  # in the new secret's own steps
                         "answers": {},
                         "recovery": None,  # a new authenticator gets its own set
                         "passkeys": {},  # and none of the old one's passkeys

@@ -305,8 +305,12 @@ def test_saving_the_console_form_keeps_the_passkey_settings_it_shows_and_those_i
     """Review finding 3: a type that only the passkey rule names, and the relying party's
     name (not on the form), were dropped by saving the form unchanged."""
     party = {"id": "localhost", "name": "Acme Sign-in", "origins": [origin(stack)]}
+    codes = {"algorithm": "SHA256", "digits": 8, "period": 60}
     stack.set_policy(
-        user_types=["editor"], relying_party=party, require_passkey_user_types=["auditor"]
+        user_types=["editor"],
+        relying_party=party,
+        require_passkey_user_types=["auditor"],
+        totp=codes,
     )
     admin = admin_console(browser, stack)
     try:
@@ -319,3 +323,4 @@ def test_saving_the_console_form_keeps_the_passkey_settings_it_shows_and_those_i
     saved = stack.http.get("/v1/admin/policy", headers=ADMIN).json()
     assert saved["require_passkey_user_types"] == ["auditor"]
     assert saved["relying_party"] == party
+    assert saved["totp"] == codes

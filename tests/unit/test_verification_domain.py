@@ -18,6 +18,7 @@ from services.verification.domain import (
     remember,
     time_step,
 )
+from shared.events import TotpParameters
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = datetime(2026, 11, 29, 12, 0, 10, tzinfo=UTC)
@@ -48,6 +49,44 @@ def test_codes_match_rfc6238_appendix_b_sha1_vectors(unix_time: int, expected: s
     rules = TotpRules(digits=8)
     step = time_step(datetime.fromtimestamp(unix_time, UTC), rules.period)
     assert code_for_step(rfc_secret, step, rules) == expected
+
+
+SEEDS = {
+    "SHA256": b"12345678901234567890123456789012",
+    "SHA512": b"1234567890" * 6 + b"1234",
+}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "unix_time", "expected"),
+    [
+        ("SHA256", 59, "46119246"),
+        ("SHA256", 1111111109, "68084774"),
+        ("SHA256", 20000000000, "77737706"),
+        ("SHA512", 59, "90693936"),
+        ("SHA512", 1234567890, "93441116"),
+        ("SHA512", 20000000000, "47863826"),
+    ],
+)
+def test_codes_match_rfc6238_appendix_b_sha256_and_sha512_vectors(
+    algorithm: str, unix_time: int, expected: str
+) -> None:
+    seed = base64.b32encode(SEEDS[algorithm]).decode()
+    rules = TotpRules().for_codes(TotpParameters(algorithm=algorithm, digits=8))  # type: ignore[arg-type]
+    step = time_step(datetime.fromtimestamp(unix_time, UTC), rules.period)
+    assert code_for_step(seed, step, rules) == expected
+
+
+def test_a_credentials_own_step_and_digits_decide_its_window() -> None:
+    rules = TotpRules().for_codes(TotpParameters(digits=8, period=60))
+    now = NOW + timedelta(seconds=50)
+    code = code_for_step(SECRET, time_step(now, 60), rules)
+    assert len(code) == 8
+    state, outcome = check_code(GuardState(), SECRET, code, now, rules, LOCKOUT)
+    assert isinstance(outcome, Accepted)
+    assert state.last_step == time_step(now, 60)
+    _, six = check_code(GuardState(), SECRET, code[:6], now, rules, LOCKOUT)
+    assert isinstance(six, Rejected)
 
 
 def test_accepts_the_current_code_and_remembers_its_step() -> None:

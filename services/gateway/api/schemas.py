@@ -59,7 +59,9 @@ class CodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str | None = Field(
-        default=None, pattern=r"^[0-9]{6}$", description="The six digits the app shows"
+        default=None,
+        pattern=r"^[0-9]{6}([0-9]{2})?$",
+        description="The digits the app shows: 6, or 8 for an app or token that makes 8",
     )
     recovery_code: str | None = Field(
         default=None,
@@ -130,6 +132,9 @@ class LoginState(BaseModel):
     )
     passkey: PasskeyCeremony | None = Field(
         default=None, description="While waiting for the user, if a passkey may be used"
+    )
+    code_digits: int | None = Field(
+        default=None, description="While an app's code is asked for: how many digits (6 or 8)"
     )
     recovery_codes: list[str] | None = Field(
         default=None,
@@ -237,6 +242,7 @@ def login_state(login: Login, now: datetime, box: SecretBox) -> LoginState:
         passed_by=login.passed_by if status == "authenticated" else None,
         kinds=list(login.kinds) if waiting else [],
         passkey=_ceremony(login, pending) if waiting else None,
+        code_digits=login.digits if waiting and "totp" in login.kinds else None,
     )
 
 

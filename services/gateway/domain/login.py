@@ -36,6 +36,8 @@ class Ask:
     kinds: tuple[Kind, ...]
     enrollment: PendingEnrollment | None = None
     passkey_authentication: str | None = None  # RequestOptionsJSON
+    digits: int = 6  # the app's codes: how many digits,
+    period: int = 30  # and how many seconds each
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Login:
     recovery_answer: str | None = None  # the last request for new recovery codes answered
     trace: Mapping[str, str] = field(default_factory=dict)  # its trace context (traceparent)
     kinds: tuple[Kind, ...] = ("totp",)  # what it accepts while waiting for the user
+    digits: int = 6  # the user's app codes (TotpParameters): digits and seconds each
+    period: int = 30
     passkey_authentication: str | None = None  # the sign-in options (RequestOptionsJSON)
     # One more passkey, for the user who just passed (its CreationOptionsJSON), the
     # request it answers, and why enrollment opened none.

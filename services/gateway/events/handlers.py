@@ -89,11 +89,22 @@ class GatewayHandlers:
             pending = PendingEnrollment(
                 event.otpauth_uri, event.expires_at, event.passkey_registration
             )
-        await self._ask(event, Ask(event.credential_id, event.kinds, pending), event.state)
+        ask = Ask(
+            event.credential_id,
+            event.kinds,
+            pending,
+            digits=event.totp.digits,
+            period=event.totp.period,
+        )
+        await self._ask(event, ask, event.state)
 
     async def on_passkey_challenged(self, event: PasskeyChallenged) -> None:
         ask = Ask(
-            event.credential_id, event.kinds, passkey_authentication=event.passkey_authentication
+            event.credential_id,
+            event.kinds,
+            passkey_authentication=event.passkey_authentication,
+            digits=event.totp.digits,
+            period=event.totp.period,
         )
         await self._ask(event, ask, "enrolled")
 

@@ -102,6 +102,8 @@ async def show_step(
         "locked_until": login.locked_until if status == "locked" else None,
         "account": login.email,
         "remember_days": policy.rules.remember_device_days,
+        "digits": login.digits,
+        "period": login.period,
     }
     if status == "enrollment_required" and login.enrollment:
         return enrollment_page(pages, request, session, login, use, context)
@@ -188,8 +190,8 @@ async def submit_code(
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
     digits = "".join(code.split())
-    if len(digits) != 6 or not (digits.isascii() and digits.isdigit()):
-        session.flash = {"error": "Enter the 6 digits your authenticator app shows."}
+    if len(digits) not in (6, 8) or not (digits.isascii() and digits.isdigit()):
+        session.flash = {"error": "Enter the digits your authenticator app shows."}
         return see_other(mfa_page(login_id))
     return await check_code(pages, request, session, login_id, digits, "totp", remember)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from services.gateway.domain.login import CodeOutcome, Login
 from services.gateway.presentation.qr import qr_svg, secret_of
@@ -18,6 +18,7 @@ class EnrollmentPage:
     issuer: str
     account: str
     key_groups: str  # the secret in groups of four, for typing into the app
+    settings: str = ""  # codes other than SHA1, 6 digits, 30 s: what to choose in the app
 
 
 def enrollment_view(login: Login, box: SecretBox) -> EnrollmentPage:
@@ -29,7 +30,24 @@ def enrollment_view(login: Login, box: SecretBox) -> EnrollmentPage:
     groups = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     svg = qr_svg(uri)
     inline = svg[svg.index("<svg") :]  # inside HTML, without the XML declaration
-    return EnrollmentPage(qr_svg=inline, issuer=issuer, account=account, key_groups=groups)
+    return EnrollmentPage(
+        qr_svg=inline,
+        issuer=issuer,
+        account=account,
+        key_groups=groups,
+        settings=code_settings(parse_qs(urlparse(uri).query)),
+    )
+
+
+def code_settings(query: dict[str, list[str]]) -> str:
+    """What to choose in an app typing the key by hand, where the codes are not the
+    usual SHA1, 6 digits, 30 seconds ("" when they are)."""
+    algorithm = query.get("algorithm", ["SHA1"])[0]
+    digits = query.get("digits", ["6"])[0]
+    period = query.get("period", ["30"])[0]
+    if (algorithm, digits, period) == ("SHA1", "6", "30"):
+        return ""
+    return f"{algorithm}, {digits} digits, every {period} seconds"
 
 
 PASSKEY_NOT_SENT = "Your browser sent no passkey. Select the button and follow its prompt."

@@ -1,5 +1,6 @@
-"""The console policy form's passkey settings: which kinds users may register, who must
-use a passkey, user verification, and the organization's relying party."""
+"""The console policy form's authenticator settings: which kinds users may register,
+who must use a passkey, user verification, the organization's relying party, and the
+codes of new app secrets."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class PasskeyForm:
     user_verification: str
     rp_id: str
     origins: str  # one per line
+    totp: dict[str, Any]  # algorithm, digits, period of new app secrets
 
     def fields(self, current: RelyingParty | None) -> dict[str, Any]:
         """The policy's passkey fields from the form; the relying party's name, which the
@@ -38,6 +40,7 @@ class PasskeyForm:
             "require_passkey_user_types": self.require_passkey_user_types,
             "user_verification": self.user_verification,
             "relying_party": {"id": rp_id, "name": name, "origins": origins} if rp_id else None,
+            "totp": self.totp,
         }
 
 
@@ -49,6 +52,9 @@ async def passkey_form(
     user_verification: Annotated[str, Form(max_length=16)] = "preferred",
     rp_id: Annotated[str, Form(max_length=253)] = "",
     origins: Annotated[str, Form(max_length=3000)] = "",
+    totp_algorithm: Annotated[str, Form(max_length=8)] = "SHA1",
+    totp_digits: Annotated[int, Form()] = 6,
+    totp_period: Annotated[int, Form()] = 30,
 ) -> PasskeyForm:
     return PasskeyForm(
         passkey_settings,
@@ -58,4 +64,5 @@ async def passkey_form(
         user_verification,
         rp_id,
         origins,
+        {"algorithm": totp_algorithm, "digits": totp_digits, "period": totp_period},
     )

@@ -25,7 +25,7 @@
   var code = document.getElementById("code");
   if (code) {
     code.addEventListener("input", function () {
-      var digits = code.value.replace(/\D/g, "").slice(0, 6);
+      var digits = code.value.replace(/\D/g, "").slice(0, code.maxLength);
       if (digits !== code.value) { code.value = digits; }
     });
   }
