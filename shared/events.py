@@ -263,6 +263,12 @@ class CredentialRegistered(UserEvent):
     algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
     digits: Literal[6, 8] = 6
     period: Literal[30, 60] = 30
+    counter: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="An HOTP token's (RFC 4226): the counter of its next code; None: TOTP",
+    )
     created_at: AwareDatetime
     passkey: Passkey | None = Field(default=None, description="passkey: the one registered")
     login_id: Identifier | None = Field(

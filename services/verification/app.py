@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.verification import upgrade
 from services.verification.handlers import VerificationHandlers
+from services.verification.hotp import HotpRules
 from services.verification.passkeys import PasskeyHandlers
 from services.verification.settings import VerificationSettings
 from services.verification.store import AuthenticatorStore
@@ -52,6 +53,7 @@ def create_app(
         box=box,
         clock=service.clock,
         totp=settings.totp_rules(),
+        hotp=HotpRules(look_ahead=settings.hotp_look_ahead),
         lockout=settings.lockout_rules(),
         credential_wait_seconds=settings.credential_wait_seconds,
         answer_memory=answer_memory,

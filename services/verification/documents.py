@@ -56,6 +56,7 @@ class Authenticator:
     challenges: Mapping[str, Challenge] = field(default_factory=dict)  # by login id
     created_at: datetime | None = None  # of the credential_id (the first authenticator)
     parameters: TotpParameters = field(default_factory=TotpParameters)  # the app's codes
+    hotp: bool = False  # a counter-based token (last_step: the last counter accepted)
 
 
 def _outcome_to_document(outcome: AnswerOutcome) -> Document | None:
@@ -159,6 +160,7 @@ def authenticator_from(doc: Document) -> Authenticator:
         challenges=_challenges_from_document(user, doc),
         created_at=doc.get("created_at"),
         parameters=TotpParameters.model_validate(doc.get("totp_parameters") or {}),
+        hotp=doc.get("hotp", False),
     )
 
 

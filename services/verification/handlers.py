@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
@@ -31,6 +31,7 @@ from services.verification.domain import (
     count_failure,
     remember,
 )
+from services.verification.hotp import HotpRules, check_hotp
 from services.verification.passkeys import PasskeyHandlers, check_answer, sealed_codes
 from services.verification.recovery import (
     RecoveryCodes,
@@ -70,6 +71,7 @@ class VerificationHandlers:
     clock: Clock
     totp: TotpRules
     lockout: LockoutRules
+    hotp: HotpRules
     credential_wait_seconds: float
     answer_memory: timedelta
     checks: Counter
@@ -85,7 +87,12 @@ class VerificationHandlers:
             await self.passkeys.on_passkey_registered(event)
             return
         adopted = await self.store.register(
-            event.user, event.credential_id, event.secret, event.created_at, event.parameters
+            event.user,
+            event.credential_id,
+            event.secret,
+            event.created_at,
+            event.parameters,
+            event.counter,
         )
         log.info(
             "credential_registered",
@@ -229,7 +236,11 @@ class VerificationHandlers:
         secret = self.box.open(
             authenticator.secret, credential_context(event.user, event.credential_id)
         )
-        rules = self.totp.for_codes(authenticator.parameters)
+        codes = authenticator.parameters
+        if authenticator.hotp:
+            hotp = replace(self.hotp, digits=codes.digits, algorithm=codes.algorithm)
+            return check_hotp(authenticator.state, secret, code, now, hotp, self.lockout)
+        rules = self.totp.for_codes(codes)
         return check_code(authenticator.state, secret, code, now, rules, self.lockout)
 
     def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:

@@ -17,6 +17,9 @@ class VerificationSettings(ServiceSettings):
     accept_past_steps: int = Field(default=1, ge=0, le=2)
     accept_future_steps: int = Field(default=1, ge=0, le=2)
     expired_lookback_steps: int = Field(default=10, ge=0, le=120)
+    hotp_look_ahead: int = Field(
+        default=10, ge=0, le=100, description="HOTP: counters ahead of the expected one accepted"
+    )
     credential_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     passkey_challenge_seconds: int = Field(
         default=600,

@@ -51,6 +51,7 @@ class AuthenticatorStore:
         secret: Sealed,
         created_at: datetime,
         parameters: TotpParameters | None = None,
+        counter: int | None = None,
     ) -> bool:
         """Adopt a credential newer than the one held; the lockout state carries over.
 
@@ -72,8 +73,11 @@ class AuthenticatorStore:
                         "credential_id": credential_id,
                         "secret": secret.model_dump(),
                         "totp_parameters": (parameters or TotpParameters()).model_dump(),
+                        "hotp": counter is not None,
                         "created_at": created_at,
-                        "last_step": -1,  # in the new secret's own steps
+                        # In the new secret's own steps; an HOTP token's: the last counter
+                        # used (the next code expected is the one after it).
+                        "last_step": -1 if counter is None else counter - 1,
                         "answers": {},
                         "recovery": None,  # a new authenticator gets its own set
                         "passkeys": {},  # and none of the old one's passkeys
