@@ -296,6 +296,36 @@ class CredentialRegistered(UserEvent):
         return self
 
 
+class AuthenticatorImported(UserEvent):
+    """An administrator's import brings a user's existing app or token across (issue 21):
+    a confirmed credential, its next login asks for a code with no QR. Answered by
+    AuthenticatorImportApplied; ``correlation_id`` is the import."""
+
+    credential_id: Identifier = Field(
+        description="Made from the fingerprint: the same row twice is one"
+    )
+    secret: Sealed = Field(description="Base32 secret sealed with credential_context")
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 8] = 6
+    period: Literal[30, 60] = 30
+    counter: int | None = Field(default=None, ge=0, le=2**63 - 1, description="HOTP")
+    account: Annotated[str, StringConstraints(max_length=254)] = ""
+    replace: bool = Field(default=False, description="Replace an authenticator the user holds")
+    requested_by: Actor
+
+    @property
+    def parameters(self) -> TotpParameters:
+        return TotpParameters(algorithm=self.algorithm, digits=self.digits, period=self.period)
+
+
+class AuthenticatorImportApplied(UserEvent):
+    """Enrollment applied one row of an import."""
+
+    credential_id: Identifier
+    outcome: Literal["imported", "unchanged", "has_authenticator"]
+    created_at: AwareDatetime | None = None
+
+
 class PasskeyChallenged(UserEvent):
     """Verification's sign-in challenge for a login of a user who holds passkeys: the
     login asks for the passkey (and the app's code, if the user may use one) now."""

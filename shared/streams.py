@@ -27,6 +27,9 @@ PASSKEYS_REMOVED: Final = "mfa.passkeys.removed"
 # A signed-in user adds a passkey: enrollment opens a registration for the login.
 PASSKEY_REGISTRATION_REQUESTED: Final = "mfa.passkey.registration.requested"
 PASSKEY_REGISTRATION_OPENED: Final = "mfa.passkey.registration.opened"
+# Imports (issue 21): one event per row applied, answered by enrollment.
+AUTHENTICATOR_IMPORTED: Final = "mfa.authenticator.imported"
+AUTHENTICATOR_IMPORT_APPLIED: Final = "mfa.authenticator.import.applied"
 # For the relying application (no service consumes it): mail the user.
 USER_NOTICE: Final = "mfa.user.notice"
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.enrollment import upgrade
 from services.enrollment.handlers import EnrollmentHandlers
+from services.enrollment.imports import ImportHandlers
 from services.enrollment.registrations import RegistrationHandlers
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.store import CredentialStore
@@ -16,6 +17,7 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox
 from shared.events import (
+    AuthenticatorImportApplied,
     AuthenticatorResetApplied,
     CodeRejected,
     CredentialRegistered,
@@ -60,7 +62,14 @@ def create_app(
         opened=publisher(streams.PASSKEY_REGISTRATION_OPENED, PasskeyRegistrationOpened),
         removed=reset_applied,
     )
+    imports = ImportHandlers(
+        store=store,
+        clock=service.clock,
+        registered=registered,
+        applied=publisher(streams.AUTHENTICATOR_IMPORT_APPLIED, AuthenticatorImportApplied),
+    )
     consumer = service.wiring.consumer
+    consumer(streams.AUTHENTICATOR_IMPORTED)(imports.on_authenticator_imported)
     consumer(streams.PASSKEY_REGISTRATION_SUBMITTED)(registrations.on_registration_submitted)
     consumer(streams.PASSKEY_REGISTRATION_REQUESTED)(registrations.on_registration_requested)
     consumer(streams.PASSKEYS_REMOVED)(registrations.on_passkeys_removed)

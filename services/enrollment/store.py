@@ -110,9 +110,14 @@ class CredentialStore:
         return None if doc is None else _from_document(doc)
 
     async def put_new(
-        self, credential: Credential, secret: Sealed | None, replacing: Credential | None
+        self,
+        credential: Credential,
+        secret: Sealed | None,
+        replacing: Credential | None,
+        over_confirmed: bool = False,
     ) -> bool:
-        """Store a new credential unless another login got there first (then False)."""
+        """Store a new credential unless another login got there first (then False); a
+        confirmed one is replaced only ``over_confirmed`` (an import told to replace)."""
         doc = _to_document(credential, secret)
         if replacing is None:
             try:
@@ -120,14 +125,10 @@ class CredentialStore:
             except DuplicateKeyError:
                 return False
             return True
-        result = await self._credentials.replace_one(
-            {
-                "_id": credential.user.key,
-                "credential_id": replacing.credential_id,
-                "confirmed_at": None,
-            },
-            doc,
-        )
+        condition: Document = {"_id": credential.user.key, "credential_id": replacing.credential_id}
+        if not over_confirmed:
+            condition["confirmed_at"] = None
+        result = await self._credentials.replace_one(condition, doc)
         return result.matched_count == 1
 
     async def confirm(self, user: UserRef, credential_id: str, now: datetime) -> bool:

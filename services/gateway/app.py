@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from services.gateway import upgrade
 from services.gateway.access import AccessObserved
 from services.gateway.api import admin as admin_api
+from services.gateway.api import imports as imports_api
 from services.gateway.api import operator as operator_api
 from services.gateway.api import passkeys as passkeys_api
 from services.gateway.api import policy as policy_api
@@ -39,6 +40,7 @@ from services.gateway.stores.api_keys import ApiKeys, ConfiguredKeys
 from services.gateway.stores.database import Stores
 from services.gateway.stores.rate_limits import Limits, Throttle
 from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.imports import FINGERPRINT_PURPOSE, ImportFlow
 from services.gateway.use_cases.login import LoginFlow
 from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
@@ -51,6 +53,7 @@ from shared import streams
 from shared.clock import Clock, SystemClock
 from shared.crypto import SecretBox
 from shared.events import (
+    AuthenticatorImported,
     AuthenticatorReset,
     AuthenticatorUnlocked,
     CodeSubmitted,
@@ -169,6 +172,17 @@ def create_app(
         default_party=settings.relying_party(),
         timeout=settings.code_timeout_seconds,
     )
+    imports = ImportFlow(
+        authenticators=stores.authenticators,
+        operations=stores.operations,
+        audit=stores.audit,
+        feed=feed,
+        clock=clock,
+        box=box,
+        fingerprint_key=settings.keyring.derive(FINGERPRINT_PURPOSE),
+        publish=redelivery.sending("operations", streams.AUTHENTICATOR_IMPORTED),
+        timeout=settings.import_timeout_seconds,
+    )
     broker.include_router(router)
 
     lifespan = _lifespan(
@@ -205,6 +219,7 @@ def create_app(
         admin_flow=admin_flow,
         self_service=self_service,
         passkeys=passkeys,
+        imports=imports,
         api_keys=api_keys,
         organizations=stores.organizations,
         keys=stores.keys,
@@ -297,6 +312,7 @@ def _serve(
         policy_api.router,
         admin_api.router,
         passkeys_api.router,
+        imports_api.router,
         operator_api.router,
         pages.router,
         mfa_step.router,
@@ -378,6 +394,7 @@ SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an
     streams.RECOVERY_CODES_REQUESTED: RecoveryCodesRequested,
     streams.PASSKEY_REGISTRATION_REQUESTED: PasskeyRegistrationRequested,
     streams.PASSKEYS_REMOVED: PasskeysRemoved,
+    streams.AUTHENTICATOR_IMPORTED: AuthenticatorImported,
 }
 
 
@@ -458,6 +475,7 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.PASSKEY_CHALLENGED)(handlers.on_passkey_challenged)
     wiring.consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
     wiring.consumer(streams.PASSKEY_REGISTRATION_OPENED)(handlers.on_registration_opened)
+    wiring.consumer(streams.AUTHENTICATOR_IMPORT_APPLIED)(handlers.on_import_applied)
     wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     wiring.consumer(streams.CODE_REJECTED)(handlers.on_code_rejected)
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)

@@ -31,6 +31,9 @@ class GatewaySettings(PasskeyDefaults):
     login_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    import_timeout_seconds: float = Field(
+        default=60, gt=0, le=600, description="How long applying an import waits for enrollment"
+    )
     max_wait_seconds: float = Field(
         default=30.0, gt=0, le=MAX_WAIT_SECONDS, description="a GET of a login waits at most this"
     )

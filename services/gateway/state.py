@@ -13,6 +13,7 @@ from services.gateway.readiness import Readiness
 from services.gateway.stores.api_keys import ApiKeys, KeyStore
 from services.gateway.stores.organizations import Organizations
 from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.imports import ImportFlow
 from services.gateway.use_cases.login import LoginFlow
 from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
@@ -26,6 +27,7 @@ class GatewayState:
     admin_flow: AdminFlow
     self_service: SelfService
     passkeys: PasskeyService
+    imports: ImportFlow
     api_keys: ApiKeys
     organizations: Organizations
     keys: KeyStore

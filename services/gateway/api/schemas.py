@@ -292,6 +292,7 @@ ErrorCode = TypeAliasType(
         "too_many_passkeys",
         "last_authenticator",
         "no_relying_party",
+        "plan_changed",
         "code_not_passed",
         "remembering_off",
         "device_already_remembered",

@@ -24,6 +24,7 @@ from services.gateway.stores.ports import (
 from shared import streams
 from shared.clock import Clock
 from shared.events import (
+    AuthenticatorImportApplied,
     AuthenticatorResetApplied,
     CodeRejected,
     CodeVerified,
@@ -188,6 +189,23 @@ class GatewayHandlers:
             await self.authenticators.passkey_registered(
                 event.user, event.credential_id, event.passkey
             )
+
+    async def on_import_applied(self, event: AuthenticatorImportApplied) -> None:
+        if event.outcome == "imported" and event.created_at is not None:
+            await self.authenticators.imported(event.user, event.credential_id, event.created_at)
+        await self.operations.applied(
+            event.correlation_id,
+            event.credential_id,
+            self.clock.now(),
+            **{f"outcomes.{event.credential_id}": event.outcome},
+        )
+        await self._changed(event.correlation_id)
+        log.info(
+            "import_applied",
+            operation_id=event.correlation_id,
+            stream=streams.AUTHENTICATOR_IMPORT_APPLIED,
+            outcome=event.outcome,
+        )
 
     async def on_registration_opened(self, event: PasskeyRegistrationOpened) -> None:
         await self.logins.registration_opened(

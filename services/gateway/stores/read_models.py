@@ -168,6 +168,24 @@ class AuthenticatorView:
                 upsert=True,
             )
 
+    async def imported(self, user: UserRef, credential_id: str, at: datetime) -> None:
+        """An import made this the user's authenticator: an app's (or token's) secret,
+        confirmed, nothing of the one before."""
+        fields = {
+            "organization_id": user.organization_id,
+            "user_id": user.user_id,
+            "credential_id": credential_id,
+            "created_at": at,
+            "confirmed_at": at,
+            "totp": True,
+            "passkeys": {},
+            "recovery_codes_left": None,
+            "step_offset": None,
+        }
+        await self._authenticators.update_one(
+            {"_id": user.key}, {"$set": fields, "$setOnInsert": {"locked_until": None}}, upsert=True
+        )
+
     async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None:
         await self._authenticators.update_one(
             {"_id": user.key, f"passkeys.{passkey_id}": {"$exists": True}},

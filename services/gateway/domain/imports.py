@@ -1,0 +1,186 @@
+"""Bringing existing authenticators across (issue 21): pure rules over an import's rows.
+
+A row names a user and a secret with its codes' parameters. Each row gets one outcome,
+in a dry run and again when applied; applying refuses unless every outcome is what the
+dry run showed (the plan id is their digest). Secrets never appear in an outcome: a row
+is told apart from another by a keyed fingerprint of its secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import hmac
+import io
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlparse
+
+from services.gateway.domain.snapshots import AuthenticatorRecord
+
+MAX_ROWS = 10_000
+MIN_SECRET_BITS = 128  # RFC 4226 section 4 asks for 128 (160 recommended)
+Outcome = Literal[
+    "import",  # will be imported (applied: imported)
+    "replace",  # the user's authenticator will be replaced (on_existing=replace)
+    "unchanged",  # this very secret is the user's already: a replayed file
+    "has_authenticator",  # skipped: the user holds one (on_existing=skip)
+    "bad_secret",
+    "unsupported",
+    "unknown_user",
+    "duplicate_user",  # a user named twice in the file: neither row is imported
+]
+IMPORTED: tuple[Outcome, ...] = ("import", "replace")
+
+
+class MalformedFile(ValueError):
+    """The file cannot be read as its format: ``row`` says where (1 is the first line)."""
+
+    def __init__(self, row: int, message: str) -> None:
+        super().__init__(f"row {row}: {message}")
+        self.row = row
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OtpSecret:
+    """A secret as a file gives it, with its codes' parameters; kept in clear only
+    until the use case seals it."""
+
+    secret: bytes = b""
+    otp_type: Literal["totp", "hotp"] = "totp"
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
+    counter: int | None = None
+
+    @property
+    def base32(self) -> str:
+        return base64.b32encode(self.secret).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Row:
+    row: int
+    user_id: str  # as the file gives it (made canonical by the use case)
+    email: str
+    otp: OtpSecret | None  # None: the secret or its parameters could not be read
+    problem: str = ""  # why otp is None, or a warning
+
+
+@dataclass(frozen=True)
+class Planned:
+    row: int
+    user_id: str
+    outcome: Outcome
+    detail: str
+    fingerprint: str  # of the secret (keyed): which secret, never the secret
+
+
+def parse_otpauth(uri: str) -> tuple[OtpSecret | None, str]:
+    """An ``otpauth://totp/...`` or ``otpauth://hotp/...`` Key URI, or why not."""
+    parsed = urlparse(uri.strip())
+    if parsed.scheme != "otpauth" or parsed.netloc not in ("totp", "hotp"):
+        return None, "not an otpauth://totp or otpauth://hotp URI"
+    query = {k.lower(): v[-1] for k, v in parse_qs(parsed.query).items()}
+    try:
+        secret = decode_base32(query.get("secret", ""))
+    except ValueError as exc:
+        return None, str(exc)
+    algorithm = query.get("algorithm", "SHA1").upper()
+    digits, period, counter = query.get("digits", "6"), query.get("period", "30"), None
+    if parsed.netloc == "hotp":
+        counter = query.get("counter", "")
+        if not counter.isdigit():
+            return None, "an HOTP URI needs its counter"
+    problem = unsupported(algorithm, digits, period)
+    if problem:
+        return None, problem
+    return OtpSecret(
+        secret,
+        parsed.netloc,  # type: ignore[arg-type]
+        algorithm,
+        int(digits),
+        int(period),
+        int(counter) if counter else None,
+    ), ""
+
+
+def decode_base32(text: str) -> bytes:
+    cleaned = unquote(text).replace(" ", "").replace("-", "").upper()
+    if not cleaned:
+        raise ValueError("no secret")
+    try:
+        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except (binascii.Error, ValueError):
+        raise ValueError("the secret is not base32") from None
+
+
+def unsupported(algorithm: str, digits: str, period: str) -> str:
+    if algorithm not in ("SHA1", "SHA256", "SHA512"):
+        return f"algorithm {algorithm[:16]} is not supported (SHA1, SHA256, SHA512)"
+    if digits not in ("6", "8"):
+        return f"{digits[:8]} digits are not supported (6 or 8)"
+    if period not in ("30", "60"):
+        return f"a {period[:8]} s step is not supported (30 or 60)"
+    return ""
+
+
+def otpauth_csv_rows(text: str) -> list[Row]:
+    """Format 1: ``user_id,email,otpauth_uri`` lines (a header line is skipped)."""
+    rows: list[Row] = []
+    for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not fields or not "".join(fields).strip():
+            continue
+        if number == 1 and fields[0].strip().lower() == "user_id":
+            continue
+        if len(fields) != 3:
+            raise MalformedFile(
+                number, f"expected user_id,email,otpauth_uri, got {len(fields)} fields"
+            )
+        if len(rows) >= MAX_ROWS:
+            raise MalformedFile(number, f"more than {MAX_ROWS} rows")
+        otp, problem = parse_otpauth(fields[2])
+        rows.append(Row(number, fields[0].strip(), fields[1].strip(), otp, problem))
+    return rows
+
+
+def fingerprint(key: bytes, organization_id: str, user_id: str, otp: OtpSecret) -> str:
+    """The same secret for the same user, in any file: the same 24 hex characters."""
+    message = f"{organization_id}\0{user_id}\0".encode() + otp.secret
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
+
+
+def outcome_of(
+    row: Row,
+    held: AuthenticatorRecord | None,
+    imported_as: str,
+    replace: bool,
+    allow_short: bool,
+) -> tuple[Outcome, str]:
+    """What applying this row does. ``imported_as``: the credential id it would make
+    (so a held one of that id is this very secret, imported before)."""
+    if row.otp is None:
+        outcome: Outcome = "unsupported" if "supported" in row.problem else "bad_secret"
+        return outcome, row.problem
+    bits = len(row.otp.secret) * 8
+    if bits < MIN_SECRET_BITS and not allow_short:
+        return "bad_secret", f"{bits}-bit secret: under {MIN_SECRET_BITS} (allow_short_secrets)"
+    warning = f"warning: a {bits}-bit secret" if bits < MIN_SECRET_BITS else ""
+    if held is not None and held.credential_id == imported_as:
+        return "unchanged", "imported before"
+    if held is not None and held.confirmed_at is not None:
+        if not replace:
+            return "has_authenticator", "the user has an authenticator (on_existing=skip)"
+        return "replace", warning
+    return "import", warning
+
+
+def plan_id(organization_id: str, planned: list[Planned]) -> str:
+    """The digest of every row's outcome: apply refuses a file whose plan changed."""
+    lines = [organization_id] + [
+        f"{p.row}\0{p.user_id}\0{p.outcome}\0{p.fingerprint}" for p in planned
+    ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]

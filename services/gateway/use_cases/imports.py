@@ -1,0 +1,198 @@
+"""An administrator brings existing authenticators across (issue 21): a file is read,
+each row's outcome shown (a dry run, the default), and applied only as shown.
+
+Secrets are sealed for their credential as each row is planned, in the request that
+read the file; the file itself is neither stored nor logged, and no secret is in a
+report, an event in clear, or a log line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from services.gateway.domain.imports import (
+    IMPORTED,
+    Planned,
+    Row,
+    fingerprint,
+    otpauth_csv_rows,
+    outcome_of,
+    plan_id,
+)
+from services.gateway.events.change_feed import ChangeFeed
+from services.gateway.events.outbox import awaiting
+from services.gateway.stores.audit import AuditEvent, AuditLog
+from services.gateway.stores.operations import OperationStore
+from services.gateway.stores.read_models import AuthenticatorView
+from services.gateway.use_cases.errors import NotAppliedInTime
+from services.gateway.use_cases.login import Publish, new_id
+from shared import streams
+from shared.clock import Clock
+from shared.crypto import SecretBox, credential_context
+from shared.events import AuthenticatorImported
+from shared.identity import InvalidId, UserRef, canonical_user_id
+
+Format = Literal["otpauth_csv"]
+PARSERS: dict[str, Callable[[str], list[Row]]] = {"otpauth_csv": otpauth_csv_rows}
+FINGERPRINT_PURPOSE = "import-fingerprints"
+
+
+class PlanChanged(Exception):
+    """Applying a file whose outcomes are no longer those of the dry run named."""
+
+    def __init__(self, plan: str) -> None:
+        super().__init__(plan)
+        self.plan = plan
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    format: Format = "otpauth_csv"
+    apply: bool = False
+    plan: str | None = None  # the dry run's: apply refuses if anything changed
+    on_existing: Literal["skip", "replace"] = "skip"
+    allow_short_secrets: bool = False
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    plan: str
+    applied: bool
+    rows: list[Planned]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(p.outcome for p in self.rows))
+
+
+@dataclass(frozen=True)
+class ImportFlow:
+    authenticators: AuthenticatorView
+    operations: OperationStore
+    audit: AuditLog
+    feed: ChangeFeed
+    clock: Clock
+    box: SecretBox
+    fingerprint_key: bytes
+    publish: Publish
+    timeout: float
+
+    async def run(
+        self, organization_id: str, text: str, options: ImportOptions, requested_by: str
+    ) -> ImportReport:
+        """MalformedFile (a 422 naming the row) if the file cannot be read at all."""
+        rows = PARSERS[options.format](text)
+        planned, events = await self._plan(organization_id, rows, options, requested_by)
+        plan = plan_id(organization_id, planned)
+        if not options.apply:
+            return ImportReport(plan, False, planned)
+        if options.plan != plan:
+            raise PlanChanged(plan)
+        await self._apply(organization_id, events, requested_by)
+        return ImportReport(plan, True, planned)
+
+    async def _plan(
+        self, organization_id: str, rows: list[Row], options: ImportOptions, requested_by: str
+    ) -> tuple[list[Planned], list[AuthenticatorImported]]:
+        users = [_canonical(r.user_id) for r in rows]
+        named = Counter(u for u in users if u)
+        keys = [UserRef(organization_id, u).key for u in users if u]
+        held = await self.authenticators.many(keys)
+        planned: list[Planned] = []
+        events: list[AuthenticatorImported] = []
+        for row, user_id in zip(rows, users, strict=True):
+            if not user_id:
+                planned.append(
+                    Planned(row.row, row.user_id[:128], "unknown_user", "not a user id", "")
+                )
+                continue
+            if named[user_id] > 1:
+                detail = "named on more than one row"
+                planned.append(Planned(row.row, user_id, "duplicate_user", detail, ""))
+                continue
+            user = UserRef(organization_id, user_id)
+            mark = (
+                fingerprint(self.fingerprint_key, organization_id, user_id, row.otp)
+                if row.otp
+                else ""
+            )
+            credential_id = f"imp{mark}"
+            outcome, detail = outcome_of(
+                row,
+                held.get(user.key),
+                credential_id,
+                replace=options.on_existing == "replace",
+                allow_short=options.allow_short_secrets,
+            )
+            planned.append(Planned(row.row, user_id, outcome, detail, mark))
+            if outcome in IMPORTED and row.otp is not None:
+                events.append(self._event(user, credential_id, row, outcome, requested_by))
+        return planned, events
+
+    def _event(
+        self, user: UserRef, credential_id: str, row: Row, outcome: str, requested_by: str
+    ) -> AuthenticatorImported:
+        otp = row.otp
+        assert otp is not None  # noqa: S101 - planned as imported
+        return AuthenticatorImported(
+            occurred_at=self.clock.now(),
+            correlation_id="pending",  # the operation's id, set when applied
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            credential_id=credential_id,
+            secret=self.box.seal(otp.base32, credential_context(user, credential_id)),
+            algorithm=otp.algorithm,
+            digits=otp.digits,
+            period=otp.period,
+            counter=otp.counter,
+            account=row.email[:254],
+            replace=outcome == "replace",
+            requested_by=requested_by,
+        )
+
+    async def _apply(
+        self, organization_id: str, events: list[AuthenticatorImported], requested_by: str
+    ) -> None:
+        operation_id, now = new_id(), self.clock.now()
+        sent = [e.model_copy(update={"correlation_id": operation_id}) for e in events]
+        waits = {}
+        for event in sent:
+            waits.update(awaiting(streams.AUTHENTICATOR_IMPORTED, event, now, event.credential_id))
+        await self.operations.start(
+            operation_id,
+            "import",
+            now,
+            waits,
+            organization_id=organization_id,
+            requested_by=requested_by,
+        )
+        for event in sent:
+            await self.publish(event)
+        owners = {e.credential_id for e in sent}
+
+        async def all_applied() -> bool | None:
+            return True if owners <= await self.operations.applied_by(operation_id) else None
+
+        if sent and not await self.feed.wait_for(operation_id, all_applied, within=self.timeout):
+            raise NotAppliedInTime({"enrollment"})
+        await self.audit.record(
+            AuditEvent(
+                organization_id,
+                self.clock.now(),
+                "authenticators_imported",
+                "import",
+                f"{len(sent)} authenticators imported",
+                requested_by,
+                source=operation_id,
+            )
+        )
+
+
+def _canonical(user_id: str) -> str:
+    try:
+        return canonical_user_id(user_id)
+    except InvalidId:
+        return ""
