@@ -182,6 +182,7 @@ def create_app(
         fingerprint_key=settings.keyring.derive(FINGERPRINT_PURPOSE),
         publish=redelivery.sending("operations", streams.AUTHENTICATOR_IMPORTED),
         timeout=settings.import_timeout_seconds,
+        users=stores.users,
     )
     broker.include_router(router)
 

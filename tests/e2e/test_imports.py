@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import secrets
 import subprocess
+from pathlib import Path
 
 import httpx
+import pskc
 import pytest
 
 from tests.e2e.test_organizations import Organization, new_organization
@@ -26,12 +28,23 @@ def oathtool(*args: str) -> str:
     return done.stdout.strip()
 
 
-def post_file(organization: Organization, text: str | bytes, **params: str) -> httpx.Response:
+def post_file(
+    organization: Organization,
+    text: str | bytes,
+    form: dict[str, str] | None = None,
+    mapping: str | None = None,
+    **params: str,
+) -> httpx.Response:
+    content = text.encode() if isinstance(text, str) else text
+    files = {"file": ("import", content, "application/octet-stream")}
+    if mapping is not None:
+        files["mapping"] = ("mapping.csv", mapping.encode(), "text/csv")
     return organization.stack.http.post(
         "/v1/admin/imports",
         params=params,
-        content=text.encode() if isinstance(text, str) else text,
-        headers={"Authorization": f"Bearer {organization.admin_key}", "Content-Type": "text/csv"},
+        files=files,
+        data=form or {},
+        headers={"Authorization": f"Bearer {organization.admin_key}"},
     )
 
 
@@ -139,6 +152,14 @@ def test_a_malformed_file_is_refused_naming_its_row(organization: Organization) 
     refused = post_file(organization, text)
     assert refused.status_code == 422, refused.text
     assert "row 2" in refused.json()["error"]["fields"][0]["message"]
+    for format, broken in (
+        ("google_migration", "otpauth-migration://offline?data=bm90LXByb3RvYnVm!!"),
+        ("oath_csv", "serial-only"),
+        ("pskc", "<KeyContainer><unclosed>"),
+    ):
+        answer = post_file(organization, broken, {"format": format})
+        assert answer.status_code == 422, answer.text
+        assert "row 1" in answer.json()["error"]["fields"][0]["message"]
     binary = post_file(organization, b"\xff\xfe\x00not text")
     assert binary.status_code == 422, binary.text
     assert "UTF-8" in binary.json()["error"]["fields"][0]["message"]
@@ -159,3 +180,98 @@ def test_a_user_with_an_app_is_replaced_only_when_asked(organization: Organizati
     code = oathtool("--totp", "--base32", secret, "--now", f"@{int(organization.stack.now())}")
     assert login["enrollment"] is None  # no QR: the file's secret is the app's
     assert organization.submit(login["login_id"], code).status_code == 200
+
+
+def signs_in(organization: Organization, user: str, code: str) -> None:
+    login = organization.start_login(user)
+    assert login["status"] == "code_required", login  # no QR: the imported secret is theirs
+    answer = organization.submit(login["login_id"], code)
+    assert answer.status_code == 200, answer.text
+
+
+def dry_then_apply(organization: Organization, data: str | bytes, **kw: object) -> dict:  # type: ignore[type-arg]
+    dry = post_file(organization, data, **kw)  # type: ignore[arg-type]
+    assert dry.status_code == 200, dry.text
+    applied = post_file(organization, data, apply="true", plan=dry.json()["plan"], **kw)  # type: ignore[arg-type]
+    assert applied.status_code == 200, applied.text
+    return dict(dry.json())
+
+
+def test_a_google_authenticator_export_imports_its_accounts_by_email(
+    organization: Organization, stack: Stack
+) -> None:
+    from services.gateway.domain.import_formats import MIGRATION_PAYLOAD  # noqa: PLC0415
+
+    known, unknown = new_user(), new_user()
+    started = organization.client(  # a sign-in made the user known, with this e-mail
+        "POST",
+        "/v1/logins",
+        json={"user_id": known, "email": f"{known}@corp.example", "user_type": "viewer"},
+    )
+    organization.client("GET", f"/v1/logins/{started.json()['login_id']}?wait=10")
+    payload = MIGRATION_PAYLOAD()
+    secret = secrets.token_bytes(20)
+    for name in (f"Corp:{known}@corp.example", f"Corp:{unknown}@corp.example"):
+        payload.otp_parameters.add(
+            secret=secret, name=name, issuer="Corp", algorithm=1, digits=1, type=2
+        )
+    uri = "otpauth-migration://offline?data=" + base64.b64encode(
+        payload.SerializeToString()
+    ).decode().replace("+", "%2B")
+    report = dry_then_apply(organization, uri, form={"format": "google_migration"})
+    assert [r["outcome"] for r in report["rows"]] == ["import", "unknown_user"]
+    b32 = base64.b32encode(secret).decode()
+    signs_in(
+        organization, known, oathtool("--totp", "--base32", b32, "--now", f"@{int(stack.now())}")
+    )
+
+
+def test_an_oath_csv_of_hardware_tokens_imports_with_a_serial_mapping(
+    organization: Organization,
+) -> None:
+    user = new_user()
+    seed = secrets.token_bytes(20).hex()
+    text = f"# serial, seed, type, digits, counter\nTOK-1,{seed},hotp,8,3\n"
+    report = dry_then_apply(
+        organization, text, form={"format": "oath_csv"}, mapping=f"TOK-1,{user}\n"
+    )
+    assert report["rows"][0]["outcome"] == "import"
+    signs_in(organization, user, oathtool("--hotp", "--digits=8", "--counter=3", seed))
+
+
+def test_pskc_files_plain_and_encrypted_import_and_a_wrong_password_is_refused(
+    organization: Organization, stack: Stack, tmp_path: Path
+) -> None:
+    plain_user, sealed_user = new_user(), new_user()
+    plain_secret, sealed_secret = secrets.token_bytes(20), secrets.token_bytes(32)
+    plain = pskc.PSKC()
+    key = plain.add_key(
+        serial="P-1", secret=plain_secret, algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp"
+    )
+    key.response_length, key.time_interval, key.key_userid = 6, 30, plain_user
+    plain.write(str(tmp_path / "plain.pskc"))
+    report = dry_then_apply(
+        organization, (tmp_path / "plain.pskc").read_bytes(), form={"format": "pskc"}
+    )
+    assert report["rows"][0]["outcome"] == "import"
+    b32 = base64.b32encode(plain_secret).decode()
+    signs_in(
+        organization,
+        plain_user,
+        oathtool("--totp", "--base32", b32, "--now", f"@{int(stack.now())}"),
+    )
+
+    sealed = pskc.PSKC()
+    token = sealed.add_key(
+        serial="S-1", secret=sealed_secret, algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp"
+    )
+    token.response_length, token.counter, token.key_userid = 6, 0, sealed_user
+    sealed.encryption.setup_pbkdf2("correct horse battery")
+    sealed.write(str(tmp_path / "sealed.pskc"))
+    data = (tmp_path / "sealed.pskc").read_bytes()
+    assert sealed_secret.hex() not in data.hex()  # really encrypted
+    wrong = post_file(organization, data, {"format": "pskc", "password": "wrong"})
+    assert wrong.status_code == 422, wrong.text
+    dry_then_apply(organization, data, form={"format": "pskc", "password": "correct horse battery"})
+    signs_in(organization, sealed_user, oathtool("--hotp", "--counter=0", sealed_secret.hex()))
+    assert "correct horse battery" not in stack.processes.logs()

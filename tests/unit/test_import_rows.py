@@ -6,15 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.gateway.domain.imports import (
-    MalformedFile,
-    Planned,
-    Row,
+from services.gateway.domain.import_formats import (
+    Secrets,
     otpauth_csv_rows,
-    outcome_of,
     parse_otpauth,
-    plan_id,
+    pskc_rows,
 )
+from services.gateway.domain.imports import MalformedFile, Planned, Row, outcome_of, plan_id
 from services.gateway.domain.snapshots import AuthenticatorRecord
 
 SECRET = base64.b32encode(b"k" * 20).decode()
@@ -85,3 +83,12 @@ def test_the_plan_id_changes_with_any_outcome() -> None:
     assert plan_id("acme", one) == plan_id("acme", list(one))
     assert plan_id("acme", one) != plan_id("acme", other)
     assert plan_id("acme", one) != plan_id("globex", one)
+
+
+def test_a_pskc_file_with_entities_is_refused_not_expanded() -> None:
+    laughs = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
+<KeyPackage><Key Id="1"><Issuer>&lol2;</Issuer></Key></KeyPackage></KeyContainer>"""
+    with pytest.raises(MalformedFile, match="row 1"):
+        pskc_rows(laughs, Secrets())

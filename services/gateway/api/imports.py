@@ -3,29 +3,25 @@ by default, applied only as its dry run showed."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.routes import AdminCaller
 from services.gateway.api.schemas import KEYED, refusals
+from services.gateway.domain.import_formats import Secrets
 from services.gateway.domain.imports import MalformedFile
 from services.gateway.state import gateway_state
 from services.gateway.use_cases.errors import Refused
-from services.gateway.use_cases.imports import ImportFlow, ImportOptions, PlanChanged
+from services.gateway.use_cases.imports import Format, ImportFlow, ImportOptions, PlanChanged
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
-
-CSV_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "The file, as text: otpauth_csv is user_id,email,otpauth_uri lines",
-        "content": {"text/csv": {"schema": {"type": "string"}}},
-    }
-}
+MAX_MAPPING_ROWS = 10_000
 
 
 async def _imports(request: Request) -> ImportFlow:
@@ -33,7 +29,7 @@ async def _imports(request: Request) -> ImportFlow:
 
 
 class ImportedRow(BaseModel):
-    row: int = Field(description="The file's line (1: the first)")
+    row: int = Field(description="Where in the file: its line (or entry, for migrations)")
     user_id: str
     outcome: str = Field(
         description="import, replace, unchanged (imported before), has_authenticator, "
@@ -52,36 +48,52 @@ class ImportReportBody(BaseModel):
 @router.post(
     "/imports",
     max_body_size=POLICY_BODY_LIMIT,
-    openapi_extra=CSV_BODY,
     responses=refusals(*KEYED, 409, 413, 422, 504),
 )
 async def import_authenticators(
-    request: Request,
     caller: AdminCaller,
     imports: Annotated[ImportFlow, Depends(_imports)],
-    format: Annotated[Literal["otpauth_csv"], Query()] = "otpauth_csv",
+    file: Annotated[UploadFile, File(description="The file to import (at most 1 MiB)")],
+    format: Annotated[Format, Form()] = "otpauth_csv",
+    mapping: Annotated[
+        UploadFile | None,
+        File(description="CSV name,user_id: the file's account names (or serials) to users"),
+    ] = None,
+    key: Annotated[
+        str | None, Form(max_length=128, description="PSKC: the pre-shared key, in hex")
+    ] = None,
+    password: Annotated[
+        str | None, Form(max_length=256, description="PSKC: the PBKDF2 password")
+    ] = None,
     apply: Annotated[bool, Query(description="false (the default): a dry run")] = False,
     plan: Annotated[str | None, Query(max_length=64, description="The dry run's plan")] = None,
     on_existing: Annotated[Literal["skip", "replace"], Query()] = "skip",
     allow_short_secrets: Annotated[bool, Query(description="Import under 128 bits")] = False,
 ) -> ImportReportBody:
     """Bring users' existing apps or tokens across: each row's outcome, and, with
-    apply=true and the dry run's plan, the rows imported. An imported authenticator is
-    confirmed: the user's next login asks for the code, with no QR."""
+    apply=true and the dry run's plan, the rows imported. Formats: otpauth_csv
+    (user_id,email,otpauth_uri), google_migration (otpauth-migration:// lines),
+    oath_csv (serial,hex seed,type,digits,step or counter[,user]) and pskc (RFC 6030,
+    plain or encrypted: give key or password, used and kept nowhere). An imported
+    authenticator is confirmed: the next login asks for its code, with no QR."""
+    options = ImportOptions(
+        format, apply, plan, on_existing, allow_short_secrets, await _mapping(mapping)
+    )
     try:
-        text = (await request.body()).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _invalid("the file is not UTF-8 text") from None
-    options = ImportOptions(format, apply, plan, on_existing, allow_short_secrets)
+        secrets = Secrets(bytes.fromhex(key) if key else None, password)
+    except ValueError:
+        raise _invalid("key", "the key is not hex") from None
     try:
-        report = await imports.run(caller.organization_id, text, options, caller.actor)
+        report = await imports.run(
+            caller.organization_id, await file.read(), options, caller.actor, secrets
+        )
     except MalformedFile as malformed:
-        raise _invalid(str(malformed)) from None
+        raise _invalid("file", str(malformed)) from None
     except PlanChanged as changed:
         raise Refused(
             "plan_changed",
-            f"The file or the users changed since the dry run: nothing was imported. "
-            f"Review the dry run again (its plan is now {changed.plan}).",
+            "The file or the users changed since the dry run: nothing was imported. Review "
+            f"the dry run again (its plan is now {changed.plan}).",
         ) from None
     return ImportReportBody(
         plan=report.plan,
@@ -94,5 +106,22 @@ async def import_authenticators(
     )
 
 
-def _invalid(message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body",), "msg": message, "type": "value_error"}])
+async def _mapping(upload: UploadFile | None) -> dict[str, str]:
+    if upload is None:
+        return {}
+    try:
+        text = (await upload.read()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _invalid("mapping", "the mapping is not UTF-8 text") from None
+    pairs: dict[str, str] = {}
+    for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not cells or not "".join(cells).strip():
+            continue
+        if len(cells) != 2 or number > MAX_MAPPING_ROWS:
+            raise _invalid("mapping", f"row {number}: expected name,user_id")
+        pairs[cells[0].strip()] = cells[1].strip()
+    return pairs
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])

@@ -9,14 +9,10 @@ is told apart from another by a keyed fingerprint of its secret.
 from __future__ import annotations
 
 import base64
-import binascii
-import csv
 import hashlib
 import hmac
-import io
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qs, unquote, urlparse
 
 from services.gateway.domain.snapshots import AuthenticatorRecord
 
@@ -68,6 +64,9 @@ class Row:
     email: str
     otp: OtpSecret | None  # None: the secret or its parameters could not be read
     problem: str = ""  # why otp is None, or a warning
+    # True: the file names a user id; False: an account name or a serial, which the
+    # import's mapping, or the users MFA has seen (by id or e-mail), turn into one.
+    names_user: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,74 +76,6 @@ class Planned:
     outcome: Outcome
     detail: str
     fingerprint: str  # of the secret (keyed): which secret, never the secret
-
-
-def parse_otpauth(uri: str) -> tuple[OtpSecret | None, str]:
-    """An ``otpauth://totp/...`` or ``otpauth://hotp/...`` Key URI, or why not."""
-    parsed = urlparse(uri.strip())
-    if parsed.scheme != "otpauth" or parsed.netloc not in ("totp", "hotp"):
-        return None, "not an otpauth://totp or otpauth://hotp URI"
-    query = {k.lower(): v[-1] for k, v in parse_qs(parsed.query).items()}
-    try:
-        secret = decode_base32(query.get("secret", ""))
-    except ValueError as exc:
-        return None, str(exc)
-    algorithm = query.get("algorithm", "SHA1").upper()
-    digits, period, counter = query.get("digits", "6"), query.get("period", "30"), None
-    if parsed.netloc == "hotp":
-        counter = query.get("counter", "")
-        if not counter.isdigit():
-            return None, "an HOTP URI needs its counter"
-    problem = unsupported(algorithm, digits, period)
-    if problem:
-        return None, problem
-    return OtpSecret(
-        secret,
-        parsed.netloc,  # type: ignore[arg-type]
-        algorithm,
-        int(digits),
-        int(period),
-        int(counter) if counter else None,
-    ), ""
-
-
-def decode_base32(text: str) -> bytes:
-    cleaned = unquote(text).replace(" ", "").replace("-", "").upper()
-    if not cleaned:
-        raise ValueError("no secret")
-    try:
-        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except (binascii.Error, ValueError):
-        raise ValueError("the secret is not base32") from None
-
-
-def unsupported(algorithm: str, digits: str, period: str) -> str:
-    if algorithm not in ("SHA1", "SHA256", "SHA512"):
-        return f"algorithm {algorithm[:16]} is not supported (SHA1, SHA256, SHA512)"
-    if digits not in ("6", "8"):
-        return f"{digits[:8]} digits are not supported (6 or 8)"
-    if period not in ("30", "60"):
-        return f"a {period[:8]} s step is not supported (30 or 60)"
-    return ""
-
-
-def otpauth_csv_rows(text: str) -> list[Row]:
-    """Format 1: ``user_id,email,otpauth_uri`` lines (a header line is skipped)."""
-    rows: list[Row] = []
-    for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not fields or not "".join(fields).strip():
-            continue
-        if number == 1 and fields[0].strip().lower() == "user_id":
-            continue
-        if len(fields) != 3:
-            raise MalformedFile(
-                number, f"expected user_id,email,otpauth_uri, got {len(fields)} fields"
-            )
-        if len(rows) >= MAX_ROWS:
-            raise MalformedFile(number, f"more than {MAX_ROWS} rows")
-        otp, problem = parse_otpauth(fields[2])
-        rows.append(Row(number, fields[0].strip(), fields[1].strip(), otp, problem))
-    return rows
 
 
 def fingerprint(key: bytes, organization_id: str, user_id: str, otp: OtpSecret) -> str:

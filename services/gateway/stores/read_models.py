@@ -18,7 +18,7 @@ from services.gateway.domain.snapshots import (
     PolicySnapshot,
 )
 from shared.events import LoginDecided, Passkey, PolicyApplied, PolicyRules
-from shared.identity import UserRef
+from shared.identity import InvalidId, UserRef, canonical_user_id, fold
 from shared.mongo import Document
 
 
@@ -279,6 +279,27 @@ class UserView:
         doc = await self._users.find_one({"_id": user.key}, projection={"email": 1})
         return doc["email"] if doc else None
 
+    async def named(self, organization_id: str, names: set[str]) -> dict[str, str]:
+        """The user id each name is (as a user id, or as an e-mail in any case), among
+        the users MFA has seen; names matching nobody, or several, are left out."""
+        folded = {fold(n): n for n in names}
+        found = self._users.find(
+            {
+                "organization_id": organization_id,
+                "$or": [
+                    {"user_id": {"$in": [canonical for n in names if (canonical := _id(n))]}},
+                    {"email": {"$in": sorted(names | {n.lower() for n in names})}},
+                ],
+            },
+            projection={"user_id": 1, "email": 1},
+        )
+        matches: dict[str, set[str]] = {}
+        async for doc in found:
+            for key in (doc["user_id"], fold(doc["email"])):
+                if (name := folded.get(fold(key))) is not None:
+                    matches.setdefault(name, set()).add(doc["user_id"])
+        return {name: ids.pop() for name, ids in matches.items() if len(ids) == 1}
+
     async def seen_as(self, user: UserRef) -> tuple[str, str] | None:
         """The user's type and e-mail as their latest sign-in named them."""
         doc = await self._users.find_one({"_id": user.key}, projection={"email": 1, "user_type": 1})
@@ -297,3 +318,10 @@ class UserView:
             query["$or"] = [{"user_id": pattern}, {"email": pattern}]
         cursor = self._users.find(query).sort("user_id", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
+
+
+def _id(name: str) -> str:
+    try:
+        return canonical_user_id(name)
+    except InvalidId:
+        return ""

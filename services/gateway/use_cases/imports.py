@@ -9,16 +9,16 @@ report, an event in clear, or a log line.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from services.gateway.domain.import_formats import PARSERS, Secrets
 from services.gateway.domain.imports import (
     IMPORTED,
     Planned,
     Row,
     fingerprint,
-    otpauth_csv_rows,
     outcome_of,
     plan_id,
 )
@@ -26,7 +26,7 @@ from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.outbox import awaiting
 from services.gateway.stores.audit import AuditEvent, AuditLog
 from services.gateway.stores.operations import OperationStore
-from services.gateway.stores.read_models import AuthenticatorView
+from services.gateway.stores.read_models import AuthenticatorView, UserView
 from services.gateway.use_cases.errors import NotAppliedInTime
 from services.gateway.use_cases.login import Publish, new_id
 from shared import streams
@@ -35,8 +35,7 @@ from shared.crypto import SecretBox, credential_context
 from shared.events import AuthenticatorImported
 from shared.identity import InvalidId, UserRef, canonical_user_id
 
-Format = Literal["otpauth_csv"]
-PARSERS: dict[str, Callable[[str], list[Row]]] = {"otpauth_csv": otpauth_csv_rows}
+Format = Literal["otpauth_csv", "google_migration", "oath_csv", "pskc"]
 FINGERPRINT_PURPOSE = "import-fingerprints"
 
 
@@ -55,6 +54,7 @@ class ImportOptions:
     plan: str | None = None  # the dry run's: apply refuses if anything changed
     on_existing: Literal["skip", "replace"] = "skip"
     allow_short_secrets: bool = False
+    mapping: Mapping[str, str] = field(default_factory=dict)  # a file's name -> user id
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,20 @@ class ImportFlow:
     fingerprint_key: bytes
     publish: Publish
     timeout: float
+    users: UserView
 
     async def run(
-        self, organization_id: str, text: str, options: ImportOptions, requested_by: str
+        self,
+        organization_id: str,
+        data: bytes,
+        options: ImportOptions,
+        requested_by: str,
+        secrets: Secrets | None = None,
     ) -> ImportReport:
-        """MalformedFile (a 422 naming the row) if the file cannot be read at all."""
-        rows = PARSERS[options.format](text)
+        """MalformedFile (a 422 naming the row) if the file cannot be read at all; an
+        encrypted file is opened with ``secrets``, which are kept nowhere."""
+        rows = PARSERS[options.format](data, secrets or Secrets())
+        rows = await self._users_named(organization_id, rows, options)
         planned, events = await self._plan(organization_id, rows, options, requested_by)
         plan = plan_id(organization_id, planned)
         if not options.apply:
@@ -93,6 +101,22 @@ class ImportFlow:
             raise PlanChanged(plan)
         await self._apply(organization_id, events, requested_by)
         return ImportReport(plan, True, planned)
+
+    async def _users_named(
+        self, organization_id: str, rows: list[Row], options: ImportOptions
+    ) -> list[Row]:
+        """Each row's user id: as the mapping names it, else (in files made for users,
+        not by the relying application) the known user whose id or e-mail the file's
+        account name is; a file that names user ids names them itself."""
+        mapped = [
+            replace(r, user_id=options.mapping[r.user_id], names_user=True)
+            if r.user_id in options.mapping
+            else r
+            for r in rows
+        ]
+        names = {r.user_id for r in mapped if not r.names_user}
+        known = await self.users.named(organization_id, names) if names else {}
+        return [r if r.names_user else replace(r, user_id=known.get(r.user_id, "")) for r in mapped]
 
     async def _plan(
         self, organization_id: str, rows: list[Row], options: ImportOptions, requested_by: str
@@ -105,9 +129,8 @@ class ImportFlow:
         events: list[AuthenticatorImported] = []
         for row, user_id in zip(rows, users, strict=True):
             if not user_id:
-                planned.append(
-                    Planned(row.row, row.user_id[:128], "unknown_user", "not a user id", "")
-                )
+                detail = "no such user (map the file's name to a user id)"
+                planned.append(Planned(row.row, row.user_id[:128], "unknown_user", detail, ""))
                 continue
             if named[user_id] > 1:
                 detail = "named on more than one row"
