@@ -5,14 +5,17 @@ QR; the same file again imports nothing; a plan that changed is refused."""
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pskc
 import pytest
 
+from deploy.localstack import ROOT
 from tests.e2e.test_organizations import Organization, new_organization
 from tests.real_stack import Stack, new_user
 
@@ -275,3 +278,29 @@ def test_pskc_files_plain_and_encrypted_import_and_a_wrong_password_is_refused(
     dry_then_apply(organization, data, form={"format": "pskc", "password": "correct horse battery"})
     signs_in(organization, sealed_user, oathtool("--hotp", "--counter=0", sealed_secret.hex()))
     assert "correct horse battery" not in stack.processes.logs()
+
+
+def test_the_command_line_shows_the_dry_run_then_applies_it(
+    organization: Organization, stack: Stack, tmp_path: Path
+) -> None:
+    user = new_user()
+    secret = new_secret()
+    csv_file = tmp_path / "users.csv"
+    csv_file.write_text(f"{user},{user}@corp.example,otpauth://totp/Corp:x?secret={secret}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway.cli.imports", str(csv_file), "--apply"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "MFA_GATEWAY_URL": stack.processes.gateway_url,
+            "MFA_ADMIN_KEY": organization.admin_key,
+        },
+    )
+    assert '"applied": true' in done.stdout
+    assert secret not in done.stdout
+    signs_in(
+        organization, user, oathtool("--totp", "--base32", secret, "--now", f"@{int(stack.now())}")
+    )
