@@ -123,6 +123,7 @@ def test_a_new_login_is_pending_until_decided(stack: Stack) -> None:
         "recovery_codes",
         "kinds",
         "passkey",
+        "code_digits",
     }
     assert body["status"] in {"pending", "enrollment_required"}
     assert stack.wait(body["login_id"])["status"] == "enrollment_required"
