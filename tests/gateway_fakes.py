@@ -190,6 +190,9 @@ class FakeOperationStore:
     async def applied_by(self, operation_id: str) -> set[str]:
         return set(self.applied_to.get(operation_id, {}))
 
+    async def row_applied(self, operation_id: str, key: str, now: datetime, outcome: str) -> None:
+        self.results.setdefault(f"{operation_id}/{key}", {})["outcome"] = outcome
+
 
 class FakePolicyView:
     def __init__(self) -> None:

@@ -57,8 +57,11 @@ class AuthenticatorStore:
 
         False if this credential, or a newer one, is held already: registrations can
         arrive out of order, and an older credential must never displace a newer one
-        (nor reset its replay guard).
+        (nor reset its replay guard). An HOTP token imported again never goes back
+        behind the counter it had reached here (its used codes stay used).
         """
+        if counter is not None:
+            counter = max(counter, await self._hotp_reached(user, credential_id) + 1)
         try:
             await self._authenticators.update_one(
                 {
@@ -92,6 +95,13 @@ class AuthenticatorStore:
             return False
         return True
 
+    async def _hotp_reached(self, user: UserRef, credential_id: str) -> int:
+        doc = await self._authenticators.find_one(
+            {"_id": user.key}, projection={f"hotp_counters.{credential_id}": 1}
+        )
+        reached = ((doc or {}).get("hotp_counters") or {}).get(credential_id)
+        return int(reached) if reached is not None else -1
+
     async def save(
         self,
         current: Authenticator,
@@ -113,11 +123,16 @@ class AuthenticatorStore:
                 f"passkeys.{used.passkey_id}.last_used_at": used.at,
             }
             taken = {f"challenges.{used.login_id}": ""}
+        # An HOTP token's counter, remembered by credential beyond a replacement.
+        reached = (
+            {f"hotp_counters.{current.credential_id}": state.last_step} if current.hotp else {}
+        )
         result = await self._authenticators.update_one(
             {"_id": current.user.key, "version": current.version},
             {
                 "$set": {
                     **passkey,
+                    **reached,
                     "last_step": state.last_step,
                     "failures": state.failures,
                     "locked_until": state.locked_until,

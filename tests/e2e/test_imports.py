@@ -304,3 +304,63 @@ def test_the_command_line_shows_the_dry_run_then_applies_it(
     signs_in(
         organization, user, oathtool("--totp", "--base32", secret, "--now", f"@{int(stack.now())}")
     )
+
+
+# The review of imports as an attacker (docs/imports.md, "Review"): each failed before.
+
+
+def test_a_plan_promises_every_setting_not_just_the_secret(organization: Organization) -> None:
+    user = new_user()
+    secret = new_secret()
+    shown = f"{user},{user}@x.example,otpauth://hotp/C:x?secret={secret}&counter=1000\n"
+    dry = post_file(organization, shown)
+    changed = shown.replace("counter=1000", "counter=0&digits=8&algorithm=SHA512")
+    refused = post_file(organization, changed, apply="true", plan=dry.json()["plan"])
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "plan_changed"
+
+
+def test_a_token_imported_again_never_accepts_its_used_codes_again(
+    organization: Organization,
+) -> None:
+    user = new_user()
+    first, other = new_secret(), new_secret()
+    token = f"{user},{user}@x.example,otpauth://hotp/C:x?secret={first}&counter=0\n"
+    dry_then_apply(organization, token)
+    signs_in(organization, user, oathtool("--hotp", "--counter=0", "--base32", first))
+    replaced = f"{user},{user}@x.example,otpauth://hotp/C:x?secret={other}&counter=0\n"
+    dry_then_apply(organization, replaced, on_existing="replace")
+    dry_then_apply(organization, token, on_existing="replace")  # the vendor's file, again
+    login = organization.start_login(user)
+    used = organization.submit(
+        login["login_id"], oathtool("--hotp", "--counter=0", "--base32", first)
+    )
+    assert used.status_code == 400, used.text
+    assert used.json()["error"]["code"] == "reused_code"
+
+
+def test_hostile_numbers_fields_and_key_derivations_are_clear_refusals(
+    organization: Organization, tmp_path: Path
+) -> None:
+    user = new_user()
+    secret = new_secret()
+    for counter in ("%C2%B2", str(2**64), str(2**63 - 2)):
+        row = f"{user},{user}@x.example,otpauth://hotp/C:x?secret={secret}&counter={counter}\n"
+        answer = post_file(organization, row)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["rows"][0]["outcome"] == "bad_secret"
+    huge = post_file(organization, f"{user},{'x' * 140_000},otpauth://totp/x?secret={secret}\n")
+    assert huge.status_code == 422, huge.text
+    many = "".join(f"u{i},u{i}@x.example,otpauth://totp/x?secret={secret}\n" for i in range(1001))
+    assert post_file(organization, many).status_code == 422
+    costly = pskc.PSKC()
+    costly.add_key(
+        serial="S", secret=b"k" * 20, algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp"
+    )
+    costly.encryption.setup_pbkdf2("pw", iterations=10_000_000)
+    costly.write(str(tmp_path / "costly.pskc"))
+    refused = post_file(
+        organization, (tmp_path / "costly.pskc").read_bytes(), {"format": "pskc", "password": "pw"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "too much work" in refused.text

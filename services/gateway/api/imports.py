@@ -3,8 +3,6 @@ by default, applied only as its dry run showed."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -14,7 +12,7 @@ from pydantic import BaseModel, Field
 from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.routes import AdminCaller
 from services.gateway.api.schemas import KEYED, refusals
-from services.gateway.domain.import_formats import Secrets
+from services.gateway.domain.import_formats import Secrets, csv_lines
 from services.gateway.domain.imports import MalformedFile
 from services.gateway.state import gateway_state
 from services.gateway.use_cases.errors import Refused
@@ -114,7 +112,11 @@ async def _mapping(upload: UploadFile | None) -> dict[str, str]:
     except UnicodeDecodeError:
         raise _invalid("mapping", "the mapping is not UTF-8 text") from None
     pairs: dict[str, str] = {}
-    for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        lines = list(csv_lines(text))
+    except MalformedFile as malformed:
+        raise _invalid("mapping", str(malformed)) from None
+    for number, cells in lines:
         if not cells or not "".join(cells).strip():
             continue
         if len(cells) != 2 or number > MAX_MAPPING_ROWS:

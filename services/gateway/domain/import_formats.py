@@ -8,7 +8,7 @@ import base64
 import binascii
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlparse
@@ -19,6 +19,10 @@ from google.protobuf.message import DecodeError
 from pskc.exceptions import PSKCError
 
 from services.gateway.domain.imports import MAX_ROWS, MalformedFile, OtpSecret, Row
+
+MAX_COUNTER = 2**62
+# A PSKC file names its own PBKDF2 cost: at most this many iterations are run for it.
+MAX_PBKDF2_ITERATIONS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -41,21 +45,25 @@ def parse_otpauth(uri: str) -> tuple[OtpSecret | None, str]:
         return None, str(exc)
     algorithm = query.get("algorithm", "SHA1").upper()
     digits, period, counter = query.get("digits", "6"), query.get("period", "30"), None
+    counter = None
     if parsed.netloc == "hotp":
-        counter = query.get("counter", "")
-        if not counter.isdigit():
-            return None, "an HOTP URI needs its counter"
+        counter = counter_of(query.get("counter", ""))
+        if counter is None:
+            return None, f"an HOTP URI needs its counter (0 to {MAX_COUNTER})"
     problem = unsupported(algorithm, digits, period)
     if problem:
         return None, problem
-    return OtpSecret(
-        secret,
-        parsed.netloc,  # type: ignore[arg-type]
-        algorithm,
-        int(digits),
-        int(period),
-        int(counter) if counter else None,
-    ), ""
+    return OtpSecret(secret, _kind(parsed.netloc), algorithm, int(digits), int(period), counter), ""
+
+
+def counter_of(text: object) -> int | None:
+    """An HOTP counter a token may hold: 0 to MAX_COUNTER (room for its look-ahead and
+    a lifetime of presses below MongoDB's 64-bit integers); None otherwise."""
+    value = str(text).strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if number <= MAX_COUNTER else None
 
 
 def decode_base32(text: str) -> bytes:
@@ -81,7 +89,7 @@ def unsupported(algorithm: str, digits: str, period: str) -> str:
 def otpauth_csv_rows(text: str) -> list[Row]:
     """Format 1: ``user_id,email,otpauth_uri`` lines (a header line is skipped)."""
     rows: list[Row] = []
-    for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for number, fields in csv_lines(text):
         if not fields or not "".join(fields).strip():
             continue
         if number == 1 and fields[0].strip().lower() == "user_id":
@@ -95,6 +103,20 @@ def otpauth_csv_rows(text: str) -> list[Row]:
         otp, problem = parse_otpauth(fields[2])
         rows.append(Row(number, fields[0].strip(), fields[1].strip(), otp, problem))
     return rows
+
+
+def csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
+    """The CSV's lines, numbered; a line the csv module cannot read is a MalformedFile."""
+    reader = csv.reader(io.StringIO(text))
+    number = 0
+    while True:
+        number += 1
+        try:
+            yield number, next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise MalformedFile(number, f"not CSV ({exc})") from None
 
 
 def _bounded(rows: list[Row], number: int) -> None:
@@ -201,8 +223,17 @@ def _migration_row(number: int, entry: object) -> Row:
             algorithm,
             int(digits),
             30,
-            int(getattr(entry, "counter", 0)) if hotp else None,
+            counter_of(getattr(entry, "counter", 0)) if hotp else None,
         )
+        if hotp and otp.counter is None:
+            return Row(
+                number,
+                account,
+                "",
+                None,
+                f"counter out of range (0 to {MAX_COUNTER})",
+                names_user=False,
+            )
     return Row(number, account, account if "@" in account else "", otp, problem, names_user=False)
 
 
@@ -211,7 +242,7 @@ def oath_csv_rows(data: bytes, _: Secrets) -> list[Row]:
     """Format 3: ``serial,seed,type[,digits[,step_or_counter[,user]]]`` lines, the seed
     in hex; the user is the last column, or the serial (mapped to a user at import)."""
     rows: list[Row] = []
-    for number, fields in enumerate(csv.reader(io.StringIO(_text(data))), start=1):
+    for number, fields in csv_lines(_text(data)):
         cells = [c.strip() for c in fields]
         if not cells or not "".join(cells) or cells[0].startswith("#"):
             continue
@@ -240,11 +271,11 @@ def _oath_token(number: int, cells: list[str]) -> Row:
         return Row(number, user, "", None, f"type {kind[:16]} is not supported (hotp, totp)")
     step = extra if kind == "totp" and extra else "30"
     problem = unsupported("SHA1", digits, step)
-    if kind == "hotp" and extra and not extra.isdigit():
-        problem = "the counter is not a number"
+    counter = counter_of(extra or 0) if kind == "hotp" else None
+    if kind == "hotp" and counter is None:
+        problem = f"the counter is not a number from 0 to {MAX_COUNTER}"
     if problem:
         return Row(number, user, "", None, problem)
-    counter = int(extra or 0) if kind == "hotp" else None
     otp = OtpSecret(secret, _kind(kind), "SHA1", int(digits), int(step), counter)
     return Row(number, user, "", otp)
 
@@ -263,9 +294,16 @@ def pskc_rows(data: bytes, secrets: Secrets) -> list[Row]:
     try:
         container = pskc.PSKC(io.BytesIO(data))
         if secrets.password is not None:
+            derivation = container.encryption.derivation
+            if (derivation.pbkdf2_iterations or 0) > MAX_PBKDF2_ITERATIONS or (
+                derivation.pbkdf2_key_length or 16
+            ) not in (16, 24, 32):
+                raise MalformedFile(1, "the file's key derivation asks for too much work")
             container.encryption.derive_key(secrets.password)
         elif secrets.key is not None:
             container.encryption.key = secrets.key
+    except MalformedFile:
+        raise
     except (PSKCError, ValueError, TypeError, SyntaxError):
         raise MalformedFile(1, "not a PSKC file (or not one this service reads)") from None
     except Exception:  # defusedxml's refusals (entities, DTDs) among them
@@ -278,16 +316,16 @@ def pskc_rows(data: bytes, secrets: Secrets) -> list[Row]:
 
 
 def _pskc_row(number: int, key: pskc.key.Key) -> Row:
-    row = _pskc_key(number, key)
-    return replace(row, names_user=bool(key.key_userid or key.device_userid))
+    try:
+        row = _pskc_key(number, key)
+        return replace(row, names_user=bool(key.key_userid or key.device_userid))
+    except (PSKCError, ValueError, TypeError):  # an encrypted field the key does not open
+        raise MalformedFile(number, "the key or password does not decrypt this file") from None
 
 
 def _pskc_key(number: int, key: pskc.key.Key) -> Row:
     user = str(key.key_userid or key.device_userid or key.serial or "")
-    try:
-        secret = key.secret
-    except PSKCError:  # encrypted, and the key or password given does not open it
-        raise MalformedFile(number, "the key or password does not decrypt this file") from None
+    secret = key.secret
     kind = PSKC_TYPES.get(str(key.algorithm or "").lower(), "")
     if not secret:
         return Row(number, user, "", None, "no secret")
@@ -299,7 +337,9 @@ def _pskc_key(number: int, key: pskc.key.Key) -> Row:
     problem = unsupported(algorithm, digits, step)
     if problem:
         return Row(number, user, "", None, problem)
-    counter = int(key.counter or 0) if kind == "hotp" else None
+    counter = counter_of(key.counter or 0) if kind == "hotp" else None
+    if kind == "hotp" and counter is None:
+        return Row(number, user, "", None, f"counter out of range (0 to {MAX_COUNTER})")
     otp = OtpSecret(secret, _kind(kind), algorithm, int(digits), int(step), counter)
     return Row(number, user, "", otp)
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from services.gateway.domain.snapshots import AuthenticatorRecord
 
-MAX_ROWS = 10_000
+MAX_ROWS = 1_000  # per request: each row is an event and a write in two services
 MIN_SECRET_BITS = 128  # RFC 4226 section 4 asks for 128 (160 recommended)
 Outcome = Literal[
     "import",  # will be imported (applied: imported)
@@ -53,6 +53,11 @@ class OtpSecret:
     counter: int | None = None
 
     @property
+    def settings(self) -> str:
+        """Everything but the secret: what a plan promises besides which secret."""
+        return f"{self.otp_type}/{self.algorithm}/{self.digits}/{self.period}/{self.counter}"
+
+    @property
     def base32(self) -> str:
         return base64.b32encode(self.secret).decode().rstrip("=")
 
@@ -79,8 +84,9 @@ class Planned:
 
 
 def fingerprint(key: bytes, organization_id: str, user_id: str, otp: OtpSecret) -> str:
-    """The same secret for the same user, in any file: the same 24 hex characters."""
-    message = f"{organization_id}\0{user_id}\0".encode() + otp.secret
+    """The same secret with the same settings for the same user, in any file: the same
+    24 hex characters (changed settings are another credential, imported anew)."""
+    message = f"{organization_id}\0{user_id}\0{otp.settings}\0".encode() + otp.secret
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
 
 

@@ -193,11 +193,8 @@ class GatewayHandlers:
     async def on_import_applied(self, event: AuthenticatorImportApplied) -> None:
         if event.outcome == "imported" and event.created_at is not None:
             await self.authenticators.imported(event.user, event.credential_id, event.created_at)
-        await self.operations.applied(
-            event.correlation_id,
-            event.credential_id,
-            self.clock.now(),
-            **{f"outcomes.{event.credential_id}": event.outcome},
+        await self.operations.row_applied(
+            event.correlation_id, event.credential_id, self.clock.now(), event.outcome
         )
         await self._changed(event.correlation_id)
         log.info(

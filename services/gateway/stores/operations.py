@@ -21,6 +21,7 @@ class OperationStore:
 
     async def ensure_indexes(self) -> None:
         await self.retention.ensure_index()
+        await self._operations.create_index("operation_id")
 
     async def start(
         self,
@@ -46,6 +47,38 @@ class OperationStore:
                 "$unset": answered(by),
             },
             upsert=True,
+        )
+
+    async def start_rows(
+        self, operation_id: str, now: datetime, rows: dict[str, Document], **details: Any
+    ) -> None:
+        """An operation of many rows (an import): each row waits in a small document of
+        its own, so an answer rewrites a few hundred bytes, never the whole import."""
+        await self.start(operation_id, "import", now, {}, rows=len(rows), **details)
+        if rows:
+            await self._operations.insert_many(
+                [
+                    {
+                        "_id": f"{operation_id}/{key}",
+                        "operation_id": operation_id,
+                        "kind": "import_row",
+                        "created_at": now,
+                        "unanswered": {key: entry},
+                    }
+                    for key, entry in rows.items()
+                ],
+                ordered=False,
+            )
+
+    async def row_applied(self, operation_id: str, key: str, now: datetime, outcome: str) -> None:
+        await self._operations.update_one(
+            {"_id": f"{operation_id}/{key}"},
+            {"$set": {"applied_at": now, "outcome": outcome}, "$unset": answered(key)},
+        )
+
+    async def rows_applied(self, operation_id: str) -> int:
+        return await self._operations.count_documents(
+            {"operation_id": operation_id, "applied_at": {"$exists": True}}
         )
 
     async def result(self, operation_id: str) -> Document:

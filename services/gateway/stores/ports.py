@@ -49,6 +49,9 @@ class LoginAnswers(Protocol):
 class OperationAnswers(Protocol):
     async def applied(self, operation_id: str, by: str, now: datetime, **result: Any) -> None: ...
     async def applied_by(self, operation_id: str) -> set[str]: ...
+    async def row_applied(
+        self, operation_id: str, key: str, now: datetime, outcome: str
+    ) -> None: ...
 
 
 class PolicyRecords(Protocol):

@@ -8,6 +8,7 @@ report, an event in clear, or a log line.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -91,7 +92,8 @@ class ImportFlow:
     ) -> ImportReport:
         """MalformedFile (a 422 naming the row) if the file cannot be read at all; an
         encrypted file is opened with ``secrets``, which are kept nowhere."""
-        rows = PARSERS[options.format](data, secrets or Secrets())
+        # Parsing (and a PSKC file's key derivation) runs off the event loop.
+        rows = await asyncio.to_thread(PARSERS[options.format], data, secrets or Secrets())
         rows = await self._users_named(organization_id, rows, options)
         planned, events = await self._plan(organization_id, rows, options, requested_by)
         plan = plan_id(organization_id, planned)
@@ -184,20 +186,14 @@ class ImportFlow:
         waits = {}
         for event in sent:
             waits.update(awaiting(streams.AUTHENTICATOR_IMPORTED, event, now, event.credential_id))
-        await self.operations.start(
-            operation_id,
-            "import",
-            now,
-            waits,
-            organization_id=organization_id,
-            requested_by=requested_by,
+        await self.operations.start_rows(
+            operation_id, now, waits, organization_id=organization_id, requested_by=requested_by
         )
         for event in sent:
             await self.publish(event)
-        owners = {e.credential_id for e in sent}
 
         async def all_applied() -> bool | None:
-            return True if owners <= await self.operations.applied_by(operation_id) else None
+            return True if await self.operations.rows_applied(operation_id) >= len(sent) else None
 
         if sent and not await self.feed.wait_for(operation_id, all_applied, within=self.timeout):
             raise NotAppliedInTime({"enrollment"})
