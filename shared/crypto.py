@@ -123,3 +123,7 @@ def code_context(login_id: str, submission_id: str) -> str:
 
 def recovery_codes_context(login_id: str) -> str:
     return f"recovery-codes:{login_id}"
+
+
+def resync_context(user: UserRef, operation_id: str) -> str:
+    return f"resync:{user.key}:{operation_id}"

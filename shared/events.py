@@ -470,6 +470,17 @@ class AuthenticatorResetApplied(UserEvent):
     an unlock): ``correlation_id`` is the operation."""
 
     service: Literal["enrollment", "verification"]
+    outcome: Literal["resynced", "no_match", "not_a_token"] | None = Field(
+        default=None, description="A token's resynchronisation: how it went"
+    )
+
+
+class TokenResynced(UserEvent):
+    """An administrator resynchronises a user's HOTP token by two consecutive codes it
+    shows (RFC 4226 section 7.4): verification looks far ahead for the pair."""
+
+    codes: Sealed = Field(description="JSON [first, second], sealed with resync_context")
+    requested_by: Actor
 
 
 MAX_LISTED_USERS = 5_000

@@ -30,6 +30,8 @@ PASSKEY_REGISTRATION_OPENED: Final = "mfa.passkey.registration.opened"
 # Imports (issue 21): one event per row applied, answered by enrollment.
 AUTHENTICATOR_IMPORTED: Final = "mfa.authenticator.imported"
 AUTHENTICATOR_IMPORT_APPLIED: Final = "mfa.authenticator.import.applied"
+# An administrator resynchronises an HOTP token: answered on AUTHENTICATOR_RESET_APPLIED.
+TOKEN_RESYNCED: Final = "mfa.token.resynced"  # noqa: S105 - a stream name
 # For the relying application (no service consumes it): mail the user.
 USER_NOTICE: Final = "mfa.user.notice"
 

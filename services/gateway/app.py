@@ -63,6 +63,7 @@ from shared.events import (
     PasskeysRemoved,
     PolicyUpdated,
     RecoveryCodesRequested,
+    TokenResynced,
     UserNotice,
 )
 from shared.messaging import StreamWiring, build_broker, publish_correlated
@@ -379,6 +380,8 @@ def _flows(
         publish_reset=redelivery.sending("operations", streams.AUTHENTICATOR_RESET),
         publish_unlock=redelivery.sending("operations", streams.AUTHENTICATOR_UNLOCKED),
         publish_removal=redelivery.sending("operations", streams.PASSKEYS_REMOVED),
+        publish_resync=redelivery.sending("operations", streams.TOKEN_RESYNCED),
+        box=box,
         default_party=settings.relying_party(),
         timeout=settings.admin_timeout_seconds,
     )
@@ -396,6 +399,7 @@ SENT: dict[str, type[Event]] = {  # what the gateway publishes, each awaiting an
     streams.PASSKEY_REGISTRATION_REQUESTED: PasskeyRegistrationRequested,
     streams.PASSKEYS_REMOVED: PasskeysRemoved,
     streams.AUTHENTICATOR_IMPORTED: AuthenticatorImported,
+    streams.TOKEN_RESYNCED: TokenResynced,
 }
 
 

@@ -74,6 +74,7 @@ def create_app(
     )
     consumer(streams.ENROLLMENT_ISSUED)(passkeys.on_enrollment_issued)
     consumer(streams.PASSKEYS_REMOVED)(handlers.on_passkeys_removed)
+    consumer(streams.TOKEN_RESYNCED)(handlers.on_token_resynced)
     consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
     consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
     consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Literal
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -31,7 +33,7 @@ from services.verification.domain import (
     count_failure,
     remember,
 )
-from services.verification.hotp import HotpRules, check_hotp
+from services.verification.hotp import HotpRules, check_hotp, resync
 from services.verification.passkeys import PasskeyHandlers, check_answer, sealed_codes
 from services.verification.recovery import (
     RecoveryCodes,
@@ -42,9 +44,10 @@ from services.verification.recovery import (
 from services.verification.store import Authenticator, AuthenticatorStore
 from shared import streams
 from shared.clock import Clock
-from shared.crypto import Sealed, SecretBox, code_context, credential_context
+from shared.crypto import Sealed, SecretBox, code_context, credential_context, resync_context
 from shared.events import (
     AuthenticatorReset,
+    AuthenticatorResetApplied,
     AuthenticatorUnlocked,
     CodeRejected,
     CodeSubmitted,
@@ -53,6 +56,7 @@ from shared.events import (
     PasskeysRemoved,
     RecoveryCodesIssued,
     RecoveryCodesRequested,
+    TokenResynced,
     reply_envelope,
 )
 from shared.messaging import Publisher, confirm_reset, publish_correlated
@@ -150,6 +154,43 @@ class VerificationHandlers:
     async def on_passkeys_removed(self, event: PasskeysRemoved) -> None:
         await self.store.remove_passkeys(event.user, event.passkey_ids)
         await confirm_reset(event, "verification", self.reset_applied, self.clock)
+
+    async def on_token_resynced(self, event: TokenResynced) -> None:
+        outcome = await self._resync(event)
+        await publish_correlated(
+            self.reset_applied,
+            AuthenticatorResetApplied(
+                **reply_envelope(event, self.clock.now()), service="verification", outcome=outcome
+            ),
+        )
+        log.info("token_resynced", operation_id=event.correlation_id, outcome=outcome)
+
+    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
+    async def _resync(self, event: TokenResynced) -> Literal["resynced", "no_match", "not_a_token"]:
+        """The token's counter moved to the second of two consecutive codes found ahead
+        of it; answered the same when the operation is delivered again."""
+        held = await self.store.get(event.user)
+        if held is None or not held.hotp or held.secret is None:
+            return "not_a_token"
+        key = f"resync:{event.event_id}"
+        if key in held.answers:
+            return "resynced"
+        first, second = json.loads(
+            self.box.open(event.codes, resync_context(event.user, event.correlation_id))
+        )
+        secret = self.box.open(held.secret, credential_context(event.user, held.credential_id))
+        codes = held.parameters
+        rules = replace(self.hotp, digits=codes.digits, algorithm=codes.algorithm)
+        found = await asyncio.to_thread(
+            resync, secret, str(first), str(second), held.state.last_step, rules
+        )
+        if found is None:
+            return "no_match"
+        now = self.clock.now()
+        answers = remember(held.answers, key, Answer(Accepted(found), now), self.answer_memory)
+        if not await self.store.save(held, replace(held.state, last_step=found), answers):
+            raise LostRace
+        return "resynced"
 
     async def on_authenticator_unlocked(self, event: AuthenticatorUnlocked) -> None:
         await self.store.unlock(event.user)

@@ -75,3 +75,22 @@ def check_hotp(
         return count_failure(state, "reused", now, lockout)
     # No offset: a token's counter runs ahead by presses, not by a clock's drift.
     return GuardState(last_step=matched), Accepted(matched)
+
+
+RESYNC_WINDOW = 1_000  # how far ahead a resynchronisation looks for the pair of codes
+
+
+def resync(secret: str, first: str, second: str, last: int, rules: HotpRules) -> int | None:
+    """The counter of ``second`` when ``first`` and ``second`` are the codes of two
+    consecutive counters within RESYNC_WINDOW after ``last``; None otherwise. Every
+    counter is computed and compared, whatever matches."""
+    otp = rules.otp(secret)
+    found: int | None = None
+    previous = otp.at(last + 1)
+    for counter in range(last + 2, last + 2 + RESYNC_WINDOW):
+        current = otp.at(counter)
+        pair = hmac.compare_digest(previous, first) & hmac.compare_digest(current, second)
+        if pair and found is None:
+            found = counter
+        previous = current
+    return found

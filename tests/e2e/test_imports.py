@@ -364,3 +364,37 @@ def test_hostile_numbers_fields_and_key_derivations_are_clear_refusals(
     )
     assert refused.status_code == 422, refused.text
     assert "too much work" in refused.text
+
+
+def test_an_administrator_resynchronises_a_token_pressed_far_ahead(
+    organization: Organization,
+) -> None:
+    user, app_user = new_user(), new_user()
+    secret = new_secret()
+    dry_then_apply(
+        organization,
+        f"{user},{user}@x.example,otpauth://hotp/C:x?secret={secret}&counter=0\n"
+        f"{app_user},{app_user}@x.example,otpauth://totp/C:x?secret={new_secret()}\n",
+    )
+
+    def code(counter: int) -> str:
+        return oathtool("--hotp", f"--counter={counter}", "--base32", secret)
+
+    login = organization.start_login(user)
+    far = organization.submit(login["login_id"], code(50))  # past the look-ahead of 10
+    assert far.status_code == 400, far.text
+    path = f"/v1/admin/users/{user}/authenticator/resync"
+    wrong = organization.admin("POST", path, json={"codes": [code(50), code(52)]})
+    assert wrong.status_code == 409, wrong.text
+    assert wrong.json()["error"]["code"] == "no_match"
+    done = organization.admin("POST", path, json={"codes": [code(50), code(51)]})
+    assert done.status_code == 200, done.text
+    replay = organization.start_login(user)
+    assert organization.submit(replay["login_id"], code(51)).status_code == 400
+    signs_in(organization, user, code(52))
+    not_a_token = organization.admin(
+        "POST",
+        f"/v1/admin/users/{app_user}/authenticator/resync",
+        json={"codes": ["123456", "234567"]},
+    )
+    assert not_a_token.status_code == 409, not_a_token.text

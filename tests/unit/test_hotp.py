@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.verification.domain import Accepted, GuardState, LockoutRules, Rejected
-from services.verification.hotp import HotpRules, check_hotp
+from services.verification.hotp import HotpRules, check_hotp, resync
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -69,3 +69,11 @@ def test_a_code_behind_the_counter_is_a_replay_and_counts_toward_the_lock() -> N
     _, still = check_hotp(state, SECRET, oathtool(20), NOW, HotpRules(), LOCKOUT)
     assert isinstance(still, Rejected)
     assert still.reason == "locked"  # the right code, refused while locked
+
+
+def test_a_resynchronisation_finds_two_consecutive_codes_far_ahead_and_only_those() -> None:
+    rules = HotpRules()
+    assert resync(SECRET, oathtool(500), oathtool(501), 3, rules) == 501
+    assert resync(SECRET, oathtool(500), oathtool(502), 3, rules) is None  # not consecutive
+    assert resync(SECRET, oathtool(2), oathtool(3), 3, rules) is None  # behind the counter
+    assert resync(SECRET, oathtool(1100), oathtool(1101), 3, rules) is None  # past the window

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway.api.routes import Admin, AdminCaller, UserInPath
 from services.gateway.api.schemas import KEYED, AuthenticatorState, ResetDone, refusals
 from services.gateway.domain.coverage import Enrollment, counts_by_type
 
+CodeDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}([0-9]{2})?$")]
 router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=refusals(*KEYED, 422))
 
 Search = Annotated[
@@ -127,6 +128,29 @@ async def get_authenticator(user: UserInPath, admin: Admin) -> AuthenticatorStat
         step_offset=known.step_offset,
         remembered_devices=devices,
     )
+
+
+class ResyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    codes: tuple[CodeDigits, CodeDigits] = Field(
+        description="Two consecutive codes the token shows now (press it twice)"
+    )
+
+
+class Resynced(BaseModel):
+    user_id: str
+    resynced: bool = True
+
+
+@router.post("/users/{user_id}/authenticator/resync", responses=refusals(409, 504))
+async def resync_token(
+    user: UserInPath, body: ResyncRequest, caller: AdminCaller, admin: Admin
+) -> Resynced:
+    """An HOTP token pressed far ahead (past its look-ahead of 10): its counter moves to
+    the second of two consecutive codes it shows now (409 no_match if they are not)."""
+    await admin.resync_token(user, body.codes[0], body.codes[1], caller.actor)
+    return Resynced(user_id=user.user_id)
 
 
 @router.post("/users/{user_id}/authenticator/unlock", responses=refusals(504))

@@ -293,6 +293,7 @@ ErrorCode = TypeAliasType(
         "last_authenticator",
         "no_relying_party",
         "plan_changed",
+        "no_match",
         "code_not_passed",
         "remembering_off",
         "device_already_remembered",

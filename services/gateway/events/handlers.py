@@ -285,7 +285,10 @@ class GatewayHandlers:
         )
 
     async def on_reset_applied(self, event: AuthenticatorResetApplied) -> None:
-        await self.operations.applied(event.correlation_id, event.service, self.clock.now())
+        result = {"outcome": event.outcome} if event.outcome else {}
+        await self.operations.applied(
+            event.correlation_id, event.service, self.clock.now(), **result
+        )
         await self._changed(event.correlation_id)
         log.info(
             "reset_applied",

@@ -3,6 +3,7 @@ remembered devices) and the organization's coverage."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ from services.gateway.use_cases.errors import (
 from services.gateway.use_cases.login import Publish, new_id
 from shared import streams
 from shared.clock import Clock
+from shared.crypto import SecretBox, resync_context
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorUnlocked,
@@ -35,11 +37,14 @@ from shared.events import (
     PolicyRules,
     PolicyUpdated,
     RelyingParty,
+    TokenResynced,
 )
 from shared.identity import UserRef
 
 RESET_OWNERS = ("enrollment", "verification")  # the services that hold an authenticator
-UserOperation = TypeVar("UserOperation", AuthenticatorReset, AuthenticatorUnlocked, PasskeysRemoved)
+UserOperation = TypeVar(
+    "UserOperation", AuthenticatorReset, AuthenticatorUnlocked, PasskeysRemoved, TokenResynced
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class AdminFlow:
     publish_reset: Publish
     publish_unlock: Publish
     publish_removal: Publish
+    publish_resync: Publish
+    box: SecretBox
     timeout: float
     default_party: RelyingParty | None = None  # MFA_WEBAUTHN_RP_ID, where a policy names none
 
@@ -214,6 +221,37 @@ class AdminFlow:
         user_type, email = seen or ("", "")
         return rules.requires_passkey_of(user_type, rules.lists_for_passkey(user.user_id, email))
 
+    async def resync_token(self, user: UserRef, first: str, second: str, requested_by: str) -> None:
+        """Move the user's HOTP token's counter to two consecutive codes it shows now (a
+        token pressed far ahead of its look-ahead); Refused if it is no token, or if
+        the codes match no two counters ahead."""
+        operation_id = new_id()
+        codes = self.box.seal(json.dumps([first, second]), resync_context(user, operation_id))
+        resynced = await self._user_operation(
+            "resync",
+            TokenResynced,
+            streams.TOKEN_RESYNCED,
+            ("verification",),
+            user,
+            requested_by,
+            operation_id=operation_id,
+            codes=codes,
+        )
+        await self.publish_resync(resynced)
+        await self._until_applied(operation_id, {"verification"})
+        outcome = (await self.operations.result(operation_id)).get("outcome")
+        if outcome != "resynced":
+            raise Refused(
+                "no_match",
+                "The user holds no token"
+                if outcome == "not_a_token"
+                else "The two codes are not consecutive codes of the user's token ahead of "
+                "its counter: press it twice more and send the two new codes.",
+            )
+        await self._audit(
+            user, "token_resynced", "HOTP token resynchronised", requested_by, operation_id
+        )
+
     async def revoke_devices(self, user: UserRef, requested_by: str) -> int:
         revoked = await self.devices.revoke_all(user)
         await self._audit(
@@ -259,11 +297,12 @@ class AdminFlow:
         owners: tuple[str, ...],
         user: UserRef,
         requested_by: str,
+        operation_id: str | None = None,
         **fields: Any,
     ) -> UserOperation:
         """An admin operation on one user's authenticator, recorded with the event each
         owner is to confirm (the outbox sends it again should Redis lose it)."""
-        operation_id, now = new_id(), self.clock.now()
+        operation_id, now = operation_id or new_id(), self.clock.now()
         event = event_type(
             occurred_at=now,
             correlation_id=operation_id,
