@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from faststream._internal.endpoint.subscriber.supervisor import TaskCallbackSupervisor
 
 from deploy.localstack import LocalStack, free_port, redis_answers
 
@@ -24,6 +25,19 @@ pytest_plugins = ["tests.real_stack"]  # the `stack` fixture of e2e and browser 
 
 RUN = uuid.uuid4().hex[:8]
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_subscriber_restarts_in_this_process() -> Iterator[None]:
+    """FastStream's supervisor restarts a subscriber task that fails; at the end of the
+    tests' shared event loop, a task failing because its broker closed was restarted
+    for ever, and closing the loop never ended (a 300 s timeout, seen once in CI). The
+    tests' own process does without restarts; the service processes they start keep
+    them (this patches this process only, no environment variable is inherited)."""
+    patched = pytest.MonkeyPatch()
+    patched.setattr(TaskCallbackSupervisor, "is_disabled", property(lambda _: True))
+    yield
+    patched.undo()
 
 
 @pytest.fixture(scope="session")
