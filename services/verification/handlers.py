@@ -13,10 +13,7 @@ from prometheus_client import Counter, Histogram
 from tenacity import (
     retry,
     retry_if_exception_type,
-    retry_if_result,
     stop_after_attempt,
-    stop_after_delay,
-    wait_fixed,
 )
 
 from services.verification.domain import (
@@ -41,7 +38,7 @@ from services.verification.recovery import (
     confirms,
     digest,
 )
-from services.verification.store import Authenticator, AuthenticatorStore
+from services.verification.store import Authenticator, AuthenticatorStore, held_soon
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import Sealed, SecretBox, code_context, credential_context, resync_context
@@ -301,23 +298,14 @@ class VerificationHandlers:
             self.drift.observe(outcome.offset)
 
     async def _authenticator_for(self, event: CodeSubmitted) -> Authenticator | None:
-        """The credential the code was typed for, waiting briefly for one still in flight.
-
-        The credential and the login reach verification on different streams; a
-        user who types fast may beat the registration by a few milliseconds.
-        """
-
-        @retry(
-            retry=retry_if_result(lambda found: found is None),
-            stop=stop_after_delay(self.credential_wait_seconds),
-            wait=wait_fixed(0.05),
-            retry_error_callback=lambda _: None,
+        """The credential the code was typed for, waiting briefly for one still in flight
+        (a user who types fast may beat the registration by a few milliseconds)."""
+        return await held_soon(
+            self.store,
+            event.user,
+            lambda found: found.credential_id == event.credential_id,
+            self.credential_wait_seconds,
         )
-        async def lookup() -> Authenticator | None:
-            found = await self.store.get(event.user)
-            return found if found and found.credential_id == event.credential_id else None
-
-        return await lookup()
 
 
 def _left(recovery: RecoveryCodes | None) -> int | None:

@@ -12,10 +12,7 @@ import structlog
 from tenacity import (
     retry,
     retry_if_exception_type,
-    retry_if_result,
     stop_after_attempt,
-    stop_after_delay,
-    wait_fixed,
 )
 
 from services.verification.ceremony import authentication_options, passkey_id_of, verify_assertion
@@ -31,7 +28,12 @@ from services.verification.domain import (
     remember,
 )
 from services.verification.recovery import RecoveryCodes, new_codes
-from services.verification.store import Authenticator, AuthenticatorStore, PasskeyUse
+from services.verification.store import (
+    Authenticator,
+    AuthenticatorStore,
+    PasskeyUse,
+    held_soon,
+)
 from shared import streams
 from shared.clock import Clock
 from shared.crypto import Sealed, SecretBox, recovery_codes_context
@@ -40,6 +42,7 @@ from shared.events import (
     CredentialRegistered,
     EnrollmentIssued,
     PasskeyChallenged,
+    RelyingParty,
     reply_envelope,
 )
 from shared.messaging import Publisher, publish_correlated
@@ -98,11 +101,16 @@ class PasskeyHandlers:
         if event.state != "enrolled" or "passkey" not in event.kinds:
             return  # an app's code, or a registration: nothing to challenge
         party = event.relying_party
-        authenticator = await self._with_passkeys(event)
+        authenticator = await held_soon(  # a passkey just registered may be on its way
+            self.store,
+            event.user,
+            lambda found: found.credential_id == event.credential_id and bool(found.passkeys),
+            self.credential_wait_seconds,
+        )
         if party is None or authenticator is None:
             log.warning("passkey_challenge_skipped", login_id=event.login_id)
             return
-        options, expires_at = await self._challenge(event)
+        options, expires_at = await self._challenge(event, party, authenticator)
         await publish_correlated(
             self.challenged,
             PasskeyChallenged(
@@ -116,43 +124,30 @@ class PasskeyHandlers:
         )
         log.info("passkey_challenged", login_id=event.login_id, stream=streams.ENROLLMENT_ISSUED)
 
-    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
-    async def _challenge(self, event: EnrollmentIssued) -> tuple[str, datetime]:
-        current = await self.store.get(event.user)
-        party = event.relying_party
-        if current is None or party is None:
-            raise LostRace
-        allowed = {pid: p.transports for pid, p in current.passkeys.items()}
-        options, raw = authentication_options(party.id, allowed, event.user_verification)
-        now = self.clock.now()
-        challenge = Challenge.for_party(
-            event.login_id,
-            event.user,
-            raw,
-            party,
-            event.user_verification,
-            now + self.challenge_ttl,
-        )
-        if not await self.store.open_challenge(current, challenge, now):
-            raise LostRace  # the retry reads the authenticator again
-        return options, challenge.expires_at
-
-    async def _with_passkeys(self, event: EnrollmentIssued) -> Authenticator | None:
-        """The user's authenticator once it holds passkeys: a passkey registered a moment
-        ago may still be on its way here."""
-
-        @retry(
-            retry=retry_if_result(lambda found: found is None),
-            stop=stop_after_delay(self.credential_wait_seconds),
-            wait=wait_fixed(0.05),
-            retry_error_callback=lambda _: None,
-        )
-        async def lookup() -> Authenticator | None:
-            found = await self.store.get(event.user)
-            held = found and found.credential_id == event.credential_id and found.passkeys
-            return found if held else None
-
-        return await lookup()
+    async def _challenge(
+        self, event: EnrollmentIssued, party: RelyingParty, current: Authenticator
+    ) -> tuple[str, datetime]:
+        """Options for the login's challenge, kept with the authenticator as read (read
+        again only if another replica changed it meanwhile)."""
+        for _ in range(10):
+            allowed = {pid: p.transports for pid, p in current.passkeys.items()}
+            options, raw = authentication_options(party.id, allowed, event.user_verification)
+            now = self.clock.now()
+            challenge = Challenge.for_party(
+                event.login_id,
+                event.user,
+                raw,
+                party,
+                event.user_verification,
+                now + self.challenge_ttl,
+            )
+            if await self.store.open_challenge(current, challenge, now):
+                return options, challenge.expires_at
+            reread = await self.store.get(event.user)
+            if reread is None:
+                break
+            current = reread
+        raise LostRace
 
     async def on_passkey_registered(self, event: CredentialRegistered) -> None:
         answer = await self._adopt(event)

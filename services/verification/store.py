@@ -7,11 +7,12 @@ race reloads and checks again (and then sees the replay or the lock).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from services.verification.documents import (
     Authenticator,
@@ -256,3 +257,26 @@ class AuthenticatorStore:
     async def reseal(self, box: SecretBox) -> int:
         """Seal again under the active key the secrets another key sealed."""
         return await reseal(self._authenticators, box, "secret", stored_credential_context)
+
+
+async def held_soon(
+    store: AuthenticatorStore,
+    user: UserRef,
+    wanted: Callable[[Authenticator], bool],
+    within: float,
+) -> Authenticator | None:
+    """The user's authenticator once ``wanted`` holds of it, looking again every 50 ms
+    for up to ``within`` seconds: a credential and the event that needs it reach
+    verification on different streams, and the credential may be a moment behind."""
+
+    @retry(
+        retry=retry_if_result(lambda found: found is None),
+        stop=stop_after_delay(within),
+        wait=wait_fixed(0.05),
+        retry_error_callback=lambda _: None,
+    )
+    async def lookup() -> Authenticator | None:
+        found = await store.get(user)
+        return found if found is not None and wanted(found) else None
+
+    return await lookup()
