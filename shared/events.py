@@ -68,6 +68,7 @@ NoticeKind = Literal[
     "device_remembered",
     "passkey_registered",
     "passkey_possibly_cloned",
+    "authenticator_imported",
 ]
 
 
@@ -227,6 +228,11 @@ class EnrollmentIssued(UserEvent):
     )
     credential_created_at: AwareDatetime
     confirmed_at: AwareDatetime | None = None
+    first_use: bool = Field(
+        default=False,
+        description="Enrolled: an imported authenticator not used yet, which the code this "
+        "login accepts confirms (purpose enrollment, with no QR)",
+    )
 
 
 class Passkey(BaseModel):
@@ -311,6 +317,11 @@ class AuthenticatorImported(UserEvent):
     counter: int | None = Field(default=None, ge=0, le=2**63 - 1, description="HOTP")
     account: Annotated[str, StringConstraints(max_length=254)] = ""
     replace: bool = Field(default=False, description="Replace an authenticator the user holds")
+    confirm: Literal["now", "first_use"] = Field(
+        default="now",
+        description="now: confirmed as it is imported; first_use: the user's first accepted "
+        "code confirms it (and brings their recovery codes), as a scanned QR's does",
+    )
     requested_by: Actor
 
     @property
@@ -324,6 +335,7 @@ class AuthenticatorImportApplied(UserEvent):
     credential_id: Identifier
     outcome: Literal["imported", "unchanged", "has_authenticator"]
     created_at: AwareDatetime | None = None
+    confirmed: bool = Field(default=True, description="False: confirmed at first use")
 
 
 class PasskeyChallenged(UserEvent):

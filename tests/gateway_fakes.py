@@ -259,8 +259,13 @@ class FakeAuthenticatorView:
         ordered = sorted((*kept, record), key=lambda p: p.created_at)
         self.records[user.key] = replace(base, passkeys=tuple(ordered))
 
-    async def imported(self, user: UserRef, credential_id: str, at: datetime) -> None:
-        self.records[user.key] = AuthenticatorRecord(credential_id, at, at, totp=True)
+    async def imported(
+        self, user: UserRef, credential_id: str, at: datetime, confirmed: bool = True
+    ) -> None:
+        confirmed_at = at if confirmed else None
+        self.records[user.key] = AuthenticatorRecord(
+            credential_id, at, confirmed_at, totp=confirmed
+        )
 
     async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None:
         held = self.records.get(user.key)

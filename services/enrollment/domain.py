@@ -29,6 +29,9 @@ class Credential:
     created_at: datetime
     offer_expires_at: datetime  # a pending credential is offered until then
     confirmed_at: datetime | None = None
+    # Imported to be confirmed at first use: never offered as a QR, its first accepted
+    # code confirms it (as a scanned QR's first code does).
+    first_use: bool = False
     totp: bool = True  # holds an app's secret (pending, or confirmed with the anchor)
     parameters: TotpParameters = field(default_factory=TotpParameters)  # its codes
     passkeys: tuple[Passkey, ...] = ()  # registered, oldest first
@@ -41,6 +44,15 @@ class Credential:
     @property
     def confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+    @property
+    def awaiting_first_use(self) -> bool:
+        return self.first_use and not self.confirmed
+
+    @property
+    def pending(self) -> bool:
+        """Offered for registration (a QR, a passkey), not yet confirmed."""
+        return not (self.confirmed or self.awaiting_first_use)
 
     def kinds(self) -> tuple[AuthenticatorKind, ...]:
         """What the user holds and may sign in with (confirmed only)."""
@@ -68,7 +80,7 @@ class Next(Enum):
 def next_step(current: Credential | None, now: datetime, wants_totp: bool = True) -> Next:
     if current is None:
         return Next.ISSUE_NEW
-    if current.confirmed:
+    if not current.pending:
         return Next.ASK_FOR_CODE
     if now < current.offer_expires_at and (current.totp or not wants_totp):
         return Next.SHOW_PENDING

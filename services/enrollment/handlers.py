@@ -59,7 +59,7 @@ class EnrollmentHandlers:
         offered = offered_kinds(event.kinds, event.relying_party)
         credential, secret = await self._credential_for(event, wants_totp="totp" in offered)
         registration = None
-        if not credential.confirmed and "passkey" in offered:
+        if credential.pending and "passkey" in offered:
             registration = await self._open_registration(event, credential)
         await publish_correlated(
             self.issued, self._issued(event, credential, secret, registration, offered)
@@ -68,7 +68,7 @@ class EnrollmentHandlers:
             "enrollment_issued",
             login_id=event.login_id,
             stream=streams.LOGIN_DECIDED,
-            outcome="enrolled" if credential.confirmed else "pending",
+            outcome="pending" if credential.pending else "enrolled",
             kinds=",".join(offered),
         )
 
@@ -173,7 +173,7 @@ class EnrollmentHandlers:
                 ),
                 enrollment_context(event.login_id),
             )
-        pending = not credential.confirmed
+        pending = credential.pending
         offer = tuple(
             k for k in offered if (k == "totp" and uri) or (k == "passkey" and registration)
         )
@@ -192,4 +192,5 @@ class EnrollmentHandlers:
             expires_at=credential.offer_expires_at if pending else None,
             credential_created_at=credential.created_at,
             confirmed_at=credential.confirmed_at,
+            first_use=credential.awaiting_first_use,
         )

@@ -1,5 +1,6 @@
 """Imports (issue 21): one row at a time, an administrator's existing app secret or
-token becomes the user's confirmed authenticator. The secret arrives sealed for its
+token becomes the user's authenticator: confirmed, or to be confirmed by its first
+accepted code (``confirm="first_use"``). The secret arrives sealed for its
 credential, and is stored and passed to verification as it is."""
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ImportHandlers:
                 credential_id=event.credential_id,
                 outcome=outcome,
                 created_at=credential.created_at if credential else None,
+                confirmed=credential.confirmed if credential else True,
             ),
         )
         log.info("authenticator_imported", operation_id=event.correlation_id, outcome=outcome)
@@ -75,8 +77,9 @@ class ImportHandlers:
             credential_id=event.credential_id,
             account=event.account,
             created_at=now,
-            offer_expires_at=now + timedelta(seconds=1),  # confirmed: never offered
-            confirmed_at=now,
+            offer_expires_at=now + timedelta(seconds=1),  # never offered as a QR
+            confirmed_at=now if event.confirm == "now" else None,
+            first_use=event.confirm == "first_use",
             totp=True,
             parameters=event.parameters,
         )

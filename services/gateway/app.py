@@ -45,7 +45,7 @@ from services.gateway.use_cases.login import LoginFlow
 from services.gateway.use_cases.passkeys import PasskeyService
 from services.gateway.use_cases.self_service import SelfService
 from services.gateway.web import admin as admin_pages
-from services.gateway.web import admin_users, mfa_step, pages, security
+from services.gateway.web import admin_imports, admin_users, mfa_step, pages, security
 from services.gateway.web import passkeys as passkey_pages
 from services.gateway.web import self_service as self_service_pages
 from services.gateway.web.stores import WebStores
@@ -236,7 +236,7 @@ def create_app(
         both_stores=(stores, web_stores),
         throttle=throttle,
         keys=api_keys,
-        flows=(login_flow, admin_flow, self_service, passkeys),
+        flows=(login_flow, admin_flow, self_service, passkeys, imports),
         clock=clock,
         box=box,
     )
@@ -322,6 +322,7 @@ def _serve(
         passkey_pages.router,
         admin_pages.router,
         admin_users.router,
+        admin_imports.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "web/static"), name="static")
@@ -449,7 +450,7 @@ def _pages(
     both_stores: tuple[Stores, WebStores],
     throttle: Throttle,
     keys: ApiKeys,
-    flows: tuple[LoginFlow, AdminFlow, SelfService, PasskeyService],
+    flows: tuple[LoginFlow, AdminFlow, SelfService, PasskeyService, ImportFlow],
     clock: Clock,
     box: SecretBox,
 ) -> pages.Web:
@@ -464,6 +465,7 @@ def _pages(
         admin=flows[1],
         self_service=flows[2],
         passkeys=flows[3],
+        imports=flows[4],
         audit=stores.audit,
         limiter=throttle,
         clock=clock,

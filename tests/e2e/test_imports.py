@@ -17,6 +17,7 @@ import pytest
 
 from deploy.localstack import ROOT
 from tests.e2e.test_organizations import Organization, new_organization
+from tests.e2e.test_self_service import notices_of
 from tests.real_stack import Stack, new_user
 
 pytestmark = pytest.mark.e2e
@@ -306,7 +307,7 @@ def test_the_command_line_shows_the_dry_run_then_applies_it(
     )
 
 
-# The review of imports as an attacker (docs/imports.md, "Review"): each failed before.
+# The review of imports as an attacker (docs/import.md, "Review"): each failed before.
 
 
 def test_a_plan_promises_every_setting_not_just_the_secret(organization: Organization) -> None:
@@ -398,3 +399,57 @@ def test_an_administrator_resynchronises_a_token_pressed_far_ahead(
         json={"codes": ["123456", "234567"]},
     )
     assert not_a_token.status_code == 409, not_a_token.text
+
+
+def coverage_of(organization: Organization, user: str) -> dict:  # type: ignore[type-arg]
+    found = organization.admin("GET", "/v1/admin/users", params={"q": user})
+    assert found.status_code == 200, found.text
+    [state] = found.json()["users"]
+    return dict(state)
+
+
+def test_confirmed_at_first_use_the_first_code_confirms_it_and_brings_recovery_codes(
+    organization: Organization, stack: Stack
+) -> None:
+    user = new_user()
+    assert organization.start_login(user)["status"] == "enrollment_required"  # known, a QR shown
+    secret = new_secret()
+    text = f"{user},{user}@corp.example,otpauth://totp/Corp:x?secret={secret}\n"
+    dry = post_file(organization, text, confirm="first_use")
+    assert dry.json()["rows"][0]["outcome"] == "import"  # a QR offered is no authenticator yet
+    # The plan promises how rows are confirmed too: applying it the other way is refused.
+    other = post_file(organization, text, apply="true", plan=dry.json()["plan"])
+    assert other.status_code == 409, other.text
+    applied = post_file(
+        organization, text, apply="true", plan=dry.json()["plan"], confirm="first_use"
+    )
+    assert applied.status_code == 200, applied.text
+    state = coverage_of(organization, user)
+    assert (state["enrollment"], state["source"]) == ("awaiting_first_use", "imported")
+
+    login = organization.start_login(user)
+    assert (login["status"], login["enrollment"]) == ("code_required", None)  # no QR
+    first = organization.submit(login["login_id"], stack.code(secret))
+    assert first.status_code == 200, first.text
+    assert len(first.json()["recovery_codes"]) == 10  # as a scanned QR's first code brings
+    assert coverage_of(organization, user)["enrollment"] == "enrolled"
+    kinds = [n["kind"] for n in notices_of(stack, user, 2)]
+    assert kinds[:2] == ["authenticator_imported", "authenticator_confirmed"]
+
+    stack.next_step()
+    later = organization.start_login(user)
+    second = organization.submit(later["login_id"], stack.code(secret))
+    assert second.status_code == 200, second.text
+    assert second.json().get("recovery_codes") is None  # confirmed once
+
+
+def test_an_import_confirmed_now_is_enrolled_and_says_where_it_came_from(
+    organization: Organization,
+) -> None:
+    user = new_user()
+    organization.start_login(user)
+    text = f"{user},{user}@corp.example,otpauth://totp/Corp:x?secret={new_secret()}\n"
+    dry_then_apply(organization, text)
+    state = coverage_of(organization, user)
+    assert (state["enrollment"], state["source"]) == ("enrolled", "imported")
+    assert "authenticator_imported" in [n["kind"] for n in notices_of(organization.stack, user, 1)]

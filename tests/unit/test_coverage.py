@@ -26,6 +26,17 @@ def test_each_authenticator_state_has_its_name() -> None:
     assert enrollment_of(locked, NOW + timedelta(2)) == "enrolled"  # the lock lapsed
 
 
+def test_an_imported_authenticator_says_so_and_waits_for_its_first_use() -> None:
+    unused = AuthenticatorRecord("imp0123abcd", NOW, None)
+    assert enrollment_of(unused, NOW) == "awaiting_first_use"
+    assert enrollment_of(AuthenticatorRecord("imp0123abcd", NOW, NOW), NOW) == "enrolled"
+    imported = coverage_of(user("a", "editor", True), unused, NOW)
+    enrolled = coverage_of(user("b", "editor", True), AuthenticatorRecord("c0ffee", NOW, NOW), NOW)
+    assert (imported.source, enrolled.source) == ("imported", "enrolled")
+    assert coverage_of(user("c", "editor", True), None, NOW).source is None
+    assert counts_by_type([imported, enrolled])["editor"]["awaiting_first_use"] == 1
+
+
 def user(user_id: str, user_type: str | None, required: bool) -> dict[str, object]:
     return {
         "user_id": user_id,
@@ -48,6 +59,7 @@ def test_counts_per_type_name_every_state() -> None:
         "required": 2,
         "not_enrolled": 1,
         "qr_offered": 0,
+        "awaiting_first_use": 0,
         "enrolled": 1,
         "locked": 0,
         "totp_users": 0,

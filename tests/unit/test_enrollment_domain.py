@@ -1,4 +1,5 @@
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -54,3 +55,13 @@ def test_a_confirmed_credential_only_asks_for_the_code() -> None:
     pending = new_credential(UserRef("acme", "u1"), "a@b.c", NOW, timedelta(minutes=10))
     confirmed = type(pending)(**{**pending.__dict__, "confirmed_at": NOW})
     assert next_step(confirmed, NOW + timedelta(days=400)) is Next.ASK_FOR_CODE
+
+
+def test_an_import_awaiting_first_use_asks_for_the_code_and_is_never_offered_again() -> None:
+    pending = new_credential(UserRef("acme", "u1"), "a@b.c", NOW, timedelta(seconds=1))
+    imported = replace(pending, first_use=True)
+    assert (imported.pending, imported.awaiting_first_use) == (False, True)
+    assert next_step(imported, NOW + timedelta(days=30)) is Next.ASK_FOR_CODE
+    assert imported.kinds() == ()  # not confirmed: nothing held yet
+    used = replace(imported, confirmed_at=NOW)
+    assert (used.pending, used.awaiting_first_use, used.kinds()) == (False, False, ("totp",))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from services.gateway.api.routes import Admin, AdminCaller, UserInPath
 from services.gateway.api.schemas import KEYED, AuthenticatorState, ResetDone, refusals
 from services.gateway.domain.coverage import Enrollment, counts_by_type
+from services.gateway.domain.snapshots import Source
 
 CodeDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}([0-9]{2})?$")]
 router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=refusals(*KEYED, 422))
@@ -36,6 +37,9 @@ class UserCoverageState(BaseModel):
         description="What the user signs in with: passkey, totp, both (space separated), or empty"
     )
     passkeys: int = Field(description="How many passkeys the user holds")
+    source: Source | None = Field(
+        default=None, description="enrolled (at a login) or imported; none: no authenticator"
+    )
 
 
 class CoveragePage(BaseModel):
@@ -45,7 +49,8 @@ class CoveragePage(BaseModel):
 
 class CoverageCounts(BaseModel):
     by_user_type: dict[str, dict[str, int]] = Field(
-        description="Per type: users, required, not_enrolled, qr_offered, enrolled, locked, "
+        description="Per type: users, required, not_enrolled, qr_offered, awaiting_first_use, "
+        "enrolled, locked, "
         "totp_users, passkey_users (a user with both counts in both)"
     )
 
@@ -69,7 +74,8 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CoveragePage:
     """The organization's users MFA has seen, by user id: whether MFA applies to them and
-    how far they got (not_enrolled, qr_offered, enrolled, locked)."""
+    how far they got (not_enrolled, qr_offered, awaiting_first_use, enrolled, locked), and
+    where their authenticator came from (enrolled, imported)."""
     page = await admin.coverage_page(caller.organization_id, q, after, limit + 1)
     more = len(page) > limit
     users = [UserCoverageState.model_validate(vars(u)) for u in page[:limit]]

@@ -9,17 +9,15 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from services.gateway.api.edge import POLICY_BODY_LIMIT
 from services.gateway.api.routes import AdminCaller
 from services.gateway.api.schemas import KEYED, refusals
-from services.gateway.domain.import_formats import Secrets, csv_lines
-from services.gateway.domain.imports import MalformedFile
+from services.gateway.domain.import_formats import Secrets, mapping_pairs
+from services.gateway.domain.imports import MAX_UPLOAD_BYTES, MalformedFile
 from services.gateway.state import gateway_state
 from services.gateway.use_cases.errors import Refused
 from services.gateway.use_cases.imports import Format, ImportFlow, ImportOptions, PlanChanged
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
-MAX_MAPPING_ROWS = 10_000
 
 
 async def _imports(request: Request) -> ImportFlow:
@@ -45,7 +43,7 @@ class ImportReportBody(BaseModel):
 
 @router.post(
     "/imports",
-    max_body_size=POLICY_BODY_LIMIT,
+    max_body_size=MAX_UPLOAD_BYTES,
     responses=refusals(*KEYED, 409, 413, 422, 504),
 )
 async def import_authenticators(
@@ -67,15 +65,23 @@ async def import_authenticators(
     plan: Annotated[str | None, Query(max_length=64, description="The dry run's plan")] = None,
     on_existing: Annotated[Literal["skip", "replace"], Query()] = "skip",
     allow_short_secrets: Annotated[bool, Query(description="Import under 128 bits")] = False,
+    confirm: Annotated[
+        Literal["now", "first_use"],
+        Query(
+            description="now: each is confirmed as it is imported; first_use: the user's first "
+            "accepted code confirms it and brings their recovery codes"
+        ),
+    ] = "now",
 ) -> ImportReportBody:
     """Bring users' existing apps or tokens across: each row's outcome, and, with
     apply=true and the dry run's plan, the rows imported. Formats: otpauth_csv
     (user_id,email,otpauth_uri), google_migration (otpauth-migration:// lines),
     oath_csv (serial,hex seed,type,digits,step or counter[,user]) and pskc (RFC 6030,
     plain or encrypted: give key or password, used and kept nowhere). An imported
-    authenticator is confirmed: the next login asks for its code, with no QR."""
+    authenticator's next login asks for its code, with no QR; it is confirmed as imported,
+    or by that first code (confirm=first_use)."""
     options = ImportOptions(
-        format, apply, plan, on_existing, allow_short_secrets, await _mapping(mapping)
+        format, apply, plan, on_existing, allow_short_secrets, await _mapping(mapping), confirm
     )
     try:
         secrets = Secrets(bytes.fromhex(key) if key else None, password)
@@ -108,21 +114,9 @@ async def _mapping(upload: UploadFile | None) -> dict[str, str]:
     if upload is None:
         return {}
     try:
-        text = (await upload.read()).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _invalid("mapping", "the mapping is not UTF-8 text") from None
-    pairs: dict[str, str] = {}
-    try:
-        lines = list(csv_lines(text))
+        return mapping_pairs(await upload.read())
     except MalformedFile as malformed:
         raise _invalid("mapping", str(malformed)) from None
-    for number, cells in lines:
-        if not cells or not "".join(cells).strip():
-            continue
-        if len(cells) != 2 or number > MAX_MAPPING_ROWS:
-            raise _invalid("mapping", f"row {number}: expected name,user_id")
-        pairs[cells[0].strip()] = cells[1].strip()
-    return pairs
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:

@@ -31,6 +31,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="PSKC password on stdin")
     p.add_argument("--on-existing", choices=("skip", "replace"), default="skip")
     p.add_argument("--allow-short-secrets", action="store_true")
+    p.add_argument(
+        "--confirm",
+        choices=("now", "first_use"),
+        default="now",
+        help="first_use: each user's first accepted code confirms their authenticator",
+    )
     p.add_argument("--apply", action="store_true", help="apply the dry run's plan")
     p.add_argument("--url", default=os.environ.get("MFA_GATEWAY_URL", "http://127.0.0.1:8000"))
     return p
@@ -40,7 +46,7 @@ def post(args: argparse.Namespace, key: str, form: dict[str, str], plan: str | N
     files = {"file": (args.file.name, args.file.read_bytes())}
     if args.mapping:
         files["mapping"] = (args.mapping.name, args.mapping.read_bytes())
-    params = {"on_existing": args.on_existing}
+    params = {"on_existing": args.on_existing, "confirm": args.confirm}
     if args.allow_short_secrets:
         params["allow_short_secrets"] = "true"
     if plan is not None:

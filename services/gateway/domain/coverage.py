@@ -11,10 +11,17 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from services.gateway.domain.snapshots import AuthenticatorRecord
+from services.gateway.domain.snapshots import AuthenticatorRecord, Source
 
-Enrollment = Literal["not_enrolled", "qr_offered", "enrolled", "locked"]
-ENROLLMENT_STATES: tuple[Enrollment, ...] = ("not_enrolled", "qr_offered", "enrolled", "locked")
+# awaiting_first_use: imported, to be confirmed by the user's first accepted code.
+Enrollment = Literal["not_enrolled", "qr_offered", "awaiting_first_use", "enrolled", "locked"]
+ENROLLMENT_STATES: tuple[Enrollment, ...] = (
+    "not_enrolled",
+    "qr_offered",
+    "awaiting_first_use",
+    "enrolled",
+    "locked",
+)
 UNKNOWN_TYPE = "(unknown)"
 
 
@@ -32,6 +39,7 @@ class UserCoverage:
     # What the user signs in with: "passkey", "totp", both (space separated), or "".
     authenticators: str = ""
     passkeys: int = 0
+    source: Source | None = None  # None: no authenticator yet
 
 
 def enrollment_of(authenticator: AuthenticatorRecord | None, now: datetime) -> Enrollment:
@@ -39,7 +47,9 @@ def enrollment_of(authenticator: AuthenticatorRecord | None, now: datetime) -> E
         return "not_enrolled"
     if authenticator.locked(now):
         return "locked"
-    return "enrolled" if authenticator.confirmed_at else "qr_offered"
+    if authenticator.confirmed_at:
+        return "enrolled"
+    return "awaiting_first_use" if authenticator.source == "imported" else "qr_offered"
 
 
 def coverage_of(
@@ -60,6 +70,7 @@ def coverage_of(
         last_decided_at=user["decided_at"],
         authenticators=" ".join(authenticator.kinds) if authenticator else "",
         passkeys=len(authenticator.passkeys) if authenticator else 0,
+        source=authenticator.source if authenticator else None,
     )
 
 

@@ -119,6 +119,25 @@ def csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
             raise MalformedFile(number, f"not CSV ({exc})") from None
 
 
+MAX_MAPPING_ROWS = 10_000
+
+
+def mapping_pairs(data: bytes) -> dict[str, str]:
+    """A mapping file's ``name,user_id`` lines: account names (or serials) to user ids."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MalformedFile(1, "the mapping is not UTF-8 text") from None
+    pairs: dict[str, str] = {}
+    for number, cells in csv_lines(text):
+        if not cells or not "".join(cells).strip():
+            continue
+        if len(cells) != 2 or number > MAX_MAPPING_ROWS:
+            raise MalformedFile(number, "expected name,user_id")
+        pairs[cells[0].strip()] = cells[1].strip()
+    return pairs
+
+
 def _bounded(rows: list[Row], number: int) -> None:
     if len(rows) >= MAX_ROWS:
         raise MalformedFile(number, f"more than {MAX_ROWS} rows")

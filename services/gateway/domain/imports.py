@@ -31,6 +31,9 @@ Outcome = Literal[
 IMPORTED: tuple[Outcome, ...] = ("import", "replace")
 
 
+MAX_UPLOAD_BYTES = 1024 * 1024  # a file and its mapping, in one request
+
+
 class MalformedFile(ValueError):
     """The file cannot be read as its format: ``row`` says where (1 is the first line)."""
 
@@ -115,9 +118,10 @@ def outcome_of(
     return "import", warning
 
 
-def plan_id(organization_id: str, planned: list[Planned]) -> str:
-    """The digest of every row's outcome: apply refuses a file whose plan changed."""
-    lines = [organization_id] + [
+def plan_id(organization_id: str, planned: list[Planned], confirm: str = "now") -> str:
+    """The digest of every row's outcome, and of how they are confirmed: apply refuses
+    a file whose plan changed."""
+    lines = [organization_id, confirm] + [
         f"{p.row}\0{p.user_id}\0{p.outcome}\0{p.fingerprint}" for p in planned
     ]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]

@@ -36,6 +36,7 @@ class Ask:
     kinds: tuple[Kind, ...]
     enrollment: PendingEnrollment | None = None
     passkey_authentication: str | None = None  # RequestOptionsJSON
+    first_use: bool = False  # an imported app's first code: it confirms the authenticator
     digits: int = 6  # the app's codes: how many digits,
     period: int = 30  # and how many seconds each
 
@@ -82,6 +83,7 @@ class Login:
     digits: int = 6  # the user's app codes (TotpParameters): digits and seconds each
     period: int = 30
     passkey_authentication: str | None = None  # the sign-in options (RequestOptionsJSON)
+    first_use: bool = False  # the code it asks for confirms an imported authenticator
     # One more passkey, for the user who just passed (its CreationOptionsJSON), the
     # request it answers, and why enrollment opened none.
     passkey_addition: str | None = None
@@ -94,7 +96,10 @@ class Login:
 
     @property
     def purpose(self) -> Literal["enrollment", "login"]:
-        return "enrollment" if self.status == "enrollment_required" else "login"
+        """An enrollment's code confirms the authenticator (and brings the first recovery
+        codes): a QR's, or an imported authenticator's first (Ask.first_use)."""
+        confirming = self.status == "enrollment_required" or self.first_use
+        return "enrollment" if confirming else "login"
 
 
 def visible_status(login: Login, now: datetime) -> Status:

@@ -36,6 +36,12 @@ class PasskeyRecord:
     last_used_at: datetime | None = None
 
 
+# An imported credential's id: the prefix, then the row's keyed fingerprint (an
+# enrollment's ids are hex, so never start with it).
+IMPORTED_PREFIX = "imp"
+Source = Literal["enrolled", "imported"]
+
+
 @dataclass(frozen=True)
 class AuthenticatorRecord:
     """A user's authenticator as the gateway knows it from events: an app's secret,
@@ -52,6 +58,11 @@ class AuthenticatorRecord:
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
+
+    @property
+    def source(self) -> Source:
+        """Registered at a login (a QR, a passkey), or brought in by an import."""
+        return "imported" if self.credential_id.startswith(IMPORTED_PREFIX) else "enrolled"
 
     @property
     def kinds(self) -> tuple[Literal["passkey", "totp"], ...]:

@@ -94,6 +94,7 @@ class GatewayHandlers:
             event.credential_id,
             event.kinds,
             pending,
+            first_use=event.first_use,
             digits=event.totp.digits,
             period=event.totp.period,
         )
@@ -192,7 +193,11 @@ class GatewayHandlers:
 
     async def on_import_applied(self, event: AuthenticatorImportApplied) -> None:
         if event.outcome == "imported" and event.created_at is not None:
-            await self.authenticators.imported(event.user, event.credential_id, event.created_at)
+            await self.authenticators.imported(
+                event.user, event.credential_id, event.created_at, event.confirmed
+            )
+            await self._audit(event, "authenticator_imported", "authenticator imported")
+            await self._notify("authenticator_imported", event)
         await self.operations.row_applied(
             event.correlation_id, event.credential_id, self.clock.now(), event.outcome
         )

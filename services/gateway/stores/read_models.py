@@ -168,16 +168,18 @@ class AuthenticatorView:
                 upsert=True,
             )
 
-    async def imported(self, user: UserRef, credential_id: str, at: datetime) -> None:
+    async def imported(
+        self, user: UserRef, credential_id: str, at: datetime, confirmed: bool = True
+    ) -> None:
         """An import made this the user's authenticator: an app's (or token's) secret,
-        confirmed, nothing of the one before."""
+        confirmed (or to be, by its first code), nothing of the one before."""
         fields = {
             "organization_id": user.organization_id,
             "user_id": user.user_id,
             "credential_id": credential_id,
             "created_at": at,
-            "confirmed_at": at,
-            "totp": True,
+            "confirmed_at": at if confirmed else None,
+            "totp": confirmed,
             "passkeys": {},
             "recovery_codes_left": None,
             "step_offset": None,

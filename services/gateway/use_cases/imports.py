@@ -23,6 +23,7 @@ from services.gateway.domain.imports import (
     outcome_of,
     plan_id,
 )
+from services.gateway.domain.snapshots import IMPORTED_PREFIX
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.outbox import awaiting
 from services.gateway.stores.audit import AuditEvent, AuditLog
@@ -56,6 +57,8 @@ class ImportOptions:
     on_existing: Literal["skip", "replace"] = "skip"
     allow_short_secrets: bool = False
     mapping: Mapping[str, str] = field(default_factory=dict)  # a file's name -> user id
+    # now: confirmed as imported; first_use: confirmed by the user's first accepted code.
+    confirm: Literal["now", "first_use"] = "now"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class ImportFlow:
         rows = await asyncio.to_thread(PARSERS[options.format], data, secrets or Secrets())
         rows = await self._users_named(organization_id, rows, options)
         planned, events = await self._plan(organization_id, rows, options, requested_by)
-        plan = plan_id(organization_id, planned)
+        plan = plan_id(organization_id, planned, confirm=options.confirm)
         if not options.apply:
             return ImportReport(plan, False, planned)
         if options.plan != plan:
@@ -144,7 +147,7 @@ class ImportFlow:
                 if row.otp
                 else ""
             )
-            credential_id = f"imp{mark}"
+            credential_id = f"{IMPORTED_PREFIX}{mark}"
             outcome, detail = outcome_of(
                 row,
                 held.get(user.key),
@@ -154,11 +157,17 @@ class ImportFlow:
             )
             planned.append(Planned(row.row, user_id, outcome, detail, mark))
             if outcome in IMPORTED and row.otp is not None:
-                events.append(self._event(user, credential_id, row, outcome, requested_by))
+                events.append(self._event(user, credential_id, row, outcome, options, requested_by))
         return planned, events
 
     def _event(
-        self, user: UserRef, credential_id: str, row: Row, outcome: str, requested_by: str
+        self,
+        user: UserRef,
+        credential_id: str,
+        row: Row,
+        outcome: str,
+        options: ImportOptions,
+        requested_by: str,
     ) -> AuthenticatorImported:
         otp = row.otp
         assert otp is not None  # noqa: S101 - planned as imported
@@ -175,6 +184,7 @@ class ImportFlow:
             counter=otp.counter,
             account=row.email[:254],
             replace=outcome == "replace",
+            confirm=options.confirm,
             requested_by=requested_by,
         )
 

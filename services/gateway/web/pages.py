@@ -19,6 +19,7 @@ from services.gateway.stores.api_keys import ApiKeys
 from services.gateway.stores.audit import AuditLog
 from services.gateway.stores.rate_limits import Throttle, address_bucket
 from services.gateway.use_cases.administration import AdminFlow
+from services.gateway.use_cases.imports import ImportFlow
 from services.gateway.use_cases.login import (
     LoginFlow,
 )
@@ -43,6 +44,7 @@ class Web:
     admin: AdminFlow
     self_service: SelfService
     passkeys: PasskeyService
+    imports: ImportFlow
     audit: AuditLog
     limiter: Throttle
     clock: Clock
