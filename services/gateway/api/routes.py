@@ -100,15 +100,29 @@ Admin = Annotated[AdminFlow, Depends(_admin)]
 Present = Annotated[Presenter, Depends(_presenter)]
 
 
+CODE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **refusals(*KEYED, 404, 409, 410, 413, 422, 429),
+    400: {"model": CodeRefused, "description": "A wrong, late or reused code (or passkey)"},
+    423: {"model": CodeRefused, "description": "The user is locked (locked_until)"},
+    504: {"model": CodeRefused, "description": "Verification did not answer in time"},
+}
+
+
 @router.post(
     "/v1/logins",
     status_code=status.HTTP_201_CREATED,
     tags=["logins"],
-    responses=refusals(*KEYED, 413, 422),
+    responses=CODE_RESPONSES,
 )
 async def start_login(
-    body: LoginRequest, caller: ClientCaller, flow: Logins, present: Present
+    body: LoginRequest, caller: ClientCaller, flow: Logins, present: Present, own: Self
 ) -> LoginState:
+    """Start a login. With `wait`, its decision comes in this answer. With `code` (or
+    `recovery_code`) too, a daily login is decided, checked and answered in this one
+    request: `authenticated`, or the refusal POST /v1/logins/{id}/code gives (its body
+    names the login, to try again there). A user still to enroll gets
+    `enrollment_required` and one MFA does not cover `authenticated`: their code is
+    never checked."""
     login = await flow.start(
         caller.key_id,
         UserRef(caller.organization_id, body.user_id),
@@ -117,7 +131,15 @@ async def start_login(
         require_mfa=body.require_mfa,
         device_token=body.device_token,
     )
-    return present.state(login)
+    typed = body.code or body.recovery_code
+    if body.wait is None and typed is None:
+        return present.state(login)
+    kind: CodeKind = "recovery_code" if body.recovery_code else "totp"
+    seconds = body.wait if body.wait is not None else MAX_WAIT_SECONDS
+    decided, result = await flow.decide_and_check(login, typed, caller.key_id, kind, seconds)
+    if result is None:
+        return present.state(decided)
+    return await _answer(login.login_id, result, kind, caller, present, own)
 
 
 @router.get("/v1/logins/{login_id}", tags=["logins"], responses=refusals(*KEYED, 404, 422))
@@ -143,14 +165,6 @@ async def get_login(
     state = present.state(login)
     state.recovery_codes = await own.take_recovery_codes(login, caller.key_id, answer_lost=True)
     return state
-
-
-CODE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **refusals(*KEYED, 404, 409, 410, 413, 422, 429),
-    400: {"model": CodeRefused, "description": "A wrong, late or reused code (or passkey)"},
-    423: {"model": CodeRefused, "description": "The user is locked (locked_until)"},
-    504: {"model": CodeRefused, "description": "Verification did not answer in time"},
-}
 
 
 @router.post("/v1/logins/{login_id}/code", tags=["logins"], responses=CODE_RESPONSES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -21,6 +21,7 @@ from services.gateway.domain.login import Kind, Login, PendingEnrollment, Status
 from services.gateway.domain.login import PassedBy as PassedByValue
 from services.gateway.presentation.passkeys import checked_answer
 from services.gateway.presentation.qr import qr_svg, secret_of
+from services.gateway.settings import MAX_WAIT_SECONDS
 from shared.crypto import SecretBox, enrollment_context
 from shared.events import PolicyRules, UserType
 from shared.identity import UserIdInput
@@ -30,6 +31,22 @@ from shared.identity import UserIdInput
 LoginStatus = TypeAliasType("LoginStatus", Status)
 PassedBy = TypeAliasType("PassedBy", PassedByValue)
 AuthenticatorKind = TypeAliasType("AuthenticatorKind", Kind)
+
+
+AppCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{6}([0-9]{2})?$",
+        description="The digits the app shows: 6, or 8 for an app or token that makes 8",
+    ),
+]
+RecoveryCodeText = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9 -]{10,24}$",
+        description="A recovery code (xxxxx-xxxxx; case, spaces and dashes do not matter)",
+    ),
+]
 
 
 class LoginRequest(BaseModel):
@@ -51,6 +68,28 @@ class LoginRequest(BaseModel):
         description="A token this device got from POST /v1/logins/{id}/device: a login "
         "of the same user and authenticator skips the code while it is valid",
     )
+    code: AppCode | None = Field(
+        default=None,
+        description="The one-request login: the code the user typed with their password. "
+        "Checked once the login is decided (waiting up to `wait`), only if the login asks "
+        "for a code; the answer is then what POST /v1/logins/{id}/code answers",
+    )
+    recovery_code: RecoveryCodeText | None = Field(
+        default=None, description="A recovery code instead of `code` (not both)"
+    )
+    wait: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the decision (capped by MFA_MAX_WAIT_SECONDS), "
+        "so that it comes in this answer; with a code and no wait, the longest wait",
+    )
+
+    @model_validator(mode="after")
+    def _one_code(self) -> LoginRequest:
+        if self.code is not None and self.recovery_code is not None:
+            raise ValueError("send code or recovery_code, not both")
+        return self
 
 
 class CodeRequest(BaseModel):
@@ -58,16 +97,8 @@ class CodeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str | None = Field(
-        default=None,
-        pattern=r"^[0-9]{6}([0-9]{2})?$",
-        description="The digits the app shows: 6, or 8 for an app or token that makes 8",
-    )
-    recovery_code: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9 -]{10,24}$",
-        description="A recovery code (xxxxx-xxxxx; case, spaces and dashes do not matter)",
-    )
+    code: AppCode | None = None
+    recovery_code: RecoveryCodeText | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CodeRequest:

@@ -201,7 +201,24 @@ class LoginFlow:
         ``client``: a key id or a browser) to verification (a passkey's registration to
         enrollment) and wait for its answer. A user known to be locked is answered here,
         at no cost."""
-        login = await self.find(login_id, organization_id)
+        return await self._submit(await self.find(login_id, organization_id), code, client, kind)
+
+    async def decide_and_check(
+        self, started: Login, code: str | None, client: str, kind: CodeKind, seconds: float
+    ) -> tuple[Login, CodeResult | None]:
+        """A login started with its code (one request): wait up to ``seconds`` for the
+        decision, then check the code exactly as ``submit_code`` does. No code is checked
+        (None) when none was sent, when the decision did not come in time, or when the
+        login does not ask for this kind of code: a user to enroll (who has no code
+        yet), a user MFA does not cover, a user who must use a passkey."""
+        login = await self.wait(started.login_id, started.organization_id, seconds)
+        status = visible_status(login, self.clock.now())
+        if code is None or status not in ("code_required", "locked") or not accepts(login, kind):
+            return login, None
+        return login, await self._submit(login, code, client, kind)
+
+    async def _submit(self, login: Login, code: str, client: str, kind: CodeKind) -> CodeResult:
+        login_id = login.login_id
         gate = may_submit_code(login, self.clock.now())
         if gate is CodeGate.EXPIRED:
             raise LoginExpired(login_id)
@@ -219,7 +236,6 @@ class LoginFlow:
             raise TooManyCodes("client")
         if (locked := await self._locked_until(login)) is not None:
             return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
-        registration = kind == "passkey" and login.purpose == "enrollment"
         return await self._send(login, code, client, kind, login.purpose, registration)
 
     async def add_passkey(self, login: Login, answer: str, client: str) -> CodeResult:
