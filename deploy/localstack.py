@@ -53,7 +53,26 @@ def metrics_ports() -> dict[str, int]:
     return dict(zip(METRICS_PORTS, ports, strict=True))
 
 
-__all__ = ["ROOT", "LocalStack", "free_port", "redis_answers"]
+MAX_REPLICAS = 8
+
+
+def replica_counts(chosen: str | None) -> dict[str, int]:
+    """MFA_REPLICAS, e.g. ``verification=3,enrollment=2``: how many processes of each
+    service make run starts (1 of each otherwise). Gateway replicas listen on the ports
+    after MFA_PORT; the stream services' replicas share their consumer groups."""
+    counts = dict.fromkeys(SERVICES, 1)
+    for part in filter(None, (chosen or "").replace(" ", "").split(",")):
+        service, _, number = part.partition("=")
+        if service not in counts or not number.isdigit() or not 1 <= int(number) <= MAX_REPLICAS:
+            raise SystemExit(
+                f"MFA_REPLICAS: {part!r} is not service=count (services: {', '.join(SERVICES)};"
+                f" 1 to {MAX_REPLICAS} each), e.g. MFA_REPLICAS=verification=3"
+            )
+        counts[service] = int(number)
+    return counts
+
+
+__all__ = ["ROOT", "LocalStack", "free_port", "redis_answers", "replica_counts"]
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
@@ -86,6 +105,7 @@ class LocalStack:
     database_metrics_port: int | None = None  # the embedded FerretDB's /debug/metrics
     own_process_groups: bool = False  # children ignore the terminal's Ctrl-C (make run)
     metrics_ports: dict[str, int] = field(default_factory=dict)  # stream service -> port
+    replicas: dict[str, int] = field(default_factory=dict)  # service -> processes (MFA_REPLICAS)
 
     @property
     def gateway_url(self) -> str:
@@ -173,8 +193,19 @@ class LocalStack:
         self.ensure_redis()
         self.ensure_mongodb()
         for service in SERVICES:
-            self.start_service(service)
+            for replica in range(self.replicas.get(service, 1)):
+                self.start_service(service, replica, **self._replica_port(service, replica))
         self.wait_ready(ready_timeout)
+
+    def _replica_port(self, service: str, replica: int) -> dict[str, str]:
+        """A gateway replica's own port: the ones after MFA_PORT."""
+        if service != "gateway" or replica == 0:
+            return {}
+        return {"MFA_PORT": str(int(self.env.get("MFA_PORT", "8000")) + replica)}
+
+    def service_children(self) -> list[str]:
+        """The services' processes, replicas included (gateway, gateway-1, ...)."""
+        return [n for n in self.children if n.partition("-")[0] in SERVICES]
 
     def restart(self, name: str) -> None:
         """Stop a child and start it again as it was: same command, port and data."""
@@ -265,6 +296,11 @@ def banner(stack: LocalStack, directory: Path) -> str:
     scrapes = ", ".join(
         f"{name} http://127.0.0.1:{port}/metrics" for name, port in stack.metrics_ports.items()
     )
+    replicas = ", ".join(f"{n} {s}" for s, n in stack.replicas.items()) or "one of each"
+    extra_gateways = stack.replicas.get("gateway", 1) - 1
+    if extra_gateways:
+        port = int(stack.env.get("MFA_PORT", "8000"))
+        replicas += f" (gateways on ports {port} to {port + extra_gateways})"
     redis_data = (
         "append-only file in redis/, a user per service (users.acl)"
         if "redis" in stack.children
@@ -283,6 +319,7 @@ def banner(stack: LocalStack, directory: Path) -> str:
         f" {scrapes}\n"
         f"  MongoDB: {stack.env['MFA_MONGODB_URL']}  "
         f"Redis: {without_credentials(stack.env['MFA_REDIS_URL'])}\n"
+        f"  Processes: {replicas} (MFA_REPLICAS=verification=3 starts more)\n"
         f"  Data kept in {directory} (MongoDB: {mongo}; Redis: {redis_data});\n"
         "  it survives restarts. `make wipe-data` deletes it.\n"
         "  Ctrl-C stops everything.\n"
@@ -308,6 +345,7 @@ def run() -> None:
         data_dir=directory,
         own_process_groups=True,
         metrics_ports=metrics_ports(),
+        replicas=replica_counts(os.environ.get("MFA_REPLICAS")),
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -318,7 +356,7 @@ def run() -> None:
             time.sleep(0.5)
             for name in stack.revive_infrastructure():
                 print(f"{name} had stopped: started it again on the same data", file=sys.stderr)
-            exited = [n for n in SERVICES if n in stack.children and not stack.children[n].running]
+            exited = [n for n in stack.service_children() if not stack.children[n].running]
             if exited:
                 print(f"{', '.join(exited)} exited; stopping the stack", file=sys.stderr)
                 return

@@ -46,6 +46,7 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         "MFA_PORT": str(port),
         "MFA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # a Redis of its own
         "MFA_RUN_METRICS_PORTS": ",".join(str(p) for p in PORTS.values()),
+        "MFA_REPLICAS": "verification=2",  # ops scale one service locally
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "deploy.localstack", "run"],
@@ -93,6 +94,20 @@ def test_each_service_shows_http_and_process_metrics_and_no_created_series(
         assert "_created" not in text, service
 
 
+def test_mfa_replicas_starts_more_verification_processes_the_gateway_counts(
+    made_run: Running,
+) -> None:
+    assert "2 verification" in made_run.output  # the banner
+    operator = {"Authorization": "Bearer dev-operator-key"}
+    deadline = time.monotonic() + 30
+    while True:  # each replica's heartbeat reaches the gateway
+        metrics = httpx.get(f"{made_run.gateway}/metrics", headers=operator).text
+        if 'mfa_downstream_replicas{service="verification"} 2.0' in metrics:
+            break
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.5)
+
+
 def test_ctrl_c_stops_the_services_first_then_the_database_and_redis(made_run: Running) -> None:
     os.killpg(made_run.process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
     assert made_run.process.wait(60) == 0, made_run.output
@@ -101,6 +116,6 @@ def test_ctrl_c_stops_the_services_first_then_the_database_and_redis(made_run: R
     assert "Traceback" not in output, output
     assert "Application shutdown failed" not in output, output
     stopped = re.findall(r"^stopped (\S+)$", output, re.MULTILINE)
-    assert set(SERVICES) <= set(stopped), output
+    assert {*SERVICES, "verification-1"} <= set(stopped), output
     first_infrastructure = min(stopped.index(n) for n in INFRASTRUCTURE if n in stopped)
     assert all(stopped.index(s) < first_infrastructure for s in SERVICES), stopped
