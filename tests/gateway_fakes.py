@@ -262,6 +262,9 @@ class FakeAuthenticatorView:
     async def imported(
         self, user: UserRef, credential_id: str, at: datetime, confirmed: bool = True
     ) -> None:
+        held = self.records.get(user.key)
+        if held is not None and held.credential_id == credential_id:
+            return  # never over itself
         confirmed_at = at if confirmed else None
         self.records[user.key] = AuthenticatorRecord(
             credential_id, at, confirmed_at, totp=confirmed

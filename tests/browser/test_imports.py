@@ -11,8 +11,9 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import shoot
 from tests.browser.test_console_security import console, sign_in_with_the_admin_key
+from tests.browser.test_journeys import confirm_enrollment, sign_in
 from tests.e2e.test_imports import new_secret
-from tests.real_stack import Stack
+from tests.real_stack import ADMIN, Stack, add_person
 
 pytestmark = pytest.mark.browser
 __all__ = ["console"]  # the fixture, shared
@@ -73,3 +74,27 @@ def test_an_unreadable_file_or_form_is_the_page_again_with_what_to_change(
     console.click("#dry-run")
     expect(console.locator("#import-error")).to_contain_text("not hex")
     expect(console.locator("#format")).to_have_value("pskc")  # the choices are kept
+
+
+def test_an_app_imported_to_confirm_at_first_use_asks_for_its_code_then_shows_recovery_codes(
+    page: Page, stack: Stack
+) -> None:
+    person = add_person(stack, "editor")
+    secret = new_secret()
+    line = f"{person.user_id},{person.email},otpauth://totp/Corp:x?secret={secret}\n"
+    files = {"file": ("tokens.csv", line.encode(), "text/csv")}
+    params = {"confirm": "first_use"}
+    dry = stack.http.post("/v1/admin/imports", params=params, files=files, headers=ADMIN)
+    applied = stack.http.post(
+        "/v1/admin/imports",
+        params={**params, "apply": "true", "plan": dry.json()["plan"]},
+        files=files,
+        headers=ADMIN,
+    )
+    assert applied.status_code == 200, applied.text
+    sign_in(page, person)
+    expect(page.locator("#code")).to_be_visible()  # no QR: the app has the secret
+    expect(page.locator("#qr")).to_have_count(0)
+    # No recovery codes exist before the first code: none is offered.
+    expect(page.locator("#use-recovery-code")).to_have_count(0)
+    assert len(confirm_enrollment(page, stack.code(secret))) == 10

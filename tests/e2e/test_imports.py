@@ -453,3 +453,41 @@ def test_an_import_confirmed_now_is_enrolled_and_says_where_it_came_from(
     state = coverage_of(organization, user)
     assert (state["enrollment"], state["source"]) == ("enrolled", "imported")
     assert "authenticator_imported" in [n["kind"] for n in notices_of(organization.stack, user, 1)]
+
+
+def test_a_name_that_could_be_a_secret_is_never_shown_in_a_report(
+    organization: Organization,
+) -> None:
+    secret, seed = new_secret(), secrets.token_bytes(20).hex()
+    columns_swapped = f"otpauth://totp/Corp:x?secret={secret},u-x1,x1@corp.example\n"
+    report = post_file(organization, columns_swapped)
+    assert report.status_code == 200, report.text
+    assert secret not in report.text
+    assert report.json()["rows"][0]["outcome"] == "unknown_user"
+    seed_as_user = post_file(
+        organization, f"TOK-9,{seed},totp,6,30,{seed}\n", {"format": "oath_csv"}
+    )
+    assert seed not in seed_as_user.text, seed_as_user.text
+    assert seed.upper() not in seed_as_user.text.upper()
+
+
+def test_one_secret_on_two_rows_imports_neither(organization: Organization) -> None:
+    first, second, secret = new_user(), new_user(), new_secret()
+    text = "".join(
+        f"{u},{u}@corp.example,otpauth://totp/Corp:x?secret={secret}\n" for u in (first, second)
+    )
+    report = post_file(organization, text)
+    assert [r["outcome"] for r in report.json()["rows"]] == ["duplicate_secret"] * 2
+
+
+def test_imported_users_are_listed_before_their_first_sign_in(organization: Organization) -> None:
+    user = new_user()
+    text = f"{user},{user}@corp.example,otpauth://totp/Corp:x?secret={new_secret()}\n"
+    dry_then_apply(organization, text, confirm="first_use")
+    state = coverage_of(organization, user)  # never signed in
+    assert (state["enrollment"], state["source"], state["email"]) == (
+        "awaiting_first_use",
+        "imported",
+        f"{user}@corp.example",
+    )
+    assert "authenticator_imported" in [n["kind"] for n in notices_of(organization.stack, user, 1)]

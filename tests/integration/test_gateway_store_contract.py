@@ -146,6 +146,19 @@ async def test_an_authenticator_is_offered_confirmed_locked_and_replaced(
     assert (await authenticators.get(ADA)).credential_id == "c2"
 
 
+async def test_an_import_answered_again_never_undoes_the_users_first_code(
+    authenticators: Any,
+) -> None:
+    await authenticators.imported(ADA, "imp1", NOW, confirmed=False)
+    assert (await authenticators.get(ADA)).confirmed_at is None  # awaiting first use
+    await authenticators.code_verified(ADA, "imp1", NOW + timedelta(minutes=1), confirms=True)
+    await authenticators.imported(ADA, "imp1", NOW, confirmed=False)  # delivered again
+    held = await authenticators.get(ADA)
+    assert (held.credential_id, held.confirmed_at) == ("imp1", NOW + timedelta(minutes=1))
+    await authenticators.imported(ADA, "imp2", NOW + timedelta(hours=1))  # another secret
+    assert (await authenticators.get(ADA)).credential_id == "imp2"
+
+
 @pytest.fixture
 def users(kind: str, db: Any) -> Any:
     return UserView(db) if kind == "mongodb" else fakes.FakeUserView()

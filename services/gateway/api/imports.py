@@ -26,10 +26,13 @@ async def _imports(request: Request) -> ImportFlow:
 
 class ImportedRow(BaseModel):
     row: int = Field(description="Where in the file: its line (or entry, for migrations)")
-    user_id: str
+    user_id: str = Field(
+        description="The user, or the file's name for them; a name that could be a secret "
+        "(not a user id, or a long hex or base32 string) is shown by its start only"
+    )
     outcome: str = Field(
         description="import, replace, unchanged (imported before), has_authenticator, "
-        "bad_secret, unsupported, unknown_user, duplicate_user"
+        "bad_secret, unsupported, unknown_user, duplicate_user, duplicate_secret"
     )
     detail: str
 
@@ -104,7 +107,7 @@ async def import_authenticators(
         applied=report.applied,
         counts=report.counts,
         rows=[
-            ImportedRow(row=p.row, user_id=p.user_id, outcome=p.outcome, detail=p.detail)
+            ImportedRow(row=p.row, user_id=p.shown_user, outcome=p.outcome, detail=p.detail)
             for p in report.rows
         ],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +28,7 @@ Outcome = Literal[
     "unsupported",
     "unknown_user",
     "duplicate_user",  # a user named twice in the file: neither row is imported
+    "duplicate_secret",  # one secret on two rows: it would let one user in as the other
 ]
 IMPORTED: tuple[Outcome, ...] = ("import", "replace")
 
@@ -85,12 +87,34 @@ class Planned:
     detail: str
     fingerprint: str  # of the secret (keyed): which secret, never the secret
 
+    @property
+    def shown_user(self) -> str:
+        return shown_name(self.user_id)
+
 
 def fingerprint(key: bytes, organization_id: str, user_id: str, otp: OtpSecret) -> str:
     """The same secret with the same settings for the same user, in any file: the same
     24 hex characters (changed settings are another credential, imported anew)."""
     message = f"{organization_id}\0{user_id}\0{otp.settings}\0".encode() + otp.secret
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
+
+
+def secret_mark(key: bytes, organization_id: str, otp: OtpSecret) -> str:
+    """The same secret, whoever a row names: two rows sharing one are refused."""
+    return fingerprint(key, organization_id, "", otp)
+
+
+# A name that is not a user id, or is one only in form (long hex or base32: a column
+# out of place may be a secret), is shown by its start and length only.
+_SECRET_LIKE = re.compile(r"^(?:[0-9A-Fa-f]{16,}|[A-Z2-7]{16,}=*)$")
+_NAME = re.compile(r"^[\w.@+-]{1,128}$")
+
+
+def shown_name(name: str) -> str:
+    """A row's name as a report may show it: never what could be a secret."""
+    if _NAME.match(name) and not _SECRET_LIKE.match(name):
+        return name
+    return f"{name[:3]}… ({len(name)} characters, hidden)" if name else ""
 
 
 def outcome_of(

@@ -76,6 +76,14 @@ class OperationStore:
             {"$set": {"applied_at": now, "outcome": outcome}, "$unset": answered(key)},
         )
 
+    async def row_outcomes(self, operation_id: str) -> dict[str, str]:
+        """Each applied row's outcome, by its key."""
+        found = self._operations.find(
+            {"operation_id": operation_id, "applied_at": {"$exists": True}},
+            projection={"outcome": 1},
+        )
+        return {doc["_id"].partition("/")[2]: doc.get("outcome", "") async for doc in found}
+
     async def rows_applied(self, operation_id: str) -> int:
         return await self._operations.count_documents(
             {"operation_id": operation_id, "applied_at": {"$exists": True}}

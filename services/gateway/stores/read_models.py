@@ -5,11 +5,12 @@ authenticator status."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.gateway.domain.snapshots import (
     NO_POLICY,
@@ -184,9 +185,14 @@ class AuthenticatorView:
             "recovery_codes_left": None,
             "step_offset": None,
         }
-        await self._authenticators.update_one(
-            {"_id": user.key}, {"$set": fields, "$setOnInsert": {"locked_until": None}}, upsert=True
-        )
+        # Never over itself: an answer delivered again after the user's first code would
+        # otherwise make a confirmed authenticator "awaiting first use" again.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._authenticators.update_one(
+                {"_id": user.key, "credential_id": {"$ne": credential_id}},
+                {"$set": fields, "$setOnInsert": {"locked_until": None}},
+                upsert=True,
+            )
 
     async def passkey_used(self, user: UserRef, passkey_id: str, at: datetime) -> None:
         await self._authenticators.update_one(
@@ -277,9 +283,37 @@ class UserView:
                 upsert=True,
             )
 
+    async def imported(
+        self, organization_id: str, people: list[tuple[str, str]], at: datetime
+    ) -> None:
+        """Users an import names (user id, the file's e-mail or ""), listed in coverage
+        before their first sign-in; a user seen already keeps what their sign-in said."""
+        if not people:
+            return
+        with _only_duplicates():  # another upsert of the same user landed first
+            await self._users.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": UserRef(organization_id, user_id).key},
+                        {
+                            "$setOnInsert": {
+                                "organization_id": organization_id,
+                                "user_id": user_id,
+                                "email": email,
+                                "mfa_required": False,  # no sign-in has been decided yet
+                                "decided_at": at,
+                            }
+                        },
+                        upsert=True,
+                    )
+                    for user_id, email in people
+                ],
+                ordered=False,
+            )
+
     async def email_of(self, user: UserRef) -> str | None:
         doc = await self._users.find_one({"_id": user.key}, projection={"email": 1})
-        return doc["email"] if doc else None
+        return (doc["email"] or None) if doc else None
 
     async def named(self, organization_id: str, names: set[str]) -> dict[str, str]:
         """The user id each name is (as a user id, or as an e-mail in any case), among
@@ -327,3 +361,16 @@ def _id(name: str) -> str:
         return canonical_user_id(name)
     except InvalidId:
         return ""
+
+
+@contextlib.contextmanager
+def _only_duplicates() -> Iterator[None]:
+    """A bulk write whose only failures are duplicate keys did what it had to."""
+    try:
+        yield
+    except BulkWriteError as failed:
+        if any(e.get("code") != DUPLICATE_KEY for e in failed.details.get("writeErrors", [])):
+            raise
+
+
+DUPLICATE_KEY = 11000

@@ -22,6 +22,7 @@ from services.gateway.domain.imports import (
     fingerprint,
     outcome_of,
     plan_id,
+    secret_mark,
 )
 from services.gateway.domain.snapshots import IMPORTED_PREFIX
 from services.gateway.events.change_feed import ChangeFeed
@@ -104,8 +105,13 @@ class ImportFlow:
             return ImportReport(plan, False, planned)
         if options.plan != plan:
             raise PlanChanged(plan)
-        await self._apply(organization_id, events, requested_by)
-        return ImportReport(plan, True, planned)
+        await self.users.imported(
+            organization_id,
+            [(e.user_id, e.account if "@" in e.account else "") for e in events],
+            self.clock.now(),
+        )
+        outcomes = await self._apply(organization_id, events, requested_by)
+        return ImportReport(plan, True, [_as_applied(p, outcomes) for p in planned])
 
     async def _users_named(
         self, organization_id: str, rows: list[Row], options: ImportOptions
@@ -128,14 +134,22 @@ class ImportFlow:
     ) -> tuple[list[Planned], list[AuthenticatorImported]]:
         users = [_canonical(r.user_id) for r in rows]
         named = Counter(u for u in users if u)
+        key = self.fingerprint_key
+        secrets = [secret_mark(key, organization_id, r.otp) if r.otp else "" for r in rows]
+        # Among rows naming a user: a row of nobody's imports nothing, shares nothing.
+        shared = Counter(s for s, u in zip(secrets, users, strict=True) if s and u)
         keys = [UserRef(organization_id, u).key for u in users if u]
         held = await self.authenticators.many(keys)
         planned: list[Planned] = []
         events: list[AuthenticatorImported] = []
-        for row, user_id in zip(rows, users, strict=True):
+        for row, user_id, secret in zip(rows, users, secrets, strict=True):
             if not user_id:
                 detail = "no such user (map the file's name to a user id)"
                 planned.append(Planned(row.row, row.user_id[:128], "unknown_user", detail, ""))
+                continue
+            if secret and shared[secret] > 1:
+                detail = "the same secret is on another row: a secret belongs to one user"
+                planned.append(Planned(row.row, user_id, "duplicate_secret", detail, ""))
                 continue
             if named[user_id] > 1:
                 detail = "named on more than one row"
@@ -190,7 +204,8 @@ class ImportFlow:
 
     async def _apply(
         self, organization_id: str, events: list[AuthenticatorImported], requested_by: str
-    ) -> None:
+    ) -> dict[str, str]:
+        """Each row's outcome as enrollment applied it, by credential id."""
         operation_id, now = new_id(), self.clock.now()
         sent = [e.model_copy(update={"correlation_id": operation_id}) for e in events]
         waits = {}
@@ -218,6 +233,19 @@ class ImportFlow:
                 source=operation_id,
             )
         )
+        return await self.operations.row_outcomes(operation_id) if sent else {}
+
+
+def _as_applied(planned: Planned, outcomes: Mapping[str, str]) -> Planned:
+    """A row as applied: what the dry run showed, unless the user changed meanwhile
+    (signed in with an app of their own, or this secret was imported by a file before)."""
+    if planned.outcome not in IMPORTED:
+        return planned
+    applied = outcomes.get(f"{IMPORTED_PREFIX}{planned.fingerprint}")
+    skipped = next((o for o in ("unchanged", "has_authenticator") if o == applied), None)
+    if skipped is None:
+        return planned
+    return replace(planned, outcome=skipped, detail="changed while it was applied")
 
 
 def _canonical(user_id: str) -> str:

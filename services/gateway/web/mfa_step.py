@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.gateway.domain.login import Login, visible_status
+from services.gateway.domain.login import Login, accepts, visible_status
 from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, compact, parsed_answer
 from services.gateway.use_cases.errors import (
     LoginExpired,
@@ -112,6 +112,8 @@ async def show_step(
             "authentication", login.passkey_authentication, mfa_page(login.login_id, "passkey")
         )
     context["app_code"] = "totp" in login.kinds
+    # An imported app's first code confirms it: no recovery codes exist before it.
+    context["recovery"] = accepts(login, "recovery_code")
     return pages.render(request, "code.html", session, **context)
 
 
