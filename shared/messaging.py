@@ -10,17 +10,19 @@ service was down or not yet deployed are still delivered.
 from __future__ import annotations
 
 import base64
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar
 
 import structlog
-from faststream import AckPolicy
+from faststream import AckPolicy, Context
 from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.broker.cluster_broker import RedisClusterBroker
-from faststream.redis.message import RedisStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
@@ -31,7 +33,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorResetApplied,
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mfa.messaging")
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+Model = TypeVar("Model", bound=BaseModel)
+BatchHandler = Callable[[list[Model]], Awaitable[None]]
 
 
 class Publisher(Protocol):
@@ -93,11 +97,14 @@ class DeadLetterMiddleware(BaseMiddleware):
             await self._dead_letter(msg, "invalid payload: " + describe_validation_error(exc))
             return None
         except Exception as exc:
-            if isinstance(msg, RedisStreamMessage):
+            if isinstance(msg, RedisStreamMessage | RedisBatchStreamMessage):
                 log.warning(
                     "handler_failed",
                     stream=str(msg.raw_message.get("channel", "?")),
-                    deliveries=await msg.get_delivery_count(),
+                    entries=len(msg.raw_message.get("message_ids", ())),
+                    deliveries=await msg.get_delivery_count()
+                    if isinstance(msg, RedisStreamMessage)
+                    else None,
                     error=type(exc).__name__,
                     retry_in_ms=self.settings.reclaim_idle_ms,
                 )
@@ -105,37 +112,83 @@ class DeadLetterMiddleware(BaseMiddleware):
 
     async def _dead_letter(self, msg: Any, error: str) -> None:
         raw = msg.raw_message
-        stream = str(raw.get("channel", "?"))
-        entry_ids = tuple(
-            i.decode() if isinstance(i, bytes) else str(i) for i in raw.get("message_ids", ())
-        )
+        data = raw.get("data") if isinstance(raw, dict) else None
         body = msg.body.decode("utf-8", "replace") if isinstance(msg.body, bytes) else str(msg.body)
-        letter = DeadLettered(
-            occurred_at=self.clock.now(),
-            correlation_id=(msg.correlation_id or (entry_ids[0] if entry_ids else "unknown"))[:128],
-            stream=stream,
-            entry_ids=entry_ids,
+        letter = DeadLetter(
+            stream=str(raw.get("channel", "?")),
+            entry_ids=_ids(raw.get("message_ids", ())),
+            correlation_id=msg.correlation_id,
             group=getattr(msg, "group", None),
-            error=error[:2000],
-            payload=body[:4000],
-            original=_original(raw),
+            payload=body,
+            original=data.get(b"__data__") if isinstance(data, dict) else None,
         )
-        broker: RedisBroker = self.context.get("broker")
-        await broker.publish(
-            letter,
-            stream=self.settings.stream(streams.DEAD_LETTER),
-            maxlen=self.settings.stream_maxlen,
-        )
+        await letter.post(self.context.get("broker"), self.settings, self.clock, error)
         if isinstance(msg, RedisStreamMessage):
             await msg.ack()
-        log.error("event_dead_lettered", stream=stream, entry_ids=entry_ids, error=error)
 
 
-def _original(raw: Any) -> str | None:
-    """The entry's data field as it was, for a replay (base64)."""
-    data = raw.get("data") if isinstance(raw, dict) else None
-    value = data.get(b"__data__") if isinstance(data, dict) else None
-    return base64.b64encode(value).decode() if isinstance(value, bytes) else None
+@dataclass(frozen=True)
+class DeadLetter:
+    """An entry that can never be read, as ``mfa.deadletter`` keeps it for an operator."""
+
+    stream: str
+    entry_ids: tuple[str, ...]
+    correlation_id: str | None
+    group: str | None
+    payload: str
+    original: object  # the entry's data field as it was (bytes), for a replay
+
+    async def post(
+        self, broker: RedisBroker, settings: ServiceSettings, clock: Clock, error: str
+    ) -> None:
+        first = self.entry_ids[0] if self.entry_ids else "unknown"
+        letter = DeadLettered(
+            occurred_at=clock.now(),
+            correlation_id=(self.correlation_id or first)[:128],
+            stream=self.stream,
+            entry_ids=self.entry_ids,
+            group=self.group,
+            error=error[:2000],
+            payload=self.payload[:4000],
+            original=base64.b64encode(self.original).decode()
+            if isinstance(self.original, bytes)
+            else None,
+        )
+        await broker.publish(
+            letter, stream=settings.stream(streams.DEAD_LETTER), maxlen=settings.stream_maxlen
+        )
+        log.error("event_dead_lettered", stream=self.stream, entry_ids=self.entry_ids, error=error)
+
+
+def _ids(ids: Any) -> tuple[str, ...]:
+    return tuple(i.decode() if isinstance(i, bytes) else str(i) for i in ids)
+
+
+async def _dead_letter_entry(
+    broker: RedisBroker,
+    message: RedisBatchStreamMessage,
+    index: int,
+    body: object,
+    exc: ValidationError,
+    wiring: StreamWiring,
+) -> None:
+    """One entry of a batch to the dead letters: the rest of the batch goes on."""
+    raw = message.raw_message
+    ids, entries = _ids(raw.get("message_ids", ())), list(raw.get("data", ()))
+    entry = entries[index] if index < len(entries) else {}
+    original = entry.get(b"__data__") if isinstance(entry, dict) else None
+    letter = DeadLetter(
+        stream=str(raw.get("channel", "?")),
+        entry_ids=ids[index : index + 1],
+        correlation_id=None,
+        group=getattr(message, "group", None),
+        payload=body.decode("utf-8", "replace")
+        if isinstance(body, bytes)
+        else json.dumps(body, default=str),
+        original=original,
+    )
+    error = "invalid payload: " + describe_validation_error(exc)
+    await letter.post(broker, wiring.settings, wiring.clock, error)
 
 
 def reconnecting() -> dict[str, Any]:
@@ -188,10 +241,17 @@ async def publish_correlated(publisher: Publisher, event: Event) -> None:
 class StreamWiring:
     """Declares a service's subscribers and publishers on its router."""
 
-    def __init__(self, settings: ServiceSettings, router: RedisRouter, group: str) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        router: RedisRouter,
+        group: str,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.router = router
         self.group = group
+        self.clock = clock or SystemClock()
         self.consumed: list[str] = []
 
     def consumer(self, stream: str) -> Callable[[Handler], Handler]:
@@ -237,6 +297,67 @@ class StreamWiring:
         def register(handler: Handler) -> Handler:
             reclaim(handler)
             live(handler)
+            return handler
+
+        return register
+
+    def batch_consumer(
+        self, stream: str, schema: type[Model]
+    ) -> Callable[[BatchHandler[Model]], BatchHandler[Model]]:
+        """Subscribe a handler of many events at once (issue 22): the live consumer
+        takes up to ``batch_size`` entries per XREADGROUP and hands over the readable
+        ones in one call, acknowledged together when it returns (none if it raises: they
+        stay pending, and the reclaimer hands each back on its own, as ``consumer``
+        does). An entry that can never be read goes to the dead letters on its own,
+        never with the batch it came in."""
+        self.consumed.append(stream)
+        name = self.settings.consumer_name
+        live = self.router.subscriber(
+            stream=StreamSub(
+                stream,
+                group=self.group,
+                consumer=name,
+                polling_interval=2000,
+                max_records=self.settings.batch_size,
+                batch=True,
+            ),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
+        )
+        reclaim = self.router.subscriber(
+            stream=StreamSub(
+                stream,
+                group=self.group,
+                consumer=f"{name}.reclaim",
+                min_idle_time=self.settings.reclaim_idle_ms,
+                polling_interval=1000,
+            ),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
+            max_workers=self.settings.concurrency,
+            include_in_schema=False,
+        )
+
+        def register(handler: BatchHandler[Model]) -> BatchHandler[Model]:
+            async def one(event: Any) -> None:
+                await handler([event])
+
+            one.__annotations__ = {"event": schema, "return": None}  # what FastStream parses
+
+            async def many(
+                bodies: list[Any],
+                message: Annotated[RedisBatchStreamMessage, Context("message")],
+                broker: Annotated[RedisBroker, Context("broker")],
+            ) -> None:
+                events: list[Model] = []
+                for index, body in enumerate(bodies):
+                    try:
+                        events.append(schema.model_validate(body))
+                    except ValidationError as exc:
+                        await _dead_letter_entry(broker, message, index, body, exc, self)
+                if events:
+                    await handler(events)
+
+            reclaim(one)
+            live(many)
             return handler
 
         return register

@@ -103,7 +103,7 @@ def stream_service(
         tracing=tracing,
         broker=build_broker(settings, clock, registry, tracing),
         router=router,
-        wiring=StreamWiring(settings, router, group),
+        wiring=StreamWiring(settings, router, group, clock),
         mongo=mongo,
         database=service_database(mongo, settings),
     )

@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
     )
     consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
     concurrency: int = Field(default=8, ge=1, le=256, description="messages in flight per stream")
+    batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Entries a batched consumer takes per XREADGROUP (handled together)",
+    )
     reclaim_idle_ms: int = Field(default=30_000, ge=1000)
     heartbeat_seconds: float = Field(default=1.0, gt=0, le=10)
     encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)

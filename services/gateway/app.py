@@ -104,7 +104,7 @@ def create_app(
     tracing = tracer_provider(settings)
     broker = build_broker(settings, clock, registry, tracing)
     router = RedisRouter(prefix=settings.stream_prefix)
-    wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP)
+    wiring = StreamWiring(settings, router, streams.GATEWAY_GROUP, clock)
     mongo = connect(settings)
     database = service_database(mongo, settings)
     stores = Stores.over(database)

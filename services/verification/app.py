@@ -8,6 +8,7 @@ from faststream import FastStream
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.verification import upgrade
+from services.verification.codes import CodeChecks
 from services.verification.handlers import VerificationHandlers
 from services.verification.hotp import HotpRules
 from services.verification.passkeys import PasskeyHandlers
@@ -19,6 +20,7 @@ from shared.crypto import SecretBox
 from shared.events import (
     AuthenticatorResetApplied,
     CodeRejected,
+    CodeSubmitted,
     CodeVerified,
     PasskeyChallenged,
     RecoveryCodesIssued,
@@ -48,12 +50,13 @@ def create_app(
         challenged=publisher(streams.PASSKEY_CHALLENGED, PasskeyChallenged),
         verified=verified,
     )
-    handlers = VerificationHandlers(
+    hotp = HotpRules(look_ahead=settings.hotp_look_ahead)
+    codes = CodeChecks(
         store=store,
         box=box,
         clock=service.clock,
         totp=settings.totp_rules(),
-        hotp=HotpRules(look_ahead=settings.hotp_look_ahead),
+        hotp=hotp,
         lockout=settings.lockout_rules(),
         credential_wait_seconds=settings.credential_wait_seconds,
         answer_memory=answer_memory,
@@ -68,6 +71,14 @@ def create_app(
         ),
         verified=verified,
         rejected=publisher(streams.CODE_REJECTED, CodeRejected),
+        publishing=settings.concurrency,
+    )
+    handlers = VerificationHandlers(
+        store=store,
+        box=box,
+        clock=service.clock,
+        hotp=hotp,
+        answer_memory=answer_memory,
         reset_applied=publisher(streams.AUTHENTICATOR_RESET_APPLIED, AuthenticatorResetApplied),
         codes_issued=publisher(streams.RECOVERY_CODES_ISSUED, RecoveryCodesIssued),
         passkeys=passkeys,
@@ -76,7 +87,7 @@ def create_app(
     consumer(streams.PASSKEYS_REMOVED)(handlers.on_passkeys_removed)
     consumer(streams.TOKEN_RESYNCED)(handlers.on_token_resynced)
     consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
-    consumer(streams.CODE_SUBMITTED)(handlers.on_code_submitted)
+    service.wiring.batch_consumer(streams.CODE_SUBMITTED, CodeSubmitted)(codes.on_codes_submitted)
     consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
     consumer(streams.AUTHENTICATOR_UNLOCKED)(handlers.on_authenticator_unlocked)
     consumer(streams.RECOVERY_CODES_REQUESTED)(handlers.on_recovery_codes_requested)

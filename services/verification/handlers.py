@@ -1,4 +1,5 @@
-"""Event handlers: parse, call the domain, store, emit. Nothing else."""
+"""Event handlers: parse, call the domain, store, emit. Nothing else. (The codes users
+type are checked in codes.py, in batches.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import timedelta
 from typing import Literal
 
 import structlog
-from prometheus_client import Counter, Histogram
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -19,36 +19,21 @@ from tenacity import (
 from services.verification.domain import (
     Accepted,
     Answer,
-    GuardState,
-    LockoutRules,
-    Passed,
-    PasskeyAccepted,
-    RecoveryAccepted,
-    Rejected,
-    TotpRules,
-    check_code,
-    count_failure,
     remember,
 )
-from services.verification.hotp import HotpRules, check_hotp, resync
-from services.verification.passkeys import PasskeyHandlers, check_answer, sealed_codes
+from services.verification.hotp import HotpRules, resync
+from services.verification.passkeys import PasskeyHandlers, sealed_codes
 from services.verification.recovery import (
     RecoveryCodes,
-    check_recovery_code,
-    confirms,
-    digest,
 )
-from services.verification.store import Authenticator, AuthenticatorStore, held_soon
+from services.verification.store import AuthenticatorStore
 from shared import streams
 from shared.clock import Clock
-from shared.crypto import Sealed, SecretBox, code_context, credential_context, resync_context
+from shared.crypto import Sealed, SecretBox, credential_context, resync_context
 from shared.events import (
     AuthenticatorReset,
     AuthenticatorResetApplied,
     AuthenticatorUnlocked,
-    CodeRejected,
-    CodeSubmitted,
-    CodeVerified,
     CredentialRegistered,
     PasskeysRemoved,
     RecoveryCodesIssued,
@@ -67,18 +52,14 @@ class LostRace(Exception):
 
 @dataclass(frozen=True)
 class VerificationHandlers:
+    """Everything but checking codes (codes.py): credentials, resets, unlocks, token
+    resynchronisations and new recovery codes."""
+
     store: AuthenticatorStore
     box: SecretBox
     clock: Clock
-    totp: TotpRules
-    lockout: LockoutRules
     hotp: HotpRules
-    credential_wait_seconds: float
     answer_memory: timedelta
-    checks: Counter
-    drift: Histogram  # steps between the matching code's and the current one
-    verified: Publisher
-    rejected: Publisher
     reset_applied: Publisher
     codes_issued: Publisher
     passkeys: PasskeyHandlers
@@ -100,48 +81,6 @@ class VerificationHandlers:
             login_id=event.correlation_id,
             stream=streams.CREDENTIAL_REGISTERED,
             outcome="adopted" if adopted else "already_known",
-        )
-
-    async def on_code_submitted(self, event: CodeSubmitted) -> None:
-        answer, codes_left = await self._verify(event)
-        outcome = answer.outcome
-        if isinstance(outcome, Passed):
-            await publish_correlated(
-                self.verified,
-                CodeVerified(
-                    **reply_envelope(event, self.clock.now()),
-                    submission_id=event.submission_id,
-                    credential_id=event.credential_id,
-                    purpose=event.purpose,
-                    kind=event.kind,
-                    passkey_id=outcome.passkey_id if isinstance(outcome, PasskeyAccepted) else None,
-                    step_offset=outcome.offset if isinstance(outcome, Accepted) else None,
-                    recovery_codes=answer.recovery_codes,
-                    recovery_codes_left=codes_left,
-                ),
-            )
-        elif isinstance(outcome, Rejected):
-            await publish_correlated(
-                self.rejected,
-                CodeRejected(
-                    **reply_envelope(event, self.clock.now()),
-                    submission_id=event.submission_id,
-                    credential_id=event.credential_id,
-                    reason=outcome.reason,
-                    attempts_left=outcome.attempts_left,
-                    locked_until=outcome.locked_until,
-                    locked_now=outcome.locked_now,
-                    kind=event.kind,
-                ),
-            )
-        label = outcome.reason if isinstance(outcome, Rejected) else "verified"
-        log.info(
-            "code_checked",
-            login_id=event.login_id,
-            stream=streams.CODE_SUBMITTED,
-            purpose=event.purpose,
-            kind=event.kind,
-            outcome=label,
         )
 
     async def on_authenticator_reset(self, event: AuthenticatorReset) -> None:
@@ -213,43 +152,6 @@ class VerificationHandlers:
         )
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
-    async def _verify(self, event: CodeSubmitted) -> tuple[Answer, int | None]:
-        """The answer to a submission, and the recovery codes left after it."""
-        authenticator = await self._authenticator_for(event)
-        if authenticator is None:
-            # Reset, replaced by a newer enrollment, or never registered: nothing to
-            # check against. Not counted as a failure, since no guess was tested.
-            refused = Rejected("invalid", self.lockout.max_failures)
-            self._count(refused)
-            return Answer(refused, self.clock.now()), None
-        event_id = str(event.event_id)
-        if (answered := authenticator.answers.get(event_id)) is not None:
-            return answered, _left(authenticator.recovery)  # a redelivery: as the first time
-        code = self.box.open(event.code, code_context(event.login_id, event.submission_id))
-        now = self.clock.now()
-        recovery, sealed, used = authenticator.recovery, None, None
-        outcome: Passed | Rejected
-        if event.kind == "recovery_code":
-            typed = await asyncio.to_thread(digest, code, recovery.salt) if recovery else None
-            state, recovery, outcome = check_recovery_code(
-                authenticator.state, recovery, typed, now, self.lockout
-            )
-        elif event.kind == "passkey":
-            state, outcome, used = check_answer(
-                authenticator, event.login_id, code, now, self.lockout
-            )
-        else:
-            state, outcome = self._check_app_code(authenticator, event, code)
-            if confirms(outcome, event.purpose, recovery):
-                recovery, sealed = self._new_codes(event.login_id)
-        answer = Answer(outcome, now, sealed)
-        answers = remember(authenticator.answers, event_id, answer, self.answer_memory)
-        if not await self.store.save(authenticator, state, answers, recovery, used):
-            raise LostRace
-        self._count(outcome)
-        return answer, _left(recovery)
-
-    @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
     async def _issue_codes(self, event: RecoveryCodesRequested) -> tuple[Sealed | None, int]:
         """A new set for the credential the login passed, replacing the old one."""
         authenticator = await self.store.get(event.user)
@@ -265,47 +167,8 @@ class VerificationHandlers:
             raise LostRace
         return sealed, recovery.left
 
-    def _check_app_code(
-        self, authenticator: Authenticator, event: CodeSubmitted, code: str
-    ) -> tuple[GuardState, Accepted | Rejected]:
-        now = self.clock.now()
-        if authenticator.secret is None:  # the user holds passkeys only: no code matches
-            return count_failure(authenticator.state, "invalid", now, self.lockout)
-        secret = self.box.open(
-            authenticator.secret, credential_context(event.user, event.credential_id)
-        )
-        codes = authenticator.parameters
-        if authenticator.hotp:
-            hotp = replace(self.hotp, digits=codes.digits, algorithm=codes.algorithm)
-            return check_hotp(authenticator.state, secret, code, now, hotp, self.lockout)
-        rules = self.totp.for_codes(codes)
-        return check_code(authenticator.state, secret, code, now, rules, self.lockout)
-
     def _new_codes(self, login_id: str) -> tuple[RecoveryCodes, Sealed]:
         return sealed_codes(self.box, login_id)
-
-    def _count(self, outcome: Passed | Rejected) -> None:
-        if isinstance(outcome, Rejected):
-            self.checks.labels(outcome.reason).inc()
-            return
-        labels = {
-            Accepted: "verified",
-            RecoveryAccepted: "recovery_code",
-            PasskeyAccepted: "passkey",
-        }
-        self.checks.labels(labels[type(outcome)]).inc()
-        if isinstance(outcome, Accepted):
-            self.drift.observe(outcome.offset)
-
-    async def _authenticator_for(self, event: CodeSubmitted) -> Authenticator | None:
-        """The credential the code was typed for, waiting briefly for one still in flight
-        (a user who types fast may beat the registration by a few milliseconds)."""
-        return await held_soon(
-            self.store,
-            event.user,
-            lambda found: found.credential_id == event.credential_id,
-            self.credential_wait_seconds,
-        )
 
 
 def _left(recovery: RecoveryCodes | None) -> int | None:

@@ -8,8 +8,10 @@ race reloads and checks again (and then sees the replay or the lock).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
@@ -31,7 +33,7 @@ from shared.mongo import Document
 from shared.passkeys import Challenge
 from shared.rotation import reseal, stored_credential_context
 
-__all__ = ["Authenticator", "AuthenticatorStore", "PasskeyUse", "StoredPasskey"]
+__all__ = ["Authenticator", "AuthenticatorStore", "GuardedWrite", "PasskeyUse", "StoredPasskey"]
 
 
 class AuthenticatorStore:
@@ -115,39 +117,31 @@ class AuthenticatorStore:
         they were), and a passkey's new counter with the challenge it took (single-use),
         in one update, if nobody else changed the authenticator since it was read: an
         answer is never recorded without its effect."""
-        recovery = recovery or current.recovery
-        passkey: Document = {}
-        taken: Document = {}
-        if used is not None:
-            passkey = {
-                f"passkeys.{used.passkey_id}.sign_count": used.sign_count,
-                f"passkeys.{used.passkey_id}.last_used_at": used.at,
-            }
-            taken = {f"challenges.{used.login_id}": ""}
-        # An HOTP token's counter, remembered by credential beyond a replacement.
-        reached = (
-            {f"hotp_counters.{current.credential_id}": state.last_step} if current.hotp else {}
-        )
-        result = await self._authenticators.update_one(
-            {"_id": current.user.key, "version": current.version},
-            {
-                "$set": {
-                    **passkey,
-                    **reached,
-                    "last_step": state.last_step,
-                    "failures": state.failures,
-                    "locked_until": state.locked_until,
-                    "locks": state.locks,
-                    "version": current.version + 1,
-                    "answers": {event_id: answer_to_document(a) for event_id, a in answers.items()},
-                    "recovery": {"salt": recovery.salt, "digests": list(recovery.digests)}
-                    if recovery
-                    else None,
-                },
-                "$unset": {"last_event_id": "", "last_outcome": "", **taken},
-            },
-        )
+        condition, change = _guarded_write(current, state, answers, recovery, used)
+        result = await self._authenticators.update_one(condition, change)
         return result.modified_count == 1
+
+    async def get_many(self, users: list[UserRef]) -> dict[str, Authenticator]:
+        """The users' authenticators by key, in one ``_id $in`` read (a batch's)."""
+        found = self._authenticators.find({"_id": {"$in": [u.key for u in users]}})
+        return {doc["_id"]: authenticator_from(doc) async for doc in found}
+
+    async def save_many(self, writes: list[GuardedWrite]) -> set[str]:
+        """A batch's compare-and-set writes in one request: the event ids whose write
+        landed (its answer is in the document). Another replica may have changed some
+        of these authenticators since they were read: those events are left out, for
+        their caller to check again one by one."""
+        if not writes:
+            return set()
+        result = await self._authenticators.bulk_write(
+            [UpdateOne(*_guarded_write(*w.fields)) for w in writes], ordered=False
+        )
+        if result.modified_count == len(writes):
+            return {w.event_id for w in writes}
+        keys = [w.current.user.key for w in writes]
+        found = self._authenticators.find({"_id": {"$in": keys}}, projection={"answers": 1})
+        answered = {doc["_id"]: doc.get("answers") or {} async for doc in found}
+        return {w.event_id for w in writes if w.event_id in answered.get(w.current.user.key, {})}
 
     async def open_challenge(
         self, current: Authenticator, challenge: Challenge, now: datetime
@@ -280,3 +274,61 @@ async def held_soon(
         return found if found is not None and wanted(found) else None
 
     return await lookup()
+
+
+@dataclass(frozen=True)
+class GuardedWrite:
+    """One compare-and-set write of a batch, and the event whose answer it keeps."""
+
+    event_id: str
+    current: Authenticator
+    state: GuardState
+    answers: Mapping[str, Answer]
+    recovery: RecoveryCodes | None = None
+
+    @property
+    def fields(
+        self,
+    ) -> tuple[Authenticator, GuardState, Mapping[str, Answer], RecoveryCodes | None]:
+        return self.current, self.state, self.answers, self.recovery
+
+
+def _guarded_write(
+    current: Authenticator,
+    state: GuardState,
+    answers: Mapping[str, Answer],
+    recovery: RecoveryCodes | None = None,
+    used: PasskeyUse | None = None,
+) -> tuple[Document, Document]:
+    """The filter and update of a compare-and-set on ``version``: the new state, the
+    answers kept (the event's among them) and what else the check changed."""
+    recovery = recovery or current.recovery
+    passkey: Document = {}
+    taken: Document = {}
+    if used is not None:
+        passkey = {
+            f"passkeys.{used.passkey_id}.sign_count": used.sign_count,
+            f"passkeys.{used.passkey_id}.last_used_at": used.at,
+        }
+        taken = {f"challenges.{used.login_id}": ""}
+    # An HOTP token's counter, remembered by credential beyond a replacement.
+    reached = {f"hotp_counters.{current.credential_id}": state.last_step} if current.hotp else {}
+    return (
+        {"_id": current.user.key, "version": current.version},
+        {
+            "$set": {
+                **passkey,
+                **reached,
+                "last_step": state.last_step,
+                "failures": state.failures,
+                "locked_until": state.locked_until,
+                "locks": state.locks,
+                "version": current.version + 1,
+                "answers": {event_id: answer_to_document(a) for event_id, a in answers.items()},
+                "recovery": {"salt": recovery.salt, "digests": list(recovery.digests)}
+                if recovery
+                else None,
+            },
+            "$unset": {"last_event_id": "", "last_outcome": "", **taken},
+        },
+    )
