@@ -9,6 +9,7 @@ service was down or not yet deployed are still delivered.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -56,6 +57,8 @@ log = structlog.get_logger("mfa.messaging")
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Model = TypeVar("Model", bound=BaseModel)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 BatchHandler = Callable[[list[Model]], Awaitable[None]]
 
 
@@ -236,6 +239,36 @@ async def publish_correlated(publisher: Publisher, event: Event) -> None:
     """Publish ``event`` under its correlation id (the login or operation), which
     FastStream's headers and the trace spans then carry."""
     await publisher.publish(event, correlation_id=event.correlation_id)
+
+
+async def publish_all(answers: list[tuple[Publisher, Event]], at_once: int) -> None:
+    """A batch's answers, published side by side, but never more at once than the
+    service works on (each takes a connection from the Redis pool)."""
+    room = asyncio.Semaphore(at_once)
+
+    async def one(publisher: Publisher, event: Event) -> None:
+        async with room:
+            await publish_correlated(publisher, event)
+
+    await asyncio.gather(*(one(p, e) for p, e in answers))
+
+
+async def in_order_per_key(
+    items: list[Item], key: Callable[[Item], str], handle: Callable[[Item], Awaitable[Result]]
+) -> list[Result]:
+    """``handle`` each item of a batch: those of one key (a user) one after another, in
+    stream order, and different keys side by side. Results in the items' order."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(key(item), []).append(index)
+    results: dict[int, Result] = {}
+
+    async def in_order(indexes: list[int]) -> None:
+        for index in indexes:
+            results[index] = await handle(items[index])
+
+    await asyncio.gather(*(in_order(g) for g in groups.values()))
+    return [results[i] for i in range(len(items))]
 
 
 class StreamWiring:

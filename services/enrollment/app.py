@@ -22,6 +22,7 @@ from shared.events import (
     CodeRejected,
     CredentialRegistered,
     EnrollmentIssued,
+    LoginDecided,
     PasskeyRegistrationOpened,
 )
 from shared.passkeys import USER_HANDLE_PURPOSE
@@ -50,6 +51,7 @@ def create_app(
         issued=publisher(streams.ENROLLMENT_ISSUED, EnrollmentIssued),
         registered=registered,
         reset_applied=reset_applied,
+        publishing=settings.concurrency,
     )
     registrations = RegistrationHandlers(
         store=store,
@@ -73,7 +75,7 @@ def create_app(
     consumer(streams.PASSKEY_REGISTRATION_SUBMITTED)(registrations.on_registration_submitted)
     consumer(streams.PASSKEY_REGISTRATION_REQUESTED)(registrations.on_registration_requested)
     consumer(streams.PASSKEYS_REMOVED)(registrations.on_passkeys_removed)
-    service.wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
+    service.wiring.batch_consumer(streams.LOGIN_DECIDED, LoginDecided)(handlers.on_logins_decided)
     service.wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
     service.wiring.consumer(streams.AUTHENTICATOR_RESET)(handlers.on_authenticator_reset)
 

@@ -32,7 +32,13 @@ from shared.events import (
     LoginDecided,
     reply_envelope,
 )
-from shared.messaging import Publisher, confirm_reset, publish_correlated
+from shared.messaging import (
+    Publisher,
+    confirm_reset,
+    in_order_per_key,
+    publish_all,
+    publish_correlated,
+)
 
 log = structlog.get_logger("mfa.enrollment")
 
@@ -52,6 +58,33 @@ class EnrollmentHandlers:
     issued: Publisher
     registered: Publisher
     reset_applied: Publisher
+    publishing: int = 8  # answers published at once (MFA_CONCURRENCY)
+
+    async def on_logins_decided(self, events: list[LoginDecided]) -> None:
+        """A batch read from the stream. A daily login of an enrolled user asks for the
+        code: those are answered from one ``_id $in`` read, side by side. A login that
+        issues or shows a QR or a passkey registration goes one by one (in stream order
+        per user), as before."""
+        covered = [e for e in events if e.mfa_required]
+        held = await self.store.get_many([e.user for e in covered]) if covered else {}
+        now, daily, others = self.clock.now(), [], []
+        for event in covered:
+            credential = held.get(event.user.key)
+            offered = offered_kinds(event.kinds, event.relying_party)
+            if credential and next_step(credential, now, "totp" in offered) is Next.ASK_FOR_CODE:
+                daily.append(self._issued(event, credential, None, None, offered))
+            else:
+                others.append(event)
+        await publish_all([(self.issued, issued) for issued in daily], self.publishing)
+        for issued in daily:
+            log.info(
+                "enrollment_issued",
+                login_id=issued.login_id,
+                stream=streams.LOGIN_DECIDED,
+                outcome="enrolled",
+                kinds=",".join(issued.kinds),
+            )
+        await in_order_per_key(others, lambda e: e.user.key, self.on_login_decided)
 
     async def on_login_decided(self, event: LoginDecided) -> None:
         if not event.mfa_required:

@@ -11,7 +11,7 @@ from services.policy.settings import PolicySettings
 from services.policy.store import PolicyStore
 from shared import streams
 from shared.clock import Clock
-from shared.events import LoginDecided, PolicyApplied
+from shared.events import LoginAttempted, LoginDecided, PolicyApplied
 from shared.service import stream_service
 
 
@@ -29,8 +29,11 @@ def create_app(
         decided=service.wiring.publisher(streams.LOGIN_DECIDED, LoginDecided),
         applied=service.wiring.publisher(streams.POLICY_APPLIED, PolicyApplied),
         relying_party=settings.relying_party(),
+        publishing=settings.concurrency,
     )
-    service.wiring.consumer(streams.LOGIN_ATTEMPTED)(handlers.on_login_attempted)
+    service.wiring.batch_consumer(streams.LOGIN_ATTEMPTED, LoginAttempted)(
+        handlers.on_logins_attempted
+    )
     service.wiring.consumer(streams.POLICY_UPDATED)(handlers.on_policy_updated)
 
     async def prepare() -> None:

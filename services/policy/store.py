@@ -73,6 +73,19 @@ class PolicyStore:
         doc = await self._policies.find_one(
             {"_id": user.organization_id}, projection=dict.fromkeys(SNAPSHOT_FIELDS, 1)
         )
+        return await self._snapshot(doc, user, email)
+
+    async def snapshots_for(self, people: list[tuple[UserRef, str]]) -> list[PolicySnapshot]:
+        """``snapshot_for`` of each (user, e-mail) of a batch: the organizations'
+        policies in one ``_id $in`` read (a listed-user query only where one lists)."""
+        ids = sorted({user.organization_id for user, _ in people})
+        found = self._policies.find(
+            {"_id": {"$in": ids}}, projection=dict.fromkeys(SNAPSHOT_FIELDS, 1)
+        )
+        docs = {doc["_id"]: doc async for doc in found}
+        return [await self._snapshot(docs.get(u.organization_id), u, e) for u, e in people]
+
+    async def _snapshot(self, doc: Document | None, user: UserRef, email: str) -> PolicySnapshot:
         if doc is None:
             return PolicySnapshot(False, frozenset(), lists_user=False, version=0)
         keys = user_keys(user.user_id, email)

@@ -12,7 +12,6 @@ recovery codes (their scrypt runs in a thread), passkeys, a credential not arriv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -48,7 +47,7 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context, credential_context
 from shared.events import CodeRejected, CodeSubmitted, CodeVerified, reply_envelope
-from shared.messaging import Publisher, publish_correlated
+from shared.messaging import Publisher, in_order_per_key, publish_correlated
 
 log = structlog.get_logger("mfa.verification")
 
@@ -136,17 +135,8 @@ class CodeChecks:
 
     async def _check_alone(self, events: list[CodeSubmitted]) -> dict[str, Checked]:
         """One at a time per user, in stream order; users side by side."""
-        by_user: dict[str, list[CodeSubmitted]] = {}
-        for event in events:
-            by_user.setdefault(event.user.key, []).append(event)
-
-        async def in_order(mine: Iterable[CodeSubmitted]) -> dict[str, Checked]:
-            return {str(e.event_id): await self._verify(e) for e in mine}
-
-        answered: dict[str, Checked] = {}
-        for part in await asyncio.gather(*(in_order(m) for m in by_user.values())):
-            answered.update(part)
-        return answered
+        checked = await in_order_per_key(events, lambda e: e.user.key, self._verify)
+        return {str(e.event_id): c for e, c in zip(events, checked, strict=True)}
 
     @retry(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(10), reraise=True)
     async def _verify(self, event: CodeSubmitted) -> Checked:
