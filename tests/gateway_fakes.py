@@ -22,6 +22,7 @@ from services.gateway.domain.snapshots import (
     PolicySnapshot,
 )
 from services.gateway.stores.audit import AuditEvent
+from services.gateway.stores.read_models import Issued
 from shared.crypto import Sealed
 from shared.events import LoginDecided, Passkey, PolicyApplied
 from shared.identity import UserRef
@@ -51,6 +52,9 @@ class FakeLoginStore:
         if login and login.status == "pending":
             self.logins[login_id] = replace(login, status="authenticated", mfa_required=False)
             self._answered(login_id, "attempt")
+
+    async def ask_many(self, asks: list[tuple[str, Ask]]) -> bool:
+        return all([await self.ask_for_code(login_id, ask) for login_id, ask in asks])
 
     async def ask_for_code(self, login_id: str, ask: Ask) -> bool:
         login = self.logins.get(login_id)
@@ -216,6 +220,10 @@ class FakeAuthenticatorView:
     async def get(self, user: UserRef) -> AuthenticatorRecord | None:
         return self.records.get(user.key)
 
+    async def issued_many(self, batch: list[Issued]) -> None:
+        for i in batch:
+            await self.issued(i.user, i.credential_id, i.created_at, i.confirmed_at)
+
     async def issued(
         self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
     ) -> None:
@@ -292,6 +300,10 @@ class FakeAuthenticatorView:
 class FakeUserView:
     def __init__(self) -> None:
         self.users: dict[str, LoginDecided] = {}
+
+    async def decided_many(self, events: list[LoginDecided]) -> None:
+        for event in events:
+            await self.decided(event)
 
     async def decided(self, event: LoginDecided) -> None:
         held = self.users.get(event.user.key)

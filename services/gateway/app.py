@@ -29,6 +29,7 @@ from services.gateway.api import policy as policy_api
 from services.gateway.api import routes as api_routes
 from services.gateway.api.edge import BODY_LIMIT, Edge
 from services.gateway.api.errors import install_error_handlers
+from services.gateway.events.batches import GatewayBatches
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.handlers import GatewayHandlers
 from services.gateway.events.notices import Notices
@@ -57,8 +58,10 @@ from shared.events import (
     AuthenticatorReset,
     AuthenticatorUnlocked,
     CodeSubmitted,
+    EnrollmentIssued,
     Event,
     LoginAttempted,
+    LoginDecided,
     PasskeyRegistrationRequested,
     PasskeysRemoved,
     PolicyUpdated,
@@ -477,8 +480,11 @@ def _pages(
 
 
 def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandlers) -> None:
-    wiring.consumer(streams.LOGIN_DECIDED)(handlers.on_login_decided)
-    wiring.consumer(streams.ENROLLMENT_ISSUED)(handlers.on_enrollment_issued)
+    batches = GatewayBatches(handlers)
+    wiring.batch_consumer(streams.LOGIN_DECIDED, LoginDecided)(batches.on_logins_decided)
+    wiring.batch_consumer(streams.ENROLLMENT_ISSUED, EnrollmentIssued)(
+        batches.on_enrollments_issued
+    )
     wiring.consumer(streams.PASSKEY_CHALLENGED)(handlers.on_passkey_challenged)
     wiring.consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
     wiring.consumer(streams.PASSKEY_REGISTRATION_OPENED)(handlers.on_registration_opened)

@@ -68,6 +68,10 @@ class GatewayHandlers:
         # A code is asked for when enrollment answers (ask_for_code sets the status and
         # mfa_required in one write): until then nothing changes, nobody is woken.
         await self.users.decided(event)
+        await self.decision_recorded(event)
+
+    async def decision_recorded(self, event: LoginDecided) -> None:
+        """The rest of a decision, once the user's record has it (alone or in a batch)."""
         if not event.mfa_required:
             await self.logins.needs_no_code(event.login_id)
             self.login_answered(event.login_id)
@@ -83,22 +87,8 @@ class GatewayHandlers:
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
-        if event.state == "enrolled" and "passkey" in event.kinds:
-            return  # verification adds the passkey's challenge: PasskeyChallenged asks
-        pending = None
-        if event.state == "pending" and event.expires_at:
-            pending = PendingEnrollment(
-                event.otpauth_uri, event.expires_at, event.passkey_registration
-            )
-        ask = Ask(
-            event.credential_id,
-            event.kinds,
-            pending,
-            first_use=event.first_use,
-            digits=event.totp.digits,
-            period=event.totp.period,
-        )
-        await self._ask(event, ask, event.state)
+        if (ask := ask_of(event)) is not None:
+            await self.ask(event, ask)
 
     async def on_passkey_challenged(self, event: PasskeyChallenged) -> None:
         ask = Ask(
@@ -108,10 +98,17 @@ class GatewayHandlers:
             digits=event.totp.digits,
             period=event.totp.period,
         )
-        await self._ask(event, ask, "enrolled")
+        await self.ask(event, ask)
 
-    async def _ask(self, event: EnrollmentIssued | PasskeyChallenged, ask: Ask, state: str) -> None:
-        asked = await self.logins.ask_for_code(event.login_id, ask)
+    async def ask(self, event: EnrollmentIssued | PasskeyChallenged, ask: Ask) -> None:
+        await self.asked(event, ask, await self.logins.ask_for_code(event.login_id, ask))
+
+    async def asked(
+        self, event: EnrollmentIssued | PasskeyChallenged, ask: Ask, asked: bool
+    ) -> None:
+        """The rest of asking a login for a code (``asked``: the write matched); a
+        login that was not pending may be one a remembered device passes."""
+        state = event.state if isinstance(event, EnrollmentIssued) else "enrolled"
         remembered = (
             not asked
             and ask.enrollment is None
@@ -355,3 +352,21 @@ def _answer_word(event: CodeRejected) -> str:
 
 def _left(attempts: int | None) -> str:
     return "" if attempts is None else f", {attempts} attempts left"
+
+
+def ask_of(event: EnrollmentIssued) -> Ask | None:
+    """What enrollment's answer asks the login for (None: an enrolled passkey user,
+    whose sign-in challenge verification adds: PasskeyChallenged asks)."""
+    if event.state == "enrolled" and "passkey" in event.kinds:
+        return None
+    pending = None
+    if event.state == "pending" and event.expires_at:
+        pending = PendingEnrollment(event.otpauth_uri, event.expires_at, event.passkey_registration)
+    return Ask(
+        event.credential_id,
+        event.kinds,
+        pending,
+        first_use=event.first_use,
+        digits=event.totp.digits,
+        period=event.totp.period,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.domain.login import (
@@ -126,40 +126,18 @@ class LoginStore:
     async def ask_for_code(self, login_id: str, ask: Ask) -> bool:
         """Ask the pending login for a code or a passkey; False if it is not pending, or
         if it came from a device remembered for this very credential (pass_remembered)."""
-        enrollment = ask.enrollment
-        status = "enrollment_required" if enrollment else "code_required"
-        stored = (
-            {
-                "otpauth_uri": enrollment.otpauth_uri.model_dump()
-                if enrollment.otpauth_uri
-                else None,
-                "expires_at": enrollment.expires_at,
-                "passkey_registration": enrollment.passkey_registration,
-            }
-            if enrollment
-            else None
-        )
-        condition: Document = {"_id": login_id, "status": "pending"}
-        if enrollment is None:
-            condition["remembered_credential"] = {"$ne": ask.credential_id}
-        done = await self._logins.update_one(
-            condition,
-            {
-                "$set": {
-                    "status": status,
-                    "mfa_required": True,
-                    "credential_id": ask.credential_id,
-                    "enrollment": stored,
-                    "kinds": list(ask.kinds),
-                    "passkey_authentication": ask.passkey_authentication,
-                    "first_use": ask.first_use,
-                    "digits": ask.digits,
-                    "period": ask.period,
-                },
-                "$unset": answered("attempt"),
-            },
-        )
+        done = await self._logins.update_one(*_asking(login_id, ask))
         return done.matched_count == 1
+
+    async def ask_many(self, asks: list[tuple[str, Ask]]) -> bool:
+        """``ask_for_code`` for each login of a batch, in one request: True if every one
+        was asked; otherwise the caller asks each again (an asked one answers False)."""
+        if not asks:
+            return True
+        done = await self._logins.bulk_write(
+            [UpdateOne(*_asking(login_id, ask)) for login_id, ask in asks], ordered=False
+        )
+        return done.matched_count == len(asks)
 
     async def pass_remembered(self, login_id: str, credential_id: str) -> bool:
         """Authenticate a pending login whose remembered device names the credential the
@@ -402,3 +380,38 @@ def _open_login(now: datetime) -> Document:
         "status": {"$in": ["pending", *WAITING_FOR_CODE, "authenticated"]},
         "expires_at": {"$gt": now},
     }
+
+
+def _asking(login_id: str, ask: Ask) -> tuple[Document, Document]:
+    """The conditional write that asks a pending login for a code or a passkey."""
+    enrollment = ask.enrollment
+    status = "enrollment_required" if enrollment else "code_required"
+    stored = (
+        {
+            "otpauth_uri": enrollment.otpauth_uri.model_dump() if enrollment.otpauth_uri else None,
+            "expires_at": enrollment.expires_at,
+            "passkey_registration": enrollment.passkey_registration,
+        }
+        if enrollment
+        else None
+    )
+    condition: Document = {"_id": login_id, "status": "pending"}
+    if enrollment is None:
+        condition["remembered_credential"] = {"$ne": ask.credential_id}
+    return (
+        condition,
+        {
+            "$set": {
+                "status": status,
+                "mfa_required": True,
+                "credential_id": ask.credential_id,
+                "enrollment": stored,
+                "kinds": list(ask.kinds),
+                "passkey_authentication": ask.passkey_authentication,
+                "first_use": ask.first_use,
+                "digits": ask.digits,
+                "period": ask.period,
+            },
+            "$unset": answered("attempt"),
+        },
+    )

@@ -5,10 +5,11 @@ authenticator status."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -109,26 +110,15 @@ class AuthenticatorView:
     async def issued(
         self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
     ) -> None:
-        fields = {
-            "organization_id": user.organization_id,
-            "user_id": user.user_id,
-            "credential_id": credential_id,
-            "created_at": created_at,
-            "confirmed_at": confirmed_at,
-        }
-        if confirmed_at is not None:
-            await self._authenticators.update_one({"_id": user.key}, {"$set": fields}, upsert=True)
+        await self.issued_many([Issued(user, credential_id, created_at, confirmed_at)])
+
+    async def issued_many(self, batch: list[Issued]) -> None:
+        """What enrollment answered each login, in one request: a confirmed credential
+        as it is; a pending one replaces another credential, never itself."""
+        if not batch:
             return
-        # A pending credential replaces another credential, never itself.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._authenticators.update_one(
-                {"_id": user.key, "credential_id": {"$ne": credential_id}},
-                {
-                    "$set": {**fields, "totp": False, "passkeys": {}},
-                    "$setOnInsert": {"locked_until": None},
-                },
-                upsert=True,
-            )
+        # A pending offer over itself is a duplicate key: nothing to change.
+        await _upsert_all(self._authenticators, [_issued_write(i) for i in batch])
 
     async def code_verified(
         self,
@@ -257,6 +247,33 @@ def literal_pattern(text: str) -> str:
     return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
+@dataclass(frozen=True)
+class Issued:
+    """One answer of enrollment's, as the authenticator view keeps it."""
+
+    user: UserRef
+    credential_id: str
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+def _issued_write(issued: Issued) -> Upsert:
+    user = issued.user
+    fields = {
+        "organization_id": user.organization_id,
+        "user_id": user.user_id,
+        "credential_id": issued.credential_id,
+        "created_at": issued.created_at,
+        "confirmed_at": issued.confirmed_at,
+    }
+    if issued.confirmed_at is not None:
+        return {"_id": user.key}, {"$set": fields}
+    return (
+        {"_id": user.key, "credential_id": {"$ne": issued.credential_id}},
+        {"$set": {**fields, "totp": False, "passkeys": {}}, "$setOnInsert": {"locked_until": None}},
+    )
+
+
 class UserView:
     """The users MFA has seen, per organization: their latest decision, for coverage."""
 
@@ -267,21 +284,15 @@ class UserView:
         await self._users.create_index([("organization_id", 1), ("user_id", 1)])
 
     async def decided(self, event: LoginDecided) -> None:
-        """Record the user as of this decision, unless a later one is recorded already."""
-        fields = {
-            "organization_id": event.organization_id,
-            "user_id": event.user_id,
-            "email": event.email,
-            "mfa_required": event.mfa_required,
-            "decided_at": event.occurred_at,
-            **({"user_type": event.user_type} if event.user_type else {}),
-        }
-        with contextlib.suppress(DuplicateKeyError):  # a later decision is recorded
-            await self._users.update_one(
-                {"_id": event.user.key, "decided_at": {"$lt": event.occurred_at}},
-                {"$set": fields},
-                upsert=True,
-            )
+        await self.decided_many([event])
+
+    async def decided_many(self, events: list[LoginDecided]) -> None:
+        """Record each user as of their decision, unless a later one is recorded
+        already; a batch's in one request."""
+        if not events:
+            return
+        # A user whose later decision is recorded is a duplicate key: kept as it is.
+        await _upsert_all(self._users, [_decided_write(e) for e in events])
 
     async def imported(
         self, organization_id: str, people: list[tuple[str, str]], at: datetime
@@ -290,26 +301,24 @@ class UserView:
         before their first sign-in; a user seen already keeps what their sign-in said."""
         if not people:
             return
-        with _only_duplicates():  # another upsert of the same user landed first
-            await self._users.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": UserRef(organization_id, user_id).key},
-                        {
-                            "$setOnInsert": {
-                                "organization_id": organization_id,
-                                "user_id": user_id,
-                                "email": email,
-                                "mfa_required": False,  # no sign-in has been decided yet
-                                "decided_at": at,
-                            }
-                        },
-                        upsert=True,
-                    )
-                    for user_id, email in people
-                ],
-                ordered=False,
-            )
+        await _upsert_all(  # a user seen already keeps their record
+            self._users,
+            [
+                (
+                    {"_id": UserRef(organization_id, user_id).key},
+                    {
+                        "$setOnInsert": {
+                            "organization_id": organization_id,
+                            "user_id": user_id,
+                            "email": email,
+                            "mfa_required": False,  # no sign-in has been decided yet
+                            "decided_at": at,
+                        }
+                    },
+                )
+                for user_id, email in people
+            ],
+        )
 
     async def email_of(self, user: UserRef) -> str | None:
         doc = await self._users.find_one({"_id": user.key}, projection={"email": 1})
@@ -363,14 +372,34 @@ def _id(name: str) -> str:
         return ""
 
 
-@contextlib.contextmanager
-def _only_duplicates() -> Iterator[None]:
-    """A bulk write whose only failures are duplicate keys did what it had to."""
+def _decided_write(event: LoginDecided) -> Upsert:
+    fields = {
+        "organization_id": event.organization_id,
+        "user_id": event.user_id,
+        "email": event.email,
+        "mfa_required": event.mfa_required,
+        "decided_at": event.occurred_at,
+        **({"user_type": event.user_type} if event.user_type else {}),
+    }
+    return {"_id": event.user.key, "decided_at": {"$lt": event.occurred_at}}, {"$set": fields}
+
+
+Upsert = tuple[Document, Document]  # a filter and an update, applied with upsert
+
+
+async def _upsert_all(collection: AsyncCollection[Document], writes: list[Upsert]) -> None:
+    """Conditional upserts in one request. One whose filter misses an existing document
+    is a duplicate key, and means "keep the document as it is". When any is, the
+    batch is written again one by one (each idempotent), each duplicate passed over:
+    FerretDB 1.24 answers a bulk with a write error without its modified count, which
+    PyMongo cannot read (a KeyError), so a bulk's errors cannot be told apart there."""
+    if not writes:
+        return
     try:
-        yield
-    except BulkWriteError as failed:
-        if any(e.get("code") != DUPLICATE_KEY for e in failed.details.get("writeErrors", [])):
-            raise
-
-
-DUPLICATE_KEY = 11000
+        await collection.bulk_write(
+            [UpdateOne(f, u, upsert=True) for f, u in writes], ordered=False
+        )
+    except (BulkWriteError, KeyError):
+        for condition, change in writes:
+            with contextlib.suppress(DuplicateKeyError):
+                await collection.update_one(condition, change, upsert=True)
