@@ -22,7 +22,7 @@ from services.gateway.domain.snapshots import (
     PolicySnapshot,
 )
 from services.gateway.stores.audit import AuditEvent
-from services.gateway.stores.read_models import Issued
+from services.gateway.stores.read_models import Issued, Verified
 from shared.crypto import Sealed
 from shared.events import LoginDecided, Passkey, PolicyApplied
 from shared.identity import UserRef
@@ -52,6 +52,14 @@ class FakeLoginStore:
         if login and login.status == "pending":
             self.logins[login_id] = replace(login, status="authenticated", mfa_required=False)
             self._answered(login_id, "attempt")
+
+    async def codes_accepted(self, answers: list[tuple[str, UserRef, str]]) -> bool:
+        passed = []
+        for login_id, user, submission_id in answers:
+            waiting = (held := self.logins.get(login_id)) and held.status in WAITING_FOR_CODE
+            await self.code_accepted(login_id, user, submission_id)
+            passed.append(bool(waiting) and self.logins[login_id].status == "authenticated")
+        return all(passed)
 
     async def ask_many(self, asks: list[tuple[str, Ask]]) -> bool:
         return all([await self.ask_for_code(login_id, ask) for login_id, ask in asks])
@@ -220,6 +228,10 @@ class FakeAuthenticatorView:
     async def get(self, user: UserRef) -> AuthenticatorRecord | None:
         return self.records.get(user.key)
 
+    async def codes_verified(self, batch: list[Verified]) -> None:
+        for v in batch:
+            await self.code_verified(v.user, v.credential_id, v.at, confirms=False, **v.facts)
+
     async def issued_many(self, batch: list[Issued]) -> None:
         for i in batch:
             await self.issued(i.user, i.credential_id, i.created_at, i.confirmed_at)
@@ -334,6 +346,10 @@ class FakeAuditLog:
 
     async def record(self, event: AuditEvent, keep_days: int = 90) -> None:
         self.rows.setdefault(event.source or str(len(self.rows)), event)
+
+    async def record_many(self, events: list[AuditEvent], keep_days: int = 90) -> None:
+        for event in events:
+            await self.record(event, keep_days)
 
     async def latest(self, organization_id: str, limit: int = 25) -> list[AuditEvent]:
         mine = [e for e in self.rows.values() if e.organization_id == organization_id]

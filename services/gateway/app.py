@@ -58,6 +58,7 @@ from shared.events import (
     AuthenticatorReset,
     AuthenticatorUnlocked,
     CodeSubmitted,
+    CodeVerified,
     EnrollmentIssued,
     Event,
     LoginAttempted,
@@ -489,7 +490,7 @@ def _consume(wiring: StreamWiring, router: RedisRouter, handlers: GatewayHandler
     wiring.consumer(streams.CREDENTIAL_REGISTERED)(handlers.on_credential_registered)
     wiring.consumer(streams.PASSKEY_REGISTRATION_OPENED)(handlers.on_registration_opened)
     wiring.consumer(streams.AUTHENTICATOR_IMPORT_APPLIED)(handlers.on_import_applied)
-    wiring.consumer(streams.CODE_VERIFIED)(handlers.on_code_verified)
+    wiring.batch_consumer(streams.CODE_VERIFIED, CodeVerified)(batches.on_codes_verified)
     wiring.consumer(streams.CODE_REJECTED)(handlers.on_code_rejected)
     wiring.consumer(streams.POLICY_APPLIED)(handlers.on_policy_applied)
     wiring.consumer(streams.AUTHENTICATOR_RESET_APPLIED)(handlers.on_reset_applied)

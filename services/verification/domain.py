@@ -51,9 +51,14 @@ class TotpRules:
         )
 
     def otp(self, secret: str) -> pyotp.TOTP:
-        return pyotp.TOTP(
+        otp = pyotp.TOTP(
             secret, digits=self.digits, interval=self.period, digest=DIGESTS[self.algorithm]
         )
+        # pyotp decodes the base32 secret again for every code it makes; a check makes
+        # a dozen (the window and the expired steps before it): decode it once.
+        key = otp.byte_secret()
+        otp.byte_secret = lambda: key  # type: ignore[method-assign]
+        return otp
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ from services.gateway.stores.audit import AuditEvent, AuditLog
 from services.gateway.stores.devices import RememberedDevices
 from services.gateway.stores.logins import LoginStore
 from services.gateway.stores.operations import OperationStore
-from services.gateway.stores.read_models import AuthenticatorView, PolicyView, UserView
+from services.gateway.stores.read_models import (
+    AuthenticatorView,
+    Issued,
+    PolicyView,
+    UserView,
+    Verified,
+)
 from shared.crypto import Sealed
 from shared.events import LoginDecided, PolicyApplied, PolicyRules
 from shared.identity import UserRef
@@ -100,6 +106,27 @@ async def test_answers_are_kept_and_a_cut_off_login_never_authenticates(logins: 
     )
 
 
+async def test_a_batch_asks_and_authenticates_its_logins_but_never_a_cut_off_one(
+    logins: Any,
+) -> None:
+    for login_id, at in (("b1", NOW), ("b2", NOW), ("old", NOW)):
+        await logins.create(login(login_id, at), {})
+    ask = Ask("c1", ("totp",), None)
+    assert await logins.ask_many([("b1", ask), ("b2", ask), ("old", ask)])
+    assert not await logins.ask_many([("b1", ask)])  # asked already: the caller looks again
+    await logins.cut_off(UserRef("acme", "bob"), NOW + timedelta(seconds=1))  # another user
+    assert await logins.codes_accepted([("b1", ADA, "s1"), ("b2", ADA, "s2")])
+    await logins.cut_off(ADA, NOW + timedelta(seconds=1))  # a reset: "old" may not pass
+    assert not await logins.codes_accepted([("old", ADA, "s3")])
+    one, old = await logins.get("b1"), await logins.get("old")
+    assert (one.status, one.passed_by, one.outcomes["s1"].accepted) == (
+        "authenticated",
+        "code",
+        True,
+    )
+    assert old.status != "authenticated"
+
+
 async def test_new_recovery_codes_are_kept_with_the_request_they_answer(logins: Any) -> None:
     await logins.create(login("l1"), {})
     await logins.recovery_codes_issued("l1", "r1", SEALED)
@@ -157,6 +184,20 @@ async def test_an_import_answered_again_never_undoes_the_users_first_code(
     assert (held.credential_id, held.confirmed_at) == ("imp1", NOW + timedelta(minutes=1))
     await authenticators.imported(ADA, "imp2", NOW + timedelta(hours=1))  # another secret
     assert (await authenticators.get(ADA)).credential_id == "imp2"
+
+
+async def test_a_batch_of_answers_updates_the_view_as_one_at_a_time_would(
+    authenticators: Any,
+) -> None:
+    await authenticators.issued_many(
+        [Issued(ADA, "c1", NOW, None), Issued(ADA, "c1", NOW + timedelta(seconds=1), None)]
+    )  # the same offer twice: kept as first issued
+    assert (await authenticators.get(ADA)).created_at == NOW
+    await authenticators.code_verified(ADA, "c1", NOW, confirms=True)
+    await authenticators.lock_changed(ADA, NOW + timedelta(minutes=5))
+    await authenticators.codes_verified([Verified(ADA, "c1", NOW, {"step_offset": 1})])
+    held = await authenticators.get(ADA)
+    assert (held.locked_until, held.step_offset, held.confirmed_at) == (None, 1, NOW)
 
 
 @pytest.fixture
@@ -224,6 +265,13 @@ async def test_a_redelivered_event_is_one_audit_row_latest_first(audit: Any) -> 
         AuditEvent("acme", NOW + timedelta(1), "code_rejected", "ada", "no", source="e2")
     )
     assert [e.kind for e in await audit.latest("acme")] == ["code_rejected", "code_verified"]
+
+
+async def test_a_batch_redelivered_adds_no_audit_row_twice(audit: Any) -> None:
+    rows = [AuditEvent("acme", NOW, "code_verified", "ada", "ok", source=f"b{n}") for n in range(3)]
+    await audit.record_many(rows[:2])
+    await audit.record_many(rows)  # two of three seen before
+    assert len(await audit.latest("acme")) == 3
 
 
 @pytest.fixture

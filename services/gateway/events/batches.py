@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from services.gateway.events.handlers import GatewayHandlers, ask_of
-from services.gateway.stores.read_models import Issued
-from shared.events import EnrollmentIssued, LoginDecided
+from services.gateway.events.handlers import GatewayHandlers, ask_of, code_audit
+from services.gateway.stores.read_models import Issued, Verified
+from shared.events import CodeVerified, EnrollmentIssued, LoginDecided
 from shared.messaging import in_order_per_key
 
 
@@ -41,3 +41,33 @@ class GatewayBatches:
             await asyncio.gather(*(handlers.asked(e, ask, True) for e, ask in asks))
             return
         await in_order_per_key(asks, lambda pair: pair[0].login_id, lambda p: handlers.ask(*p))
+
+    async def on_codes_verified(self, events: list[CodeVerified]) -> None:
+        """App codes that confirm nothing and issue nothing (a daily login's): the
+        logins, the authenticators' view and the audit rows, each in one request.
+        Everything else (a first code, a recovery code, a passkey) as on its own."""
+        handlers = self.handlers
+        daily = [e for e in events if _daily(e)]
+        accepted = [(e.login_id, e.user, e.submission_id) for e in daily]
+        if not await handlers.logins.codes_accepted(accepted):
+            for login_id, user, submission_id in accepted:  # which one ended, one by one
+                await handlers.logins.code_accepted(login_id, user, submission_id)
+        for event in daily:
+            handlers.login_answered(event.login_id)
+        await handlers.authenticators.codes_verified([_verified(e) for e in daily])
+        await handlers.audit.record_many([code_audit(e) for e in daily])
+        await asyncio.gather(*(handlers.code_answered(e) for e in daily))
+        others = [e for e in events if not _daily(e)]
+        await in_order_per_key(others, lambda e: e.login_id, handlers.on_code_verified)
+
+
+def _daily(event: CodeVerified) -> bool:
+    return (
+        event.kind == "totp" and not event.confirms_authenticator and event.recovery_codes is None
+    )
+
+
+def _verified(event: CodeVerified) -> Verified:
+    facts = {"step_offset": event.step_offset, "recovery_codes_left": event.recovery_codes_left}
+    known = {k: v for k, v in facts.items() if v is not None}
+    return Verified(event.user, event.credential_id, event.occurred_at, known)

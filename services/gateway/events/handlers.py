@@ -164,13 +164,16 @@ class GatewayHandlers:
             if registered:
                 await self._notify("passkey_registered", event)
         else:
-            drift = f", step offset {event.step_offset:+d}" if event.step_offset else ""
-            await self._audit(event, "code_verified", f"{event.purpose} code accepted{drift}")
+            await self.audit.record(code_audit(event))
         if event.confirms_authenticator:
             # The user's other logins that showed the same QR ask for a code now: the
             # secret is shown no more, and confirming again would change nothing.
             await self.logins.enrollment_confirmed(event.user, event.credential_id, passkey)
             await self._notify("authenticator_confirmed", event)
+        await self.code_answered(event)
+
+    async def code_answered(self, event: CodeVerified) -> None:
+        """The waiting request woken, on this replica and the others."""
         await self._changed(event.login_id)
         log.info(
             "login_authenticated",
@@ -369,4 +372,17 @@ def ask_of(event: EnrollmentIssued) -> Ask | None:
         first_use=event.first_use,
         digits=event.totp.digits,
         period=event.totp.period,
+    )
+
+
+def code_audit(event: CodeVerified) -> AuditEvent:
+    """The audit row of an app's code accepted (one per event: recorded once)."""
+    drift = f", step offset {event.step_offset:+d}" if event.step_offset else ""
+    return AuditEvent(
+        event.organization_id,
+        event.occurred_at,
+        "code_verified",
+        event.user_id,
+        f"{event.purpose} code accepted{drift}",
+        source=str(event.event_id),
     )

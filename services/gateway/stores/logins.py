@@ -200,39 +200,33 @@ class LoginStore:
         """Authenticate the login (keeping any recovery codes issued, sealed, until they
         are shown), unless it ended or a reset cut it off meanwhile; either way the
         answer is kept for the request waiting on it."""
-        answer = {
-            "$set": {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))},
-            "$unset": answered(submission_id),
-        }
-        condition: Document = {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}}
         cutoff = await self._cutoffs.find_one({"_id": user.key})
-        if cutoff is not None:
-            condition["created_at"] = {"$gt": cutoff["at"]}
+        cut_at = cutoff["at"] if cutoff is not None else None
         done = await self._logins.update_one(
-            condition,
-            {
-                "$set": {
-                    "status": "authenticated",
-                    "enrollment": None,
-                    "locked_until": None,
-                    "passed_by": passed_by,
-                    **(
-                        {
-                            "recovery_codes": recovery_codes.model_dump(),
-                            "recovery_codes_for": submission_id,
-                        }
-                        if recovery_codes
-                        else {}
-                    ),
-                    **answer["$set"],
-                },
-                "$unset": answer["$unset"],
-            },
+            *_accepting(login_id, submission_id, passed_by, recovery_codes, cut_at)
         )
         if done.matched_count == 0:  # answered, but the login ended or was cut off
-            await self._logins.update_one({"_id": login_id}, answer)
+            await self._logins.update_one({"_id": login_id}, _answer(submission_id))
             if cutoff is not None:
                 await self.expire_open_logins_of(user)
+
+    async def codes_accepted(self, answers: list[tuple[str, UserRef, str]]) -> bool:
+        """``code_accepted`` of a batch's logins (login id, user, submission) passed by
+        an app's code: the users' reset cutoffs in one read, the logins in one write.
+        False if any was not authenticated by it: the caller answers each on its own."""
+        if not answers:
+            return True
+        keys = sorted({user.key for _, user, _ in answers})
+        found = self._cutoffs.find({"_id": {"$in": keys}})
+        cutoffs = {doc["_id"]: doc["at"] async for doc in found}
+        done = await self._logins.bulk_write(
+            [
+                UpdateOne(*_accepting(login_id, sid, "code", None, cutoffs.get(user.key)))
+                for login_id, user, sid in answers
+            ],
+            ordered=False,
+        )
+        return done.matched_count == len(answers)
 
     async def code_refused(self, login_id: str, submission_id: str, outcome: CodeOutcome) -> None:
         changes: Document = {f"outcomes.{submission_id}": asdict(outcome)}
@@ -415,3 +409,41 @@ def _asking(login_id: str, ask: Ask) -> tuple[Document, Document]:
             "$unset": answered("attempt"),
         },
     )
+
+
+def _answer(submission_id: str) -> Document:
+    return {
+        "$set": {f"outcomes.{submission_id}": asdict(CodeOutcome(accepted=True))},
+        "$unset": answered(submission_id),
+    }
+
+
+def _accepting(
+    login_id: str,
+    submission_id: str,
+    passed_by: PassedBy,
+    recovery_codes: Sealed | None,
+    cut_at: datetime | None,
+) -> tuple[Document, Document]:
+    """The write that authenticates a login waiting for a code, keeping the answer (and
+    any recovery codes issued), unless a reset at ``cut_at`` cut it off."""
+    condition: Document = {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}}
+    if cut_at is not None:
+        condition["created_at"] = {"$gt": cut_at}
+    issued = (
+        {"recovery_codes": recovery_codes.model_dump(), "recovery_codes_for": submission_id}
+        if recovery_codes
+        else {}
+    )
+    answer = _answer(submission_id)
+    return condition, {
+        "$set": {
+            "status": "authenticated",
+            "enrollment": None,
+            "locked_until": None,
+            "passed_by": passed_by,
+            **issued,
+            **answer["$set"],
+        },
+        "$unset": answer["$unset"],
+    }

@@ -141,6 +141,20 @@ class AuthenticatorView:
             {"$set": {**confirmed, **unlocked, "verified_at": at, **known}},
         )
 
+    async def codes_verified(self, batch: list[Verified]) -> None:
+        """``code_verified`` of a batch's app codes (confirming nothing), in one write."""
+        if batch:
+            await self._authenticators.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": v.user.key, "credential_id": v.credential_id},
+                        {"$set": {"locked_until": None, "verified_at": v.at, **v.facts}},
+                    )
+                    for v in batch
+                ],
+                ordered=False,
+            )
+
     async def passkey_registered(self, user: UserRef, credential_id: str, passkey: Passkey) -> None:
         fields = {"name": passkey.name, "created_at": passkey.created_at, "last_used_at": None}
         with contextlib.suppress(DuplicateKeyError):  # another credential is held now
@@ -255,6 +269,17 @@ class Issued:
     credential_id: str
     created_at: datetime
     confirmed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One app code accepted, as the authenticator view keeps it (``facts``: the step
+    offset and recovery codes left the check reported, where known)."""
+
+    user: UserRef
+    credential_id: str
+    at: datetime
+    facts: dict[str, int]
 
 
 def _issued_write(issued: Issued) -> Upsert:
