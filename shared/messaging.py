@@ -13,7 +13,8 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar
@@ -24,6 +25,9 @@ from faststream.middlewares import BaseMiddleware
 from faststream.redis import RedisBroker, RedisRouter, StreamSub
 from faststream.redis.broker.cluster_broker import RedisClusterBroker
 from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
@@ -235,10 +239,24 @@ def build_broker(
     return RedisBroker(url, connection_class=connection_class_for(url), **options)
 
 
+# The trace context each entry of the batch being handled arrived with, by its
+# correlation id: a batch is consumed in a span of its own (linked to every entry's),
+# and each answer is published in the trace of the login it answers.
+_BATCH_TRACES: ContextVar[Mapping[str, OtelContext] | None] = ContextVar(
+    "batch_traces", default=None
+)
+
+
 async def publish_correlated(publisher: Publisher, event: Event) -> None:
     """Publish ``event`` under its correlation id (the login or operation), which
     FastStream's headers and the trace spans then carry."""
-    await publisher.publish(event, correlation_id=event.correlation_id)
+    trace_of_entry = (_BATCH_TRACES.get() or {}).get(event.correlation_id)
+    token = otel_context.attach(trace_of_entry) if trace_of_entry is not None else None
+    try:
+        await publisher.publish(event, correlation_id=event.correlation_id)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 async def publish_all(answers: list[tuple[Publisher, Event]], at_once: int) -> None:
@@ -313,19 +331,7 @@ class StreamWiring:
             ack_policy=AckPolicy.REJECT_ON_ERROR,
             max_workers=self.settings.concurrency,
         )
-        reclaim = self.router.subscriber(
-            stream=StreamSub(
-                stream,
-                group=self.group,
-                consumer=f"{name}.reclaim",
-                min_idle_time=self.settings.reclaim_idle_ms,
-                polling_interval=1000,
-            ),
-            ack_policy=AckPolicy.REJECT_ON_ERROR,
-            # a dead replica's entries come back all at once (see shared.replicas)
-            max_workers=self.settings.concurrency,
-            include_in_schema=False,
-        )
+        reclaim = self._reclaimer(stream)
 
         def register(handler: Handler) -> Handler:
             reclaim(handler)
@@ -356,18 +362,7 @@ class StreamWiring:
             ),
             ack_policy=AckPolicy.REJECT_ON_ERROR,
         )
-        reclaim = self.router.subscriber(
-            stream=StreamSub(
-                stream,
-                group=self.group,
-                consumer=f"{name}.reclaim",
-                min_idle_time=self.settings.reclaim_idle_ms,
-                polling_interval=1000,
-            ),
-            ack_policy=AckPolicy.REJECT_ON_ERROR,
-            max_workers=self.settings.concurrency,
-            include_in_schema=False,
-        )
+        reclaim = self._reclaimer(stream)
 
         def register(handler: BatchHandler[Model]) -> BatchHandler[Model]:
             async def one(event: Any) -> None:
@@ -386,14 +381,40 @@ class StreamWiring:
                         events.append(schema.model_validate(body))
                     except ValidationError as exc:
                         await _dead_letter_entry(broker, message, index, body, exc, self)
-                if events:
-                    await handler(events)
+                traces = {
+                    str(h["correlation_id"]): propagate.extract(h)
+                    for h in message.batch_headers
+                    if h.get("correlation_id")
+                }
+                token = _BATCH_TRACES.set(traces)
+                try:
+                    if events:
+                        await handler(events)
+                finally:
+                    _BATCH_TRACES.reset(token)
 
             reclaim(one)
             live(many)
             return handler
 
         return register
+
+    def _reclaimer(self, stream: str) -> Any:
+        """The subscriber that takes over entries left pending for ``reclaim_idle_ms``
+        (XAUTOCLAIM), one entry at a time."""
+        return self.router.subscriber(
+            stream=StreamSub(
+                stream,
+                group=self.group,
+                consumer=f"{self.settings.consumer_name}.reclaim",
+                min_idle_time=self.settings.reclaim_idle_ms,
+                polling_interval=1000,
+            ),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
+            # a dead replica's entries come back all at once (see shared.replicas)
+            max_workers=self.settings.concurrency,
+            include_in_schema=False,
+        )
 
     def publisher(self, stream: str, schema: type[BaseModel]) -> Publisher:
         return self.router.publisher(

@@ -47,7 +47,7 @@ from shared import streams
 from shared.clock import Clock
 from shared.crypto import SecretBox, code_context, credential_context
 from shared.events import CodeRejected, CodeSubmitted, CodeVerified, reply_envelope
-from shared.messaging import Publisher, in_order_per_key, publish_correlated
+from shared.messaging import Publisher, in_order_per_key, publish_all
 
 log = structlog.get_logger("mfa.verification")
 
@@ -105,14 +105,18 @@ class CodeChecks:
         # The rest, and whatever the batch could not settle, in stream order.
         later = [e for e in events if str(e.event_id) not in answers]
         answers.update(await self._check_alone(later))
-        # The answers go out side by side, as many at once as the Redis pool allows.
-        room = asyncio.Semaphore(self.publishing)
-
-        async def publish(event: CodeSubmitted) -> None:
-            async with room:
-                await self._publish(event, answers[str(event.event_id)])
-
-        await asyncio.gather(*(publish(e) for e in events))
+        replies = [self._reply(e, answers[str(e.event_id)]) for e in events]
+        await publish_all([r for r in replies if r is not None], self.publishing)
+        for event in events:
+            outcome = answers[str(event.event_id)].answer.outcome
+            log.info(
+                "code_checked",
+                login_id=event.login_id,
+                stream=streams.CODE_SUBMITTED,
+                purpose=event.purpose,
+                kind=event.kind,
+                outcome=outcome.reason if isinstance(outcome, Rejected) else "verified",
+            )
 
     async def _check_together(self, events: list[CodeSubmitted]) -> dict[str, Checked]:
         """Answers for the app codes whose credential is here and whose write landed."""
@@ -198,10 +202,12 @@ class CodeChecks:
         rules = self.totp.for_codes(codes)
         return check_code(authenticator.state, secret, code, now, rules, self.lockout)
 
-    async def _publish(self, event: CodeSubmitted, checked: Checked) -> None:
+    def _reply(
+        self, event: CodeSubmitted, checked: Checked
+    ) -> tuple[Publisher, CodeVerified | CodeRejected] | None:
         answer, outcome = checked.answer, checked.answer.outcome
         if isinstance(outcome, Passed):
-            await publish_correlated(
+            return (
                 self.verified,
                 CodeVerified(
                     **reply_envelope(event, self.clock.now()),
@@ -215,8 +221,8 @@ class CodeChecks:
                     recovery_codes_left=checked.left,
                 ),
             )
-        elif isinstance(outcome, Rejected):
-            await publish_correlated(
+        if isinstance(outcome, Rejected):
+            return (
                 self.rejected,
                 CodeRejected(
                     **reply_envelope(event, self.clock.now()),
@@ -229,14 +235,7 @@ class CodeChecks:
                     kind=event.kind,
                 ),
             )
-        log.info(
-            "code_checked",
-            login_id=event.login_id,
-            stream=streams.CODE_SUBMITTED,
-            purpose=event.purpose,
-            kind=event.kind,
-            outcome=outcome.reason if isinstance(outcome, Rejected) else "verified",
-        )
+        return None
 
     def _count(self, outcome: Passed | Rejected | None) -> None:
         if outcome is None:

@@ -89,6 +89,7 @@ def test_the_list_pages_and_searches_and_counts_by_type(
             "required": 3,
             "not_enrolled": 0,
             "qr_offered": 1,
+            "awaiting_first_use": 0,
             "enrolled": 1,
             "locked": 1,
             "totp_users": 1,  # ann; dee was locked before confirming her app
@@ -99,6 +100,7 @@ def test_the_list_pages_and_searches_and_counts_by_type(
             "required": 0,
             "not_enrolled": 1,
             "qr_offered": 0,
+            "awaiting_first_use": 0,
             "enrolled": 0,
             "locked": 0,
             "totp_users": 0,

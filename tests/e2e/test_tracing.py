@@ -1,5 +1,7 @@
 """One login is one trace: the spans of its events, in all four processes, share one
-trace id; exported over OTLP/HTTP to a receiver the test runs."""
+trace id; exported over OTLP/HTTP to a receiver the test runs. A batch of entries is
+consumed in a span of its own, linked to each entry's (OpenTelemetry's way for
+batches), and each answer is published in its own login's trace."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, str, dict[str, Any]]] = []
+        self.links: dict[str, set[str]] = {}  # trace id -> the trace ids its spans link to
         self._lock = threading.Lock()
 
     def receive(self, body: bytes) -> None:
@@ -37,8 +40,10 @@ class Collector:
             for scope in resource_spans.scope_spans:
                 for span in scope.spans:
                     attributes = {a.key: a.value.string_value for a in span.attributes}
+                    linked = {link.trace_id.hex() for link in span.links}
                     with self._lock:
                         self.spans.append((service, span.trace_id.hex(), attributes))
+                        self.links.setdefault(span.trace_id.hex(), set()).update(linked)
 
     def of_login(self, login_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         with self._lock:
@@ -111,10 +116,15 @@ def test_the_spans_of_one_login_share_one_trace_id(
     everyone = {"mfa-gateway", "mfa-policy", "mfa-enrollment", "mfa-verification"}
     spans = wait_for_spans(collector[0], first["login_id"], everyone)
     assert {s[0] for s in spans} == everyone
-    assert len({s[1] for s in spans}) == 1, spans  # one trace, code step included
+    login_trace = next(s[1] for s in spans if s[0] == "mfa-gateway")
+    batches = {s[1] for s in spans} - {login_trace}
+    # One trace, code step included; a batch's own consume trace links into it.
+    assert all(login_trace in collector[0].links.get(b, set()) for b in batches), spans
     hops = {v.rpartition(":")[2] for s in spans for k, v in s[2].items() if "destination" in k}
     # the code, sent by another request minutes later, joined the login's trace
     assert {"mfa.login.attempted", "mfa.code.submitted", "mfa.code.verified"} <= hops, hops
     other = wait_for_spans(collector[0], second["login_id"], everyone)
-    assert {s[1] for s in other}
-    assert {s[1] for s in other}.isdisjoint({s[1] for s in spans})  # another login
+    other_trace = next(s[1] for s in other if s[0] == "mfa-gateway")
+    assert other_trace != login_trace  # another login, another trace
+    published = [s for s in other if s[2].get("messaging.operation") == "publish"]
+    assert {s[1] for s in published} == {other_trace}  # every answer in its login's trace
