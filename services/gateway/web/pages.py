@@ -184,11 +184,16 @@ async def sign_in(
     pages: Pages,
     session: CurrentSession,
     csrf: Csrf,
-    email: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=1024)],
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
+    if problems := sign_in_problems(email, password):
+        # An incomplete form is the form again, each message beside its field (issue 23).
+        return pages.render(
+            request, "signin.html", session, 422, email=email[:254], problems=problems
+        )
     client_ip = client_address(request)
     taken = await pages.limiter.sign_in(email, client_ip)
     if taken is None:
@@ -226,6 +231,23 @@ async def sign_in(
     session.pending = {"login_id": login.login_id, **vars(user)}
     await pages.logins.open_in_browser(login.login_id, session.id)
     return see_other(mfa_page(login.login_id))
+
+
+def sign_in_problems(email: str, password: str) -> dict[str, str]:
+    """What is missing or malformed in the sign-in form, by field."""
+    problems: dict[str, str] = {}
+    if not email.strip():
+        problems["email"] = "Enter your e-mail address."
+    elif len(email) > MAX_EMAIL or "@" not in email:
+        problems["email"] = "Enter an e-mail address like name@example.com."
+    if not password:
+        problems["password"] = "Enter your password."  # noqa: S105 - a message, not a secret
+    elif len(password) > MAX_PASSWORD:
+        problems["password"] = f"A password has at most {MAX_PASSWORD} characters."
+    return problems
+
+
+MAX_EMAIL, MAX_PASSWORD = 254, 1024
 
 
 @router.get("/signed-in", response_class=HTMLResponse)
