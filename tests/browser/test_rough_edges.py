@@ -4,9 +4,12 @@ their fields)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.test_journeys import enroll, enrolled_and_back, sign_in, sign_out, type_code
 from tests.real_stack import Stack, add_person
 
 pytestmark = pytest.mark.browser
@@ -49,3 +52,33 @@ def test_a_wrong_password_is_said_and_linked_to_both_fields(page: Page, stack: S
     for field in ("#email", "#password"):
         expect(page.locator(field)).to_have_attribute("aria-invalid", "true")
         expect(page.locator(field)).to_have_attribute("aria-describedby", "signin-error")
+
+
+def test_a_wrong_recovery_code_is_reported_beside_the_recovery_field_with_the_attempts_left(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    enrolled_and_back(page, stack, tmp_path)
+    page.locator("#use-recovery-code summary").click()
+    page.fill("#recovery_code", "zzzzz-zzzzz")
+    page.click("#recovery-form button[type=submit]")
+    page.wait_for_load_state()
+    expect(page.locator("#use-recovery-code")).to_have_attribute("open", "")
+    message = page.locator("#recovery-error")
+    expect(message).to_contain_text("recovery code")
+    expect(message).to_contain_text("4 attempts left")
+    expect(message).not_to_contain_text("authenticator app")
+    expect(page.locator("#recovery_code")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#code")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#code-error")).to_have_count(0)
+
+
+def test_a_reused_code_says_how_many_attempts_are_left(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    person = add_person(stack, "editor")
+    secret = enroll(page, stack, person, tmp_path)
+    sign_out(page)
+    sign_in(page, person)  # the same 30-second step: the enrollment's code is used
+    type_code(page, stack.code(secret))
+    expect(page.locator("#code-error")).to_contain_text("already been used")
+    expect(page.locator("#code-error")).to_contain_text("attempts left")

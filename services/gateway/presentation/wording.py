@@ -44,10 +44,22 @@ PASSKEY_REFUSALS: dict[str, tuple[str, str]] = {
 }
 
 
+# A recovery code's refusal: never about the app (issue 23).
+RECOVERY_REFUSALS: dict[str, tuple[str, str]] = {
+    "invalid": (
+        "invalid_code",
+        "That recovery code is not right, or it was used already. Each of your saved "
+        "codes works once: check it and try another.",
+    ),
+}
+
+
 def refusal_wording(kind: str, reason: str) -> tuple[str, str]:
     """The refusal's code for programs and its sentence for people."""
     if kind == "passkey":
         return PASSKEY_REFUSALS.get(reason, PASSKEY_REFUSALS["invalid"])
+    if kind == "recovery_code":
+        return RECOVERY_REFUSALS.get(reason, RECOVERY_REFUSALS["invalid"])
     return REFUSALS.get(reason, REFUSALS["invalid"])
 
 

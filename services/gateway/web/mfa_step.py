@@ -220,7 +220,8 @@ async def check_code(
         session.flash = {"error": "Too many codes for this sign-in. Start a new sign-in."}
         return see_other(mfa_page(login_id))
     except Refused as refused:
-        session.flash = {"error": refused.message, "kind": kind}
+        field = "recovery" if kind == "recovery_code" else kind  # the field it is shown by
+        session.flash = {"error": refused.message, "kind": field}
         return see_other(mfa_page(login_id))
     if result.outcome and result.outcome.accepted:
         response = await finish(pages, request, session, result.login)

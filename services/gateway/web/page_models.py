@@ -81,14 +81,15 @@ def passkey_view(ceremony: str, options: str, action: str) -> PasskeyView:
 
 
 def code_error(outcome: CodeOutcome | None, kind: str = "totp") -> dict[str, Any]:
-    """The message shown beside the code field (or the passkey button) after a refusal."""
-    field = "passkey" if kind == "passkey" else None
+    """The message shown beside the field that was refused: the app's code, the recovery
+    code, or the passkey button (``kind`` in the flash says which)."""
+    field = {"passkey": "passkey", "recovery_code": "recovery"}.get(kind)
     if outcome is None:
         return {"error": "Checking took too long. Try again in a moment.", "kind": field}
     if outcome.reason == "locked" or (outcome.locked_until and outcome.attempts_left == 0):
         return {"error": locked_message(outcome.locked_until), "kind": "locked"}
     code, message = refusal_wording(kind, outcome.reason or "invalid")
-    if outcome.attempts_left is not None and code in ("invalid_code", "passkey_refused"):
+    if outcome.attempts_left is not None:
         plural = "attempt" if outcome.attempts_left == 1 else "attempts"
         message = f"{message} {outcome.attempts_left} {plural} left."
     return {"error": message, "kind": field or code}

@@ -36,7 +36,10 @@ async def use_recovery_code(
         return refuse_forgery(pages, request, session)
     typed = "".join(recovery_code.split()).replace("-", "")
     if not (typed.isascii() and typed.isalnum() and len(typed) == 10):
-        session.flash = {"error": "A recovery code has 10 letters and digits, like abcde-23456."}
+        session.flash = {
+            "error": "A recovery code has 10 letters and digits, like abcde-23456.",
+            "kind": "recovery",
+        }
         return see_other(mfa_page(login_id))
     return await check_code(pages, request, session, login_id, typed, "recovery_code")
 
