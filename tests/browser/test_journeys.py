@@ -81,7 +81,8 @@ def test_1_first_sign_in_shows_a_scannable_qr_and_its_code_signs_in(
     expect(code_field).to_have_attribute("autocomplete", "one-time-code")
     expect(code_field).to_have_attribute("inputmode", "numeric")
     expect(code_field).to_have_attribute("pattern", "[0-9]{6}")
-    expect(code_field).to_be_focused()
+    # The page opens at its steps and the QR, not at the field below them (issue 23).
+    expect(code_field).not_to_be_focused()
     expect(page.locator("#countdown .seconds")).to_have_text(re.compile(r"^([1-9]|[12]\d|30)$"))
     shoot(page, "2-enroll-qr")
 

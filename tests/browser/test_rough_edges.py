@@ -7,9 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_journeys import enroll, enrolled_and_back, sign_in, sign_out, type_code
+from tests.browser.test_console_security import look_up
+from tests.browser.test_journeys import (
+    admin_console,
+    enroll,
+    enrolled_and_back,
+    sign_in,
+    sign_out,
+    type_code,
+)
 from tests.real_stack import Stack, add_person
 
 pytestmark = pytest.mark.browser
@@ -82,3 +90,62 @@ def test_a_reused_code_says_how_many_attempts_are_left(
     type_code(page, stack.code(secret))
     expect(page.locator("#code-error")).to_contain_text("already been used")
     expect(page.locator("#code-error")).to_contain_text("attempts left")
+
+
+CONTRAST = """(el) => {
+  const rgb = (c) => c.match(/\\d+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const style = getComputedStyle(el);
+  const edge = lum(rgb(style.borderTopColor));
+  const ring = lum(rgb(style.outlineColor));
+  let under = el.parentElement;  // what the field sits on: the first opaque background
+  while (under && getComputedStyle(under).backgroundColor.startsWith("rgba(0, 0, 0, 0")) {
+    under = under.parentElement;
+  }
+  const page = lum(rgb(getComputedStyle(under || document.documentElement).backgroundColor));
+  const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  return [ratio(edge, page), ratio(ring, page)];
+}"""
+
+
+def test_a_fields_edge_and_focus_ring_stand_out_three_to_one(page: Page) -> None:
+    page.goto("/")
+    page.focus("#email")
+    edge, ring = page.eval_on_selector("#email", CONTRAST)
+    assert edge >= 3, edge  # WCAG 1.4.11
+    assert ring >= 3, ring
+
+
+def test_the_enrollment_page_opens_at_its_instructions_with_a_silent_countdown_bar(
+    browser: Browser, stack: Stack
+) -> None:
+    narrow = browser.new_context(
+        base_url=stack.processes.gateway_url, viewport={"width": 320, "height": 640}
+    ).new_page()
+    sign_in(narrow, add_person(stack, "editor"))
+    expect(narrow.locator("h1")).to_have_text("Set up two-step verification")
+    assert narrow.evaluate("window.scrollY") == 0  # not scrolled past the steps and the QR
+    expect(narrow.locator("#countdown progress")).to_have_attribute("aria-hidden", "true")
+    narrow.context.close()
+
+
+def test_the_reset_asks_by_e_mail_with_cancel_first_and_an_unknown_user_offers_none(
+    browser: Browser, stack: Stack
+) -> None:
+    console = admin_console(browser, stack)
+    person = add_person(stack, "editor")
+    stack.enroll(person.user_id)
+    look_up(console, person.email)
+    console.click("#reset")
+    expect(console.locator("h1")).to_contain_text(person.email)
+    buttons = console.locator("form:has(#confirm-reset) > a, form:has(#confirm-reset) > button")
+    assert buttons.evaluate_all("els => els.map(e => e.textContent.trim())") == [
+        "Cancel",
+        "Yes, reset it",
+    ]
+    look_up_path = "/admin/users?q=nobody-" + person.user_id
+    console.goto(look_up_path)
+    expect(console.locator("#reset")).to_have_count(0)
+    console.context.close()

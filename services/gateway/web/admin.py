@@ -229,7 +229,14 @@ async def confirm_reset(
 ) -> Response:
     if isinstance(user := await acted_on(pages, request, session, csrf, user_id), Response):
         return user
-    return pages.render(request, "admin_reset.html", session, user_id=user.user_id)
+    person = await pages.directory.find(user.organization_id, user.user_id)
+    return pages.render(
+        request,
+        "admin_reset.html",
+        session,
+        user_id=user.user_id,
+        email=person.email if person else None,
+    )
 
 
 @router.post("/admin/users/{user_id}/reset/confirm")
