@@ -1,26 +1,30 @@
-"""MFA_REPLICAS, as make run reads it."""
+"""Which replicas count as dead: pure, from their last beats."""
 
-import pytest
+from services.verification.settings import VerificationSettings
+from shared.replicas import DEAD_AFTER_BEATS, Replica, dead_replicas
 
-from deploy.localstack import LocalStack, replica_counts
-
-
-def test_each_service_runs_once_unless_asked_for_more() -> None:
-    assert replica_counts(None) == {"policy": 1, "enrollment": 1, "verification": 1, "gateway": 1}
-    assert replica_counts("verification=3, enrollment=2")["verification"] == 3
-    assert replica_counts("verification=3, enrollment=2")["enrollment"] == 2
+NOW = 1_000_000.0
 
 
-@pytest.mark.parametrize(
-    "chosen", ["verifier=2", "verification=0", "verification=9", "gateway", "policy=x"]
-)
-def test_a_wrong_setting_is_a_clear_refusal(chosen: str) -> None:
-    with pytest.raises(SystemExit, match="MFA_REPLICAS"):
-        replica_counts(chosen)
+def test_a_replica_silent_for_three_beats_is_dead_and_one_that_beat_since_is_not() -> None:
+    beats = {"quiet": NOW - DEAD_AFTER_BEATS - 0.1, "recent": NOW - DEAD_AFTER_BEATS + 0.1}
+    assert dead_replicas(beats, "me", NOW, heartbeat_seconds=1.0) == ["quiet"]
 
 
-def test_gateway_replicas_listen_on_the_ports_after_the_first() -> None:
-    stack = LocalStack(env={"MFA_PORT": "8400"}, replicas={"gateway": 3})
-    assert stack._replica_port("gateway", 0) == {}
-    assert stack._replica_port("gateway", 2) == {"MFA_PORT": "8402"}
-    assert stack._replica_port("verification", 2) == {}
+def test_a_replica_never_judges_itself_dead() -> None:
+    assert dead_replicas({"me": NOW - 100}, "me", NOW, heartbeat_seconds=1.0) == []
+
+
+def test_slower_heartbeats_wait_longer_before_a_replica_is_dead() -> None:
+    beats = {"other": NOW - 5}
+    assert dead_replicas(beats, "me", NOW, heartbeat_seconds=2.0) == []
+    assert dead_replicas(beats, "me", NOW, heartbeat_seconds=1.0) == ["other"]
+
+
+def test_a_replica_is_ready_while_its_beats_reach_redis() -> None:
+    settings = VerificationSettings(heartbeat_seconds=1)
+    replica = Replica(None, settings, "g", [])  # type: ignore[arg-type]
+    assert not replica.ready(100.0)  # never beat
+    replica.last_beat = 100.0
+    assert replica.ready(102.5)
+    assert not replica.ready(103.5)  # three beats missed: others take its work
