@@ -74,6 +74,8 @@ def test_an_unreadable_file_or_form_is_the_page_again_with_what_to_change(
     console.click("#dry-run")
     expect(console.locator("#import-error")).to_contain_text("not hex")
     expect(console.locator("#format")).to_have_value("pskc")  # the choices are kept
+    console.set_viewport_size({"width": 320, "height": 700})
+    assert console.evaluate("document.documentElement.scrollWidth") <= 320  # no sideways
 
 
 def test_an_app_imported_to_confirm_at_first_use_asks_for_its_code_then_shows_recovery_codes(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import DESK
 from tests.browser.test_console_security import look_up
 from tests.browser.test_journeys import (
     admin_console,
@@ -76,6 +77,7 @@ def test_a_wrong_recovery_code_is_reported_beside_the_recovery_field_with_the_at
     expect(message).to_contain_text("4 attempts left")
     expect(message).not_to_contain_text("authenticator app")
     expect(page.locator("#recovery_code")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#recovery_code")).to_be_focused()  # where the fix is typed
     expect(page.locator("#code")).not_to_have_attribute("aria-invalid", "true")
     expect(page.locator("#code-error")).to_have_count(0)
 
@@ -140,6 +142,9 @@ def test_the_reset_asks_by_e_mail_with_cancel_first_and_an_unknown_user_offers_n
     look_up(console, person.email)
     console.click("#reset")
     expect(console.locator("h1")).to_contain_text(person.email)
+    console.set_viewport_size({"width": 320, "height": 700})
+    assert console.evaluate("document.documentElement.scrollWidth") <= 320  # wraps, no sideways
+    console.set_viewport_size(DESK)
     buttons = console.locator("form:has(#confirm-reset) > a, form:has(#confirm-reset) > button")
     assert buttons.evaluate_all("els => els.map(e => e.textContent.trim())") == [
         "Cancel",
