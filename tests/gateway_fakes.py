@@ -81,6 +81,7 @@ class FakeLoginStore:
             passkey_authentication=ask.passkey_authentication,
             digits=ask.digits,
             period=ask.period,
+            expires_at=max(login.expires_at, ask.open_until or login.expires_at),
         )
         self._answered(login_id, "attempt")
         return True

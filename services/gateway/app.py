@@ -34,6 +34,7 @@ from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.handlers import GatewayHandlers
 from services.gateway.events.notices import Notices
 from services.gateway.events.redelivery import Channel, Redelivery
+from services.gateway.presentation.wording import minutes_until
 from services.gateway.readiness import Readiness
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
@@ -49,6 +50,7 @@ from services.gateway.web import admin as admin_pages
 from services.gateway.web import admin_imports, admin_users, mfa_step, pages, security
 from services.gateway.web import passkeys as passkey_pages
 from services.gateway.web import self_service as self_service_pages
+from services.gateway.web.form_errors import form_error_page
 from services.gateway.web.stores import WebStores
 from shared import streams
 from shared.clock import Clock, SystemClock
@@ -136,6 +138,7 @@ def create_app(
         audit=stores.audit,
         clock=clock,
         announce=announce,
+        enrollment_time=timedelta(seconds=settings.enrollment_ttl_seconds),
         login_answered=partial(redelivery.answered, "logins"),
     )
     _consume(wiring, router, handlers)
@@ -330,7 +333,7 @@ def _serve(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "web/static"), name="static")
-    install_error_handlers(app)
+    install_error_handlers(app, form_error_page)
     app.add_middleware(
         security.SecurityHeadersAndSession,
         sessions=stores.sessions,
@@ -460,6 +463,7 @@ def _pages(
 ) -> pages.Web:
     templates = Jinja2Templates(directory=HERE / "web/templates")
     templates.env.filters["segment"] = pages.path_segment  # ids in URL paths, always encoded
+    templates.env.globals["minutes_until"] = minutes_until
     stores, web_stores = both_stores
     return pages.Web(
         templates=templates,

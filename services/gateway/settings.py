@@ -29,6 +29,10 @@ class GatewaySettings(PasskeyDefaults):
     # Platform operators: create organizations, issue and revoke their keys.
     operator_api_keys: ApiKeys = Field(default=(SecretStr(DEV_OPERATOR_KEY),))
     login_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # A first sign-in installs an app and scans a QR: more time than typing a code (issue 23).
+    enrollment_ttl_seconds: int = Field(
+        default=900, ge=60, le=3600, description="How long a sign-in that sets up MFA stays open"
+    )
     code_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     admin_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     import_timeout_seconds: float = Field(

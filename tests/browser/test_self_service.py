@@ -166,6 +166,7 @@ def test_the_console_lists_users_with_their_state_exports_csv_and_unlocks(
 
     stack.next_step()
     stack.next_step()  # past the step the fast phone's code used
+    page.reload()  # the page showed the lock with its field closed; now it is open again
     type_code(page, stack.code(secret))
     expect(page.locator("h1")).to_have_text("You're signed in")
 

@@ -73,6 +73,25 @@ async def test_a_login_asks_for_a_code_once_and_a_late_decision_changes_nothing(
     )
 
 
+async def test_a_login_that_sets_up_an_authenticator_stays_open_longer_never_shorter(
+    logins: Any,
+) -> None:
+    for login_id in ("one", "batched", "already-long"):
+        await logins.create(login(login_id), {})
+    pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10))
+    longer = NOW + timedelta(minutes=15)
+    await logins.ask_for_code("one", Ask("c1", ("totp",), pending, open_until=longer))
+    await logins.ask_many(
+        [
+            ("batched", Ask("c2", ("totp",), pending, open_until=longer)),
+            ("already-long", Ask("c3", ("totp",), pending, open_until=NOW)),
+        ]
+    )
+    assert (await logins.get("one")).expires_at == longer
+    assert (await logins.get("batched")).expires_at == longer
+    assert (await logins.get("already-long")).expires_at == NOW + timedelta(minutes=5)
+
+
 async def test_a_remembered_credential_passes_and_any_other_asks(logins: Any) -> None:
     await logins.create(login("l1", remembered="c1"), {})
     await logins.create(login("l2", remembered="c-old"), {})

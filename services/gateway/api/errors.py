@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
@@ -43,9 +44,17 @@ def _error(http_status: int, code: str, message: str, **extra: Any) -> JSONRespo
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+PageAnswer = Callable[[Request, RequestValidationError], Response | None]
+
+
+def install_error_handlers(app: FastAPI, page_answer: PageAnswer = lambda _, __: None) -> None:
+    """The API's errors as JSON; ``page_answer`` answers a hosted page's malformed form
+    (None: not a page's request)."""
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if (page := page_answer(request, exc)) is not None:
+            return page
         fields = [
             {
                 "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),

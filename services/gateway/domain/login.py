@@ -36,6 +36,7 @@ class Ask:
     kinds: tuple[Kind, ...]
     enrollment: PendingEnrollment | None = None
     passkey_authentication: str | None = None  # RequestOptionsJSON
+    open_until: datetime | None = None  # the login stays open at least until then
     first_use: bool = False  # an imported app's first code: it confirms the authenticator
     digits: int = 6  # the app's codes: how many digits,
     period: int = 30  # and how many seconds each

@@ -36,7 +36,8 @@ class GatewayBatches:
                 for e in events
             ]
         )
-        asks = [(e, ask) for e in events if (ask := ask_of(e)) is not None]
+        time = handlers.enrollment_time
+        asks = [(e, ask) for e in events if (ask := ask_of(e, time)) is not None]
         if await handlers.logins.ask_many([(e.login_id, ask) for e, ask in asks]):
             await asyncio.gather(*(handlers.asked(e, ask, True) for e, ask in asks))
             return

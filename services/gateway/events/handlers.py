@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -61,6 +62,7 @@ class GatewayHandlers:
     audit: AuditTrail
     clock: Clock
     announce: Callable[[str], Awaitable[None]]  # tells every replica that a key changed
+    enrollment_time: timedelta = timedelta(minutes=15)  # an enrolling login stays open so long
     # An answer to an event the login awaited is stored: redelivery.py need not look.
     login_answered: Callable[[str], None] = lambda login_id: None
 
@@ -87,7 +89,7 @@ class GatewayHandlers:
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
-        if (ask := ask_of(event)) is not None:
+        if (ask := ask_of(event, self.enrollment_time)) is not None:
             await self.ask(event, ask)
 
     async def on_passkey_challenged(self, event: PasskeyChallenged) -> None:
@@ -357,9 +359,10 @@ def _left(attempts: int | None) -> str:
     return "" if attempts is None else f", {attempts} attempts left"
 
 
-def ask_of(event: EnrollmentIssued) -> Ask | None:
+def ask_of(event: EnrollmentIssued, enrollment_time: timedelta) -> Ask | None:
     """What enrollment's answer asks the login for (None: an enrolled passkey user,
-    whose sign-in challenge verification adds: PasskeyChallenged asks)."""
+    whose sign-in challenge verification adds: PasskeyChallenged asks). A login that
+    sets up an authenticator stays open ``enrollment_time`` from then."""
     if event.state == "enrolled" and "passkey" in event.kinds:
         return None
     pending = None
@@ -369,6 +372,7 @@ def ask_of(event: EnrollmentIssued) -> Ask | None:
         event.credential_id,
         event.kinds,
         pending,
+        open_until=event.occurred_at + enrollment_time if pending else None,
         first_use=event.first_use,
         digits=event.totp.digits,
         period=event.totp.period,

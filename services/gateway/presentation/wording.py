@@ -3,6 +3,7 @@ API and the pages."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,12 @@ def refusal_wording(kind: str, reason: str) -> tuple[str, str]:
     if kind == "recovery_code":
         return RECOVERY_REFUSALS.get(reason, RECOVERY_REFUSALS["invalid"])
     return REFUSALS.get(reason, REFUSALS["invalid"])
+
+
+def minutes_until(when: datetime, now: datetime) -> str:
+    """How long until ``when``, in whole minutes rounded up: "in 12 minutes"."""
+    minutes = max(1, math.ceil((when - now).total_seconds() / 60))
+    return f"in {minutes} minute{'' if minutes == 1 else 's'}"
 
 
 def locked_message(until: datetime | None) -> str:

@@ -392,9 +392,11 @@ def _asking(login_id: str, ask: Ask) -> tuple[Document, Document]:
     condition: Document = {"_id": login_id, "status": "pending"}
     if enrollment is None:
         condition["remembered_credential"] = {"$ne": ask.credential_id}
+    longer = {"$max": {"expires_at": ask.open_until}} if ask.open_until else {}
     return (
         condition,
         {
+            **longer,
             "$set": {
                 "status": status,
                 "mfa_required": True,

@@ -8,6 +8,7 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisClusterStorage, RedisStorage
@@ -48,6 +49,13 @@ class Taken:
     key: str
 
 
+@dataclass(frozen=True)
+class TryLater:
+    """A try refused past its budget, and when that budget's window ends."""
+
+    at: datetime
+
+
 # One try taken from a budget: counted first, refused (and not counted) past the limit.
 _TAKE = """
 local n = redis.call('INCR', KEYS[1])
@@ -86,6 +94,11 @@ class FailureBudget:
         window = int(time.time()) // self._window
         return f"{self._prefix}/{kind}/{digest}/{window}"
 
+    def window_ends(self) -> datetime:
+        """When the current window ends: a refused try may be made again then."""
+        ends = (int(time.time()) // self._window + 1) * self._window
+        return datetime.fromtimestamp(ends, UTC)
+
     async def take(self, kind: str, identifier: str) -> Taken | None:
         """The try taken (to give back if it succeeds), or None past the limit."""
         redis = await self._connect()
@@ -113,8 +126,6 @@ class Throttle:
         self._connect = connect
         self._started: MovingWindowRateLimiter | None = None
         self._namespace = namespace
-        self._per_account: RateLimitItem = parse(limits.per_account)
-        self._per_address: RateLimitItem = parse(limits.per_address)
         self._codes: RateLimitItem = parse(limits.codes_per_client)
         failures = f"LIMITS:LIMITER/{namespace}/failures"  # the limiter's keys (Redis ACL)
         self._failures = FailureBudget(connect, failures, parse(limits.per_address))
@@ -140,41 +151,37 @@ class Throttle:
         limiter = await self._limiter()
         return limiter.storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
 
-    async def sign_in(self, email: str, address: str) -> Taken | None:
+    async def sign_in(self, email: str, address: str) -> tuple[Taken, Taken] | TryLater:
         """Whether a password sign-in may be tried, counting it against the account and
-        against the client's address (given back by ``sign_in_succeeded``).
+        against the client's address; a success gives both back (``succeeded``), so only
+        failures stay counted and a user who signs in often is never refused (issue 23).
 
         The account is the e-mail as the directory compares it (``fold``: NFKC and case
         folded), so no other spelling of one address (a full-width letter, say) gets
-        tries of its own. Every try counts there; the address counts failures only, so
-        the users behind one address do not use up each other's tries.
+        tries of its own.
         """
-        limiter = await self._limiter()
-        account_ok = await limiter.hit(self._per_account, self._namespace, "account", fold(email))
-        taken = await self._failures.take("address", address)
-        if taken is not None and not account_ok:
-            await self._failures.give_back(taken)
-            return None
-        return taken
+        return await self._take_both(("account", fold(email)), ("address", address))
 
-    async def sign_in_succeeded(self, taken: Taken) -> None:
-        await self._failures.give_back(taken)
-
-    async def key_sign_in(self, key_id: str, address: str) -> tuple[Taken, Taken] | None:
+    async def key_sign_in(self, key_id: str, address: str) -> tuple[Taken, Taken] | TryLater:
         """Whether an admin-key sign-in may be tried from ``address`` with this key id,
-        counting it against both (given back by ``key_accepted``): only failures stay
+        counting it against both (given back by ``succeeded``): only failures stay
         counted, per key id, so bad tries with other keys, from anywhere, do not lock
         out the admin whose key it is."""
-        by_key = await self._key_failures.take("key", key_id)
-        if by_key is None:
-            return None
-        by_address = await self._failures.take("key-address", address)
-        if by_address is None:
-            await self._key_failures.give_back(by_key)
-            return None
-        return by_key, by_address
+        return await self._take_both(("key", key_id), ("key-address", address))
 
-    async def key_accepted(self, taken: tuple[Taken, Taken]) -> None:
+    async def _take_both(
+        self, account: tuple[str, str], address: tuple[str, str]
+    ) -> tuple[Taken, Taken] | TryLater:
+        by_account = await self._key_failures.take(*account)
+        if by_account is None:
+            return TryLater(self._key_failures.window_ends())
+        by_address = await self._failures.take(*address)
+        if by_address is None:
+            await self._key_failures.give_back(by_account)
+            return TryLater(self._failures.window_ends())
+        return by_account, by_address
+
+    async def succeeded(self, taken: tuple[Taken, Taken]) -> None:
         for one in taken:
             await self._failures.give_back(one)  # a give-back names its own key
 

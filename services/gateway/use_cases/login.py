@@ -234,7 +234,7 @@ class LoginFlow:
         registration = kind == "passkey" and login.purpose == "enrollment"
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
-        if (locked := await self._locked_until(login)) is not None:
+        if (locked := await self.locked_until(login)) is not None:
             return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
         return await self._send(login, code, client, kind, login.purpose, registration)
 
@@ -243,7 +243,7 @@ class LoginFlow:
         just passed (the caller checked): to enrollment, and wait for the answer."""
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
-        if (locked := await self._locked_until(login)) is not None:  # nothing added meanwhile
+        if (locked := await self.locked_until(login)) is not None:  # nothing added meanwhile
             return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
         return await self._send(login, answer, client, "passkey", "enrollment", registration=True)
 
@@ -294,6 +294,7 @@ class LoginFlow:
             return CodeResult(await self.find(login_id, organization_id), None)
         return CodeResult(answered_login, answered_login.outcomes[submission_id])
 
-    async def _locked_until(self, login: Login) -> datetime | None:
+    async def locked_until(self, login: Login) -> datetime | None:
+        """When the user's lock ends, if verification told us of one that holds now."""
         known = await self.authenticators.get(login.user)
         return known.locked_until if known and known.locked(self.clock.now()) else None

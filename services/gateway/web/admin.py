@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.gateway.stores.api_keys import split_key
+from services.gateway.stores.rate_limits import TryLater
 from services.gateway.use_cases.errors import NotAppliedInTime, PolicyConflict, Refused
 from services.gateway.web.pages import (
     Csrf,
@@ -20,6 +21,7 @@ from services.gateway.web.pages import (
     client_address,
     refuse_forgery,
     see_other,
+    too_many_tries,
 )
 from services.gateway.web.policy_form import PasskeyForm, passkey_form
 from services.gateway.web.sessions import Session
@@ -270,27 +272,24 @@ async def key_sign_in(
     pages: Pages,
     session: CurrentSession,
     csrf: Csrf,
-    api_key: Annotated[str, Form(max_length=512)],
+    api_key: Annotated[str, Form()] = "",  # a wrong one, whatever its length, is said beside it
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
+    if not api_key.strip():  # nothing to try: the form again, nothing counted
+        error = "Paste an admin API key."
+        return pages.render(request, "admin_signin.html", session, 422, error=error)
     client_ip = client_address(request)
     key_id = presented_key_id(api_key)
     taken = await pages.limiter.key_sign_in(key_id, client_ip)
-    if taken is None:
-        return pages.render(
-            request,
-            "admin_signin.html",
-            session,
-            429,
-            error="Too many attempts with this key. Wait a few minutes and try again.",
-        )
+    if isinstance(taken, TryLater):
+        return too_many_tries(pages, request, session, "admin_signin.html", taken)
     caller = await pages.keys.identify(api_key)
     if caller is None or caller.role != "admin":
         return pages.render(
             request, "admin_signin.html", session, 401, error="That is not an admin API key."
         )
-    await pages.limiter.key_accepted(taken)  # only failures stay counted
+    await pages.limiter.succeeded(taken)  # only failures stay counted
     session = await pages.renew_session(request, session)
     session.admin, session.organization_id = caller.actor, caller.organization_id
     return see_other("/admin")

@@ -96,10 +96,13 @@ async def show_step(
     if status == "pending":
         return pages.render(request, "pending.html", session)
     policy = await pages.admin.policy(login.organization_id)
+    # A lock shows when the page opens, not after a code typed in vain (issue 23).
+    locked = login.locked_until if status == "locked" else await pages.logins.locked_until(login)
     context: dict[str, Any] = {
         "login_id": login.login_id,
         "server_time": now.timestamp(),
-        "locked_until": login.locked_until if status == "locked" else None,
+        "open_until": login.expires_at,
+        "locked_until": locked,
         "account": login.email,
         "remember_days": policy.rules.remember_device_days,
         "digits": login.digits,
@@ -138,6 +141,7 @@ def enrollment_page(
             session,
             passkey_url=choose + "passkey",
             app_url=choose + "app",
+            **context,
         )
     if registration and (use == "passkey" or not app):
         context["passkey"] = passkey_view(
@@ -186,7 +190,7 @@ async def submit_code(
     pages: Pages,
     session: CurrentSession,
     csrf: Csrf,
-    code: Annotated[str, Form(max_length=32)] = "",
+    code: Annotated[str, Form()] = "",  # any length (the body is bounded): said beside it
     remember: Annotated[bool, Form()] = False,
 ) -> Response:
     if not session.csrf_ok(csrf):

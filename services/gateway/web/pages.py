@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.gateway.stores.api_keys import ApiKeys
 from services.gateway.stores.audit import AuditLog
-from services.gateway.stores.rate_limits import Throttle, address_bucket
+from services.gateway.stores.rate_limits import Throttle, TryLater, address_bucket
 from services.gateway.use_cases.administration import AdminFlow
 from services.gateway.use_cases.imports import ImportFlow
 from services.gateway.use_cases.login import (
@@ -70,6 +70,7 @@ class Web:
                 "csrf_token": session.csrf_token,
                 "flash": flash,
                 "is_admin": self.is_admin(session),
+                "now": self.clock.now(),
                 **context,
             },
             status_code=status_code,
@@ -136,7 +137,7 @@ async def current_session(request: Request, pages: Annotated[Web, Depends(web)])
 
 Pages = Annotated[Web, Depends(web)]
 CurrentSession = Annotated[Session, Depends(current_session)]
-Csrf = Annotated[str, Form(alias="csrf_token")]
+Csrf = Annotated[str, Form(alias="csrf_token")]  # missing: form_errors says "page expired"
 
 
 def client_address(request: Request) -> str:
@@ -157,6 +158,16 @@ def path_segment(value: object) -> str:
 
 def mfa_page(login_id: str, *rest: str) -> str:
     return "/".join(["/mfa", path_segment(login_id), *rest])
+
+
+def too_many_tries(
+    pages: Web, request: Request, session: Session, form: str, later: TryLater, **context: Any
+) -> HTMLResponse:
+    """The form again (429), saying when it may be tried again (issue 23)."""
+    page = pages.render(request, form, session, 429, try_again_at=later.at, **context)
+    seconds = max(1, int((later.at - pages.clock.now()).total_seconds()))
+    page.headers["Retry-After"] = str(seconds)
+    return page
 
 
 def refuse_forgery(pages: Web, request: Request, session: Session) -> HTMLResponse:
@@ -196,15 +207,8 @@ async def sign_in(
         )
     client_ip = client_address(request)
     taken = await pages.limiter.sign_in(email, client_ip)
-    if taken is None:
-        return pages.render(
-            request,
-            "signin.html",
-            session,
-            429,
-            email=email,
-            error="Too many sign-in attempts. Wait a few minutes and try again.",
-        )
+    if isinstance(taken, TryLater):
+        return too_many_tries(pages, request, session, "signin.html", taken, email=email)
     user = await pages.directory.authenticate(email, password)
     if user is None:
         return pages.render(
@@ -215,7 +219,7 @@ async def sign_in(
             email=email,
             error="That e-mail and password do not match an account.",
         )
-    await pages.limiter.sign_in_succeeded(taken)  # only failures stay counted
+    await pages.limiter.succeeded(taken)  # only failures stay counted
     session = await pages.renew_session(request, session)
     # Whoever may open the console passes their own authenticator, whatever the policy,
     # and types a code each time: a remembered browser does not open the console.

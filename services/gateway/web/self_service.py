@@ -30,7 +30,7 @@ async def use_recovery_code(
     pages: Pages,
     session: CurrentSession,
     csrf: Csrf,
-    recovery_code: Annotated[str, Form(max_length=64)] = "",
+    recovery_code: Annotated[str, Form()] = "",  # any length: said beside the field
 ) -> Response:
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)

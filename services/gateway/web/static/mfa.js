@@ -4,6 +4,14 @@
 (function () {
   "use strict";
 
+  // The server writes clock times in UTC; the reader gets them in their own zone.
+  Array.prototype.forEach.call(document.querySelectorAll("time[data-local-time]"), function (t) {
+    var at = new Date(t.getAttribute("datetime"));
+    if (!isNaN(at.getTime())) {
+      t.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    }
+  });
+
   var countdown = document.getElementById("countdown");
   if (countdown) {
     // The server's clock, not the phone's or the browser's, decides the steps.
@@ -20,6 +28,84 @@
     };
     tick();
     window.setInterval(tick, 250);
+  }
+
+  // The sign-in's time limit: a warning two minutes before the end, and at the end the
+  // forms close with a way to start again (the server refuses a late code anyway).
+  var limit = document.getElementById("time-limit");
+  if (limit) {
+    var skew = Number(limit.dataset.serverTime) - Date.now() / 1000;
+    var closesAt = Number(limit.dataset.closesAt);
+    var warning = document.getElementById("time-warning");
+    var warned = false;
+    var watch = function () {
+      var left = closesAt - (Date.now() / 1000 + skew);
+      if (left <= 0) {
+        window.clearInterval(timer);
+        closeForms(warning);
+      } else if (left <= 120 && !warned) {
+        warned = true;
+        warning.textContent = "Less than 2 minutes left to finish this sign-in. " +
+          "After that you will need to sign in again.";
+      }
+    };
+    var timer = window.setInterval(watch, 1000);
+    watch();
+  }
+
+  function closeForms(where) {
+    Array.prototype.forEach.call(
+      document.querySelectorAll("main input, main button"),
+      function (field) { field.disabled = true; }
+    );
+    if (countdown) { countdown.hidden = true; }
+    where.textContent = "This sign-in has closed. ";
+    var again = document.createElement("a");
+    again.href = "/";
+    again.textContent = "Sign in again";
+    again.id = "sign-in-again";
+    where.appendChild(again);
+  }
+
+  // A lock ends at a known time: the page comes back with its field then.
+  var lock = document.querySelector("[data-reload-at]");
+  var clock = document.querySelector("[data-server-time]");
+  if (lock) {
+    var ahead = clock ? Number(clock.dataset.serverTime) - Date.now() / 1000 : 0;
+    var wait = (Number(lock.dataset.reloadAt) + 1 - ahead) * 1000 - Date.now();
+    window.setTimeout(function () { window.location.reload(); }, Math.max(wait, 1000));
+  }
+
+  var codeList = document.getElementById("recovery-codes");
+  if (codeList) { recoveryCodes(codeList); }
+
+  function recoveryCodes(list) {
+    var status = document.getElementById("codes-status");
+    var codes = Array.prototype.map.call(list.querySelectorAll("code"), function (c) {
+      return c.textContent.trim();
+    });
+    var asText = "Imageshop recovery codes (each works once):\n" + codes.join("\n") + "\n";
+    document.getElementById("code-actions").hidden = false;
+    document.getElementById("copy-codes").addEventListener("click", function () {
+      if (!navigator.clipboard) {
+        status.textContent = "This browser cannot copy here. Download them instead.";
+        return;
+      }
+      navigator.clipboard.writeText(asText).then(function () {
+        status.textContent = "Copied " + codes.length + " codes.";
+      }, function () { status.textContent = "Copying was refused. Download them instead."; });
+    });
+    var download = document.getElementById("download-codes");
+    download.addEventListener("click", function () {
+      var link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([asText], { type: "text/plain" }));
+      link.download = download.dataset.filename;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      window.setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+      status.textContent = "Downloaded " + link.download + ".";
+    });
   }
 
   var code = document.getElementById("code");

@@ -1,0 +1,86 @@
+"""A hosted page's form or link that reaches its route malformed (a field missing, too
+long, not a number) is answered with a page, never the API's JSON (issue 23).
+
+The forms' own limits (``maxlength``, ``required``, choices) match their routes', so a
+person filling them in never lands here: this answers a stale page, a changed one, or
+a request made by hand, with what was wrong and the way back to the form."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+
+from services.gateway.web.pages import refuse_forgery
+
+FIELD_NAMES = {
+    "csrf_token": "The form's security token",
+    "code": "The authentication code",
+    "recovery_code": "The recovery code",
+    "api_key": "The admin API key",
+    "credential": "The passkey's answer",
+    "passkey_id": "The passkey",
+    "version": "The policy's version",
+    "other_type": "The other type of user",
+    "user": "The user",
+    "remember_device_days": "The days a browser is remembered",
+    "q": "The search",
+}
+PROBLEMS = {
+    "missing": "is missing",
+    "string_too_long": "is too long",
+    "string_too_short": "is too short",
+}
+
+
+def is_page(request: Request) -> bool:
+    """Everything but the JSON API (``/v1/...``) is a hosted page."""
+    return not request.url.path.startswith("/v1/")
+
+
+def back_to(path: str, user_id: str | None = None) -> str:
+    """The page whose form (or link) sent the request."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "mfa" and len(parts) > 1:
+        return f"/mfa/{parts[1]}"
+    if parts[0] == "admin":
+        if parts[1:2] == ["imports"]:
+            return "/admin/imports"
+        return "/admin" if user_id is None else f"/admin/users?q={quote(user_id)}"
+    if parts[0] in ("passkeys", "recovery-codes", "forget-browser"):
+        return "/signed-in"
+    return "/"
+
+
+def problems(exc: RequestValidationError) -> list[str]:
+    said = []
+    for error in exc.errors():
+        field = str(error["loc"][-1])
+        name = FIELD_NAMES.get(field, f"The field “{field}”")
+        said.append(f"{name} {PROBLEMS.get(error['type'], 'is not valid')}.")
+    return list(dict.fromkeys(said))
+
+
+def form_error_page(request: Request, exc: RequestValidationError) -> HTMLResponse | None:
+    """The page for a hosted page's malformed request (None: an API request)."""
+    if not is_page(request):
+        return None
+    web = request.app.state.web
+    session = getattr(request.state, "session", None)
+    if session is not None and any(e["loc"][-1] == "csrf_token" for e in exc.errors()):
+        return refuse_forgery(web, request, session)  # no token: as a wrong token
+    user_id = request.path_params.get("user_id")
+    context: dict[str, Any] = {
+        "session": session,
+        "csrf_token": session.csrf_token if session else "",
+        "is_admin": False,
+        "problems": problems(exc),
+        "back": back_to(request.url.path, user_id),
+    }
+    page: HTMLResponse = web.templates.TemplateResponse(
+        request, "form_error.html", context, status_code=422
+    )
+    return page
