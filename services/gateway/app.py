@@ -369,6 +369,7 @@ def _flows(
         policy=stores.policy_view,
         tracer=tracing.get_tracer("mfa.gateway"),
         login_ttl=timedelta(seconds=settings.login_ttl_seconds),
+        enrollment_ttl=timedelta(seconds=settings.enrollment_ttl_seconds),
         code_timeout=settings.code_timeout_seconds,
         max_codes_per_login=settings.max_codes_per_login,
         max_wait=settings.max_wait_seconds,

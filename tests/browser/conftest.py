@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from deploy.localstack import ROOT
+from tests.browser.accessibility import audit
 from tests.real_stack import Stack
 
 SCREENSHOTS = ROOT / "docs/screenshots"
@@ -27,6 +28,19 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1100, "height": 900}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a browser test passes, every page it left open passes axe as well (the
+    journeys' helpers audit the states on the way: tests/browser/accessibility.py)."""
+    result = yield
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if isinstance(browser, Browser):
+        for context in browser.contexts:
+            for page in context.pages:
+                audit(page)
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +64,8 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
 
 
 def shoot(page: Page, name: str) -> None:
+    """A screenshot for the docs, of a state that passes axe."""
+    audit(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.accessibility import audit
 from tests.browser.conftest import DESK
 from tests.browser.test_journeys import enroll
 from tests.real_stack import ADMIN, OPERATOR, Stack, add_person, put_person, secret_of
@@ -49,7 +50,7 @@ def sign_in_with_the_admin_key(page: Page) -> None:
 def look_up(page: Page, query: str) -> None:
     page.fill("#q", query)
     page.click("form[action='/admin/users'] button[type=submit]")
-    page.wait_for_load_state()
+    audit(page)
 
 
 def test_a_look_up_crafted_as_a_path_cannot_reset_anyone(console: Page, stack: Stack) -> None:

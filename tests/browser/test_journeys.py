@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.accessibility import audit
 from tests.browser.conftest import DESK, decode_rendered_qr, shoot
 from tests.real_stack import ADMIN, Person, Stack, add_person, secret_of
 
@@ -16,16 +17,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.own_stack]  # its screenshots sho
 
 def sign_in(page: Page, person: Person) -> None:
     page.goto("/")
+    audit(page)
     page.fill("#email", person.email)
     page.fill("#password", person.password)
     page.click("form[action='/signin'] button[type=submit]")
-    page.wait_for_load_state()
+    audit(page)  # the page the sign-in leads to: a QR, a choice, a code, or signed in
 
 
 def type_code(page: Page, code: str) -> None:
     page.fill("#code", code)
     page.click("#code-form button[type=submit]")
-    page.wait_for_load_state()
+    audit(page)  # accepted, refused, expired or locked: each says so accessibly
 
 
 def confirm_enrollment(page: Page, code: str) -> list[str]:
@@ -33,6 +35,7 @@ def confirm_enrollment(page: Page, code: str) -> list[str]:
     return them after continuing."""
     type_code(page, code)
     expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    audit(page)
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
     page.click("#continue")

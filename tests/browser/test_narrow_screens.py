@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import decode_rendered_qr
+from tests.browser.conftest import decode_rendered_qr, shoot
 from tests.browser.test_console_security import sign_in_with_the_admin_key
 from tests.browser.test_journeys import sign_in, type_code
 from tests.real_stack import Stack, add_person, secret_of
@@ -77,3 +77,41 @@ def test_recovery_codes_stand_in_one_column_and_can_be_copied_and_downloaded(
     assert download.value.suggested_filename == "imageshop-recovery-codes.txt"
     assert Path(download.value.path()).read_text().splitlines()[1:] == codes
     expect(narrow.locator("#codes-status")).to_contain_text("Downloaded")
+
+
+def no_sideways_scroll(page: Page) -> None:
+    assert page.evaluate(SIDEWAYS) == 0, page.url
+
+
+def test_the_enrollment_code_and_recovery_pages_at_320_px_never_scroll_sideways(
+    narrow: Page, stack: Stack, tmp_path: Path
+) -> None:
+    """Screenshots for docs/screenshots/, each of a page that fits 320 px and passes axe."""
+    person = add_person(stack, "editor")
+    sign_in(narrow, person)
+    no_sideways_scroll(narrow)
+    shoot(narrow, "320-enroll")
+    narrow.click("#manual summary")
+    no_sideways_scroll(narrow)  # the setup key wraps
+    secret = secret_of(decode_rendered_qr(narrow, tmp_path))
+    type_code(narrow, stack.code(secret))
+    no_sideways_scroll(narrow)
+    shoot(narrow, "320-recovery-codes")
+    codes = narrow.locator("#recovery-codes code").all_inner_texts()
+    narrow.click("#continue")
+    narrow.context.clear_cookies()
+    stack.next_step()
+    sign_in(narrow, person)
+    type_code(narrow, stack.wrong_code(secret))
+    no_sideways_scroll(narrow)
+    shoot(narrow, "320-code-wrong")
+    narrow.click("#use-recovery-code summary")
+    narrow.fill("#recovery_code", "zzzzz-zzzzz")
+    narrow.click("#recovery-form button[type=submit]")
+    narrow.wait_for_load_state()
+    no_sideways_scroll(narrow)
+    shoot(narrow, "320-recovery-code-wrong")
+    narrow.fill("#recovery_code", codes[0])
+    narrow.click("#recovery-form button[type=submit]")
+    expect(narrow.locator("h1")).to_have_text("You're signed in")
+    no_sideways_scroll(narrow)

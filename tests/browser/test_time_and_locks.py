@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.accessibility import audit
 from tests.browser.conftest import PHONE
 from tests.browser.test_journeys import enrolled_and_back, sign_in, sign_out, type_code
 from tests.browser.test_rough_edges import submit_sign_in
@@ -58,10 +59,26 @@ def test_the_enrollment_page_says_how_long_it_stays_open_and_warns_before_the_en
     page.clock.fast_forward(13 * 60 * 1000 + 30_000)
     expect(page.locator("#time-warning")).to_contain_text("Less than 2 minutes left")
     expect(page.locator("#time-warning")).to_have_attribute("role", "alert")
+    expect(page.locator("#more-time-button")).to_be_visible()  # more time, one action away
+    audit(page)
     page.clock.fast_forward(2 * 60 * 1000)
     expect(page.locator("#time-warning")).to_contain_text("This sign-in has closed")
     expect(page.locator("#code")).to_be_disabled()
     expect(page.locator("#sign-in-again")).to_have_attribute("href", "/")
+
+
+def test_more_time_keeps_the_sign_in_open_longer(page: Page, stack: Stack) -> None:
+    page.clock.install()
+    sign_in(page, add_person(stack, "editor"))
+    before = float(page.get_attribute("#time-limit", "data-closes-at") or 0)
+    page.clock.fast_forward(13 * 60 * 1000 + 30_000)
+    page.click("#more-time-button")
+    page.wait_for_load_state()
+    expect(page.locator(".notice")).to_have_text("Done: this sign-in stays open longer.")
+    after = float(page.get_attribute("#time-limit", "data-closes-at") or 0)
+    assert after > before
+    expect(page.locator("#time-warning")).to_have_text("")  # the new time is a fresh start
+    expect(page.locator("#more-time")).to_be_hidden()
 
 
 def test_a_code_page_says_when_the_sign_in_closes(page: Page, stack: Stack, tmp_path: Path) -> None:

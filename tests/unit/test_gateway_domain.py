@@ -9,6 +9,7 @@ from services.gateway.domain.login import (
     Login,
     may_submit_code,
     may_take_recovery_codes,
+    more_time,
     passed_a_code,
     visible_status,
 )
@@ -44,6 +45,26 @@ def test_a_login_shows_locked_until_the_lock_lapses() -> None:
     login = replace(LOGIN, locked_until=NOW + timedelta(minutes=1))
     assert visible_status(login, NOW) == "locked"
     assert visible_status(login, NOW + timedelta(minutes=1)) == "code_required"
+
+
+def test_more_time_is_the_steps_time_again_within_an_hour_of_the_start() -> None:
+    step = timedelta(minutes=5)
+    assert more_time(LOGIN, NOW + timedelta(minutes=4), step) == NOW + timedelta(minutes=9)
+    late = replace(LOGIN, expires_at=NOW + timedelta(hours=2))
+    assert more_time(late, NOW + timedelta(minutes=58), step) == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        replace(LOGIN, status="authenticated"),
+        replace(LOGIN, status="pending"),
+        replace(LOGIN, status="expired"),
+        replace(LOGIN, expires_at=NOW),  # closed already: asking late reopens nothing
+    ],
+)
+def test_no_more_time_for_a_login_that_waits_for_nobody(login: Login) -> None:
+    assert more_time(login, NOW, timedelta(minutes=5)) is None
 
 
 @pytest.mark.parametrize(

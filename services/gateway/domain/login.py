@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Literal
 
@@ -117,6 +117,18 @@ class CodeGate(Enum):
     OPEN = "open"
     EXPIRED = "expired"
     NOT_WAITING = "not_waiting"
+
+
+LONGEST_SIGN_IN = timedelta(hours=1)  # however often the user asks for more time
+
+
+def more_time(login: Login, now: datetime, step: timedelta) -> datetime | None:
+    """Until when a login waiting for the user stays open when they ask for more time
+    (WCAG 2.2.1): its step's time again from now, never past an hour from its start.
+    None: it is not waiting (or no longer open), and nothing is extended."""
+    if visible_status(login, now) not in (*WAITING_FOR_CODE, "locked"):
+        return None
+    return min(now + step, login.created_at + LONGEST_SIGN_IN)
 
 
 def may_submit_code(login: Login, now: datetime) -> CodeGate:

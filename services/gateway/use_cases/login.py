@@ -16,6 +16,7 @@ from services.gateway.domain.login import (
     Login,
     accepts,
     may_submit_code,
+    more_time,
     visible_status,
 )
 from services.gateway.events.change_feed import ChangeFeed
@@ -84,6 +85,7 @@ class LoginFlow:
     code_timeout: float
     max_codes_per_login: int
     max_wait: float  # MFA_MAX_WAIT_SECONDS: no request waits longer, whatever it asks
+    enrollment_ttl: timedelta = timedelta(minutes=15)  # a first sign-in's time: see settings
 
     async def start(
         self,
@@ -163,6 +165,12 @@ class LoginFlow:
         if login.browser is not None or not await self.logins.claim(login_id, browser):
             raise OpenElsewhere(login_id)
         return login
+
+    async def keep_open(self, login: Login) -> bool:
+        """The user asked for more time: the login's step time again, within the hour."""
+        step = self.enrollment_ttl if login.purpose == "enrollment" else self.login_ttl
+        until = more_time(login, self.clock.now(), step)
+        return until is not None and await self.logins.keep_open(login.login_id, until)
 
     async def find(self, login_id: str, organization_id: str) -> Login:
         """A login, if it is this organization's: others' look like no login at all."""

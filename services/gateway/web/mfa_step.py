@@ -163,6 +163,22 @@ def enrollment_page(
     return pages.render(request, "enroll.html", session, **context)
 
 
+@router.post("/mfa/{login_id}/more-time")
+async def keep_open(
+    request: Request, login_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+) -> Response:
+    """The time-limit warning's button (WCAG 2.2.1): the sign-in stays open longer."""
+    if not session.csrf_ok(csrf):
+        return refuse_forgery(pages, request, session)
+    try:
+        login = await pages.logins.open_in_browser(login_id, session.id)
+    except (LoginNotFound, OpenElsewhere):
+        return see_other(mfa_page(login_id))  # the page says what happened
+    if await pages.logins.keep_open(login):
+        session.flash = {"notice": "Done: this sign-in stays open longer."}
+    return see_other(mfa_page(login_id))
+
+
 @router.post("/mfa/{login_id}/passkey")
 async def submit_passkey(
     request: Request,

@@ -37,16 +37,19 @@
     var skew = Number(limit.dataset.serverTime) - Date.now() / 1000;
     var closesAt = Number(limit.dataset.closesAt);
     var warning = document.getElementById("time-warning");
+    var moreTime = document.getElementById("more-time");
     var warned = false;
     var watch = function () {
       var left = closesAt - (Date.now() / 1000 + skew);
       if (left <= 0) {
         window.clearInterval(timer);
+        moreTime.hidden = true;
         closeForms(warning);
       } else if (left <= 120 && !warned) {
         warned = true;
         warning.textContent = "Less than 2 minutes left to finish this sign-in. " +
           "After that you will need to sign in again.";
+        moreTime.hidden = false;  // WCAG 2.2.1: more time with one simple action
       }
     };
     var timer = window.setInterval(watch, 1000);
