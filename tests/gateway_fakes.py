@@ -82,6 +82,7 @@ class FakeLoginStore:
             digits=ask.digits,
             period=ask.period,
             expires_at=max(login.expires_at, ask.open_until or login.expires_at),
+            locked_until=ask.locked_until or login.locked_until,
         )
         self._answered(login_id, "attempt")
         return True
@@ -228,6 +229,14 @@ class FakeAuthenticatorView:
 
     async def get(self, user: UserRef) -> AuthenticatorRecord | None:
         return self.records.get(user.key)
+
+    async def locks_of(self, users: list[UserRef], now: datetime) -> dict[str, datetime]:
+        held = (self.records.get(u.key) for u in users)
+        return {
+            u.key: r.locked_until
+            for u, r in zip(users, held, strict=True)
+            if r and r.locked(now) and r.locked_until
+        }
 
     async def codes_verified(self, batch: list[Verified]) -> None:
         for v in batch:

@@ -191,11 +191,13 @@ def test_users_not_covered_by_the_policy_log_in_without_a_code(stack: Stack) -> 
     assert response.json()["error"]["code"] == "not_waiting_for_code"
 
 
-def test_an_unfinished_login_expires_after_five_minutes(stack: Stack) -> None:
+def test_an_unfinished_enrollment_expires_after_fifteen_minutes_not_five(stack: Stack) -> None:
     user = new_user()
     login = stack.start_login(user, f"{user}@example.com", "editor")
     secret = login["enrollment"]["secret"]
-    stack.advance(5 * 60 + 1)
+    stack.advance(5 * 60 + 1)  # a code step's time: a first sign-in gets more (issue 23)
+    assert stack.wait(login["login_id"], 0)["status"] == "enrollment_required"
+    stack.advance(10 * 60)
     assert stack.wait(login["login_id"], 0)["status"] == "expired"
     response = stack.submit(login["login_id"], stack.code(secret))
     assert response.status_code == 410

@@ -37,6 +37,7 @@ class Ask:
     enrollment: PendingEnrollment | None = None
     passkey_authentication: str | None = None  # RequestOptionsJSON
     open_until: datetime | None = None  # the login stays open at least until then
+    locked_until: datetime | None = None  # the user's lock, known when asked: no read per code
     first_use: bool = False  # an imported app's first code: it confirms the authenticator
     digits: int = 6  # the app's codes: how many digits,
     period: int = 30  # and how many seconds each

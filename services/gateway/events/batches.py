@@ -37,7 +37,10 @@ class GatewayBatches:
             ]
         )
         time = handlers.enrollment_time
-        asks = [(e, ask) for e in events if (ask := ask_of(e, time)) is not None]
+        locks = await handlers.authenticators.locks_of(
+            [e.user for e in events], handlers.clock.now()
+        )
+        asks = [(e, ask) for e in events if (ask := ask_of(e, time, locks)) is not None]
         if await handlers.logins.ask_many([(e.login_id, ask) for e, ask in asks]):
             await asyncio.gather(*(handlers.asked(e, ask, True) for e, ask in asks))
             return

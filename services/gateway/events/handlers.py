@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -89,14 +89,17 @@ class GatewayHandlers:
         await self.authenticators.issued(
             event.user, event.credential_id, event.credential_created_at, event.confirmed_at
         )
-        if (ask := ask_of(event, self.enrollment_time)) is not None:
+        locks = await self.authenticators.locks_of([event.user], self.clock.now())
+        if (ask := ask_of(event, self.enrollment_time, locks)) is not None:
             await self.ask(event, ask)
 
     async def on_passkey_challenged(self, event: PasskeyChallenged) -> None:
+        locks = await self.authenticators.locks_of([event.user], self.clock.now())
         ask = Ask(
             event.credential_id,
             event.kinds,
             passkey_authentication=event.passkey_authentication,
+            locked_until=locks.get(event.user.key),
             digits=event.totp.digits,
             period=event.totp.period,
         )
@@ -359,10 +362,14 @@ def _left(attempts: int | None) -> str:
     return "" if attempts is None else f", {attempts} attempts left"
 
 
-def ask_of(event: EnrollmentIssued, enrollment_time: timedelta) -> Ask | None:
+def ask_of(
+    event: EnrollmentIssued, enrollment_time: timedelta, locks: Mapping[str, datetime]
+) -> Ask | None:
     """What enrollment's answer asks the login for (None: an enrolled passkey user,
     whose sign-in challenge verification adds: PasskeyChallenged asks). A login that
-    sets up an authenticator stays open ``enrollment_time`` from then."""
+    sets up an authenticator stays open ``enrollment_time`` from then; ``locks``: the
+    users' locks that hold now, which the login keeps (its codes are answered at the
+    edge, at no cost to verification)."""
     if event.state == "enrolled" and "passkey" in event.kinds:
         return None
     pending = None
@@ -373,6 +380,7 @@ def ask_of(event: EnrollmentIssued, enrollment_time: timedelta) -> Ask | None:
         event.kinds,
         pending,
         open_until=event.occurred_at + enrollment_time if pending else None,
+        locked_until=locks.get(event.user.key),
         first_use=event.first_use,
         digits=event.totp.digits,
         period=event.totp.period,

@@ -401,6 +401,7 @@ def _asking(login_id: str, ask: Ask) -> tuple[Document, Document]:
     if enrollment is None:
         condition["remembered_credential"] = {"$ne": ask.credential_id}
     longer = {"$max": {"expires_at": ask.open_until}} if ask.open_until else {}
+    lock = {"locked_until": ask.locked_until} if ask.locked_until else {}
     return (
         condition,
         {
@@ -415,6 +416,7 @@ def _asking(login_id: str, ask: Ask) -> tuple[Document, Document]:
                 "first_use": ask.first_use,
                 "digits": ask.digits,
                 "period": ask.period,
+                **lock,
             },
             "$unset": answered("attempt"),
         },

@@ -107,6 +107,16 @@ class AuthenticatorView:
         doc = await self._authenticators.find_one({"_id": user.key})
         return None if doc is None else authenticator_from(doc)
 
+    async def locks_of(self, users: list[UserRef], now: datetime) -> dict[str, datetime]:
+        """The locks that hold now among ``users``, by user key, in one request."""
+        if not users:
+            return {}
+        found = self._authenticators.find(
+            {"_id": {"$in": sorted({u.key for u in users})}, "locked_until": {"$gt": now}},
+            {"locked_until": 1},
+        )
+        return {doc["_id"]: doc["locked_until"] async for doc in found}
+
     async def issued(
         self, user: UserRef, credential_id: str, created_at: datetime, confirmed_at: datetime | None
     ) -> None:

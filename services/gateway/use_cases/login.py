@@ -179,9 +179,12 @@ class LoginFlow:
             raise LoginNotFound(login_id)
         return login
 
-    async def wait(self, login_id: str, organization_id: str, seconds: float) -> Login:
+    async def wait(
+        self, login_id: str, organization_id: str, seconds: float, started: Login | None = None
+    ) -> Login:
         """The login once it is no longer pending, or as it is when ``seconds`` (at most
-        ``max_wait``) run out."""
+        ``max_wait``) run out. ``started``: the login this request has just started,
+        pending for sure, so not read again."""
         seconds = min(seconds, self.max_wait)
 
         async def decided() -> Login | None:
@@ -191,7 +194,7 @@ class LoginFlow:
             return None
 
         with self.feed.watch(login_id) as watch:  # before the read: no change missed
-            login = await self.find(login_id, organization_id)
+            login = started or await self.find(login_id, organization_id)
             if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
                 return login
             decision = await watch.until(decided, within=seconds, probe_now=False)
@@ -219,7 +222,7 @@ class LoginFlow:
         (None) when none was sent, when the decision did not come in time, or when the
         login does not ask for this kind of code: a user to enroll (who has no code
         yet), a user MFA does not cover, a user who must use a passkey."""
-        login = await self.wait(started.login_id, started.organization_id, seconds)
+        login = await self.wait(started.login_id, started.organization_id, seconds, started)
         status = visible_status(login, self.clock.now())
         if code is None or status not in ("code_required", "locked") or not accepts(login, kind):
             return login, None
@@ -242,8 +245,10 @@ class LoginFlow:
         registration = kind == "passkey" and login.purpose == "enrollment"
         if not await self.throttle.code(client):
             raise TooManyCodes("client")
-        if (locked := await self.locked_until(login)) is not None:
-            return CodeResult(login, CodeOutcome(False, "locked", 0, locked))
+        # A lock this login was told of is answered here. Any other (a lock from another
+        # login of the user) verification answers: it owns the lock. No read per code.
+        if visible_status(login, self.clock.now()) == "locked" and login.locked_until:
+            return CodeResult(login, CodeOutcome(False, "locked", 0, login.locked_until))
         return await self._send(login, code, client, kind, login.purpose, registration)
 
     async def add_passkey(self, login: Login, answer: str, client: str) -> CodeResult:

@@ -76,7 +76,7 @@
   if (lock) {
     var ahead = clock ? Number(clock.dataset.serverTime) - Date.now() / 1000 : 0;
     var wait = (Number(lock.dataset.reloadAt) + 1 - ahead) * 1000 - Date.now();
-    window.setTimeout(function () { window.location.reload(); }, Math.max(wait, 1000));
+    window.setTimeout(function () { window.location.reload(); }, Math.max(wait, 5000));
   }
 
   var codeList = document.getElementById("recovery-codes");
