@@ -14,6 +14,8 @@ from services.gateway.domain.login import (
     CodeOutcome,
     Login,
     PassedBy,
+    asked,
+    passed_by_code,
 )
 from services.gateway.domain.snapshots import (
     NO_POLICY,
@@ -70,20 +72,7 @@ class FakeLoginStore:
             return False
         if ask.enrollment is None and login.remembered_credential == ask.credential_id:
             return False
-        status = "enrollment_required" if ask.enrollment else "code_required"
-        self.logins[login_id] = replace(
-            login,
-            status=status,
-            mfa_required=True,
-            credential_id=ask.credential_id,
-            enrollment=ask.enrollment,
-            kinds=ask.kinds,
-            passkey_authentication=ask.passkey_authentication,
-            digits=ask.digits,
-            period=ask.period,
-            expires_at=max(login.expires_at, ask.open_until or login.expires_at),
-            locked_until=ask.locked_until or login.locked_until,
-        )
+        self.logins[login_id] = asked(login, ask)
         self._answered(login_id, "attempt")
         return True
 
@@ -118,16 +107,7 @@ class FakeLoginStore:
         self._answered(login_id, submission_id)
         cutoff = self.cutoffs.get(user.key)
         if login.status in WAITING_FOR_CODE and (cutoff is None or login.created_at > cutoff):
-            self.logins[login_id] = replace(
-                login,
-                status="authenticated",
-                enrollment=None,
-                locked_until=None,
-                passed_by=passed_by,
-                recovery_codes=recovery_codes or login.recovery_codes,
-                recovery_codes_for=submission_id if recovery_codes else login.recovery_codes_for,
-                outcomes=outcomes,
-            )
+            self.logins[login_id] = passed_by_code(login, submission_id, passed_by, recovery_codes)
             return
         self.logins[login_id] = replace(login, outcomes=outcomes)
         if cutoff is not None:

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.gateway.domain.login import Ask, CodeOutcome, Login, PendingEnrollment
+from services.gateway.domain.login import (
+    Ask,
+    CodeOutcome,
+    Login,
+    PendingEnrollment,
+    asked,
+    passed_by_code,
+)
 from services.gateway.stores.audit import AuditEvent, AuditLog
 from services.gateway.stores.devices import RememberedDevices
 from services.gateway.stores.logins import LoginStore
@@ -90,6 +97,32 @@ async def test_a_login_that_sets_up_an_authenticator_stays_open_longer_never_sho
     assert (await logins.get("one")).expires_at == longer
     assert (await logins.get("batched")).expires_at == longer
     assert (await logins.get("already-long")).expires_at == NOW + timedelta(minutes=5)
+
+
+async def test_the_stored_login_is_what_the_domain_hands_over_in_memory(logins: Any) -> None:
+    """The gateway hands an asked or authenticated login to the waiting request without
+    reading it back (domain.login.asked, passed_by_code): the store must agree."""
+    one, two = login("one"), login("two")
+    for started in (one, two):
+        await logins.create(started, {})
+    pending = PendingEnrollment(SEALED, NOW + timedelta(minutes=10), '{"challenge": "x"}')
+    enrolling = Ask(
+        "c1", ("totp", "passkey"), pending, open_until=NOW + timedelta(minutes=15),
+        first_use=True, digits=8, period=60,
+    )  # fmt: skip
+    daily = Ask(
+        "c2", ("totp",), passkey_authentication='{"rp": "x"}',
+        locked_until=NOW + timedelta(minutes=3),
+    )  # fmt: skip
+    assert await logins.ask_for_code("one", enrolling)
+    assert await logins.ask_many([("two", daily)])
+    asked_one, asked_two = await logins.get("one"), await logins.get("two")
+    assert asked_one == asked(one, enrolling)
+    assert asked_two == asked(two, daily)
+    await logins.code_accepted("one", ADA, "s1")
+    assert await logins.codes_accepted([("two", ADA, "s2")])
+    assert await logins.get("one") == passed_by_code(asked_one, "s1")
+    assert await logins.get("two") == passed_by_code(asked_two, "s2")
 
 
 async def test_a_remembered_credential_passes_and_any_other_asks(logins: Any) -> None:

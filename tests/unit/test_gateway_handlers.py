@@ -4,13 +4,14 @@ event changes, who is woken, what is audited and which notice goes out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.gateway.domain.login import Login
+from services.gateway.domain.login import Ask, CodePassed, Login, asked, passed_by_code
+from services.gateway.events.batches import GatewayBatches
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.handlers import GatewayHandlers
 from services.gateway.events.notices import Notices
@@ -24,6 +25,7 @@ from shared.events import (
     PolicyApplied,
     PolicyRules,
 )
+from shared.identity import UserRef
 from tests import gateway_fakes as fakes
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -116,6 +118,50 @@ async def test_a_decision_that_asks_for_a_code_wakes_nobody_until_enrollment_ans
     await world.handlers.on_enrollment_issued(enrolled())
     assert (await world.logins.get("l1")).status == "code_required"  # type: ignore[union-attr]
     assert world.announced == ["l1"]
+
+
+async def test_a_login_asked_here_is_handed_to_its_waiting_request_as_written(
+    world: World,
+) -> None:
+    await started(world)
+    pending = await world.logins.get("l1")
+    with world.handlers.feed.watch("l1") as watch:
+        await world.handlers.on_enrollment_issued(enrolled())
+    assert isinstance(watch.handed, Ask)  # no read back: the request applies what was asked
+    assert asked(pending, watch.handed) == await world.logins.get("l1")  # type: ignore[arg-type]
+
+
+async def test_a_remembered_device_hands_nothing_over_the_request_reads_it(world: World) -> None:
+    await started(world, remembered="c1")
+    with world.handlers.feed.watch("l1") as watch:
+        await world.handlers.on_enrollment_issued(enrolled("c1"))
+    assert watch.handed is None  # the ask did not match: the request reads what happened
+
+
+def daily_code(submission_id: str = "s1") -> CodeVerified:
+    return CodeVerified(
+        **envelope(), submission_id=submission_id, credential_id="c1", purpose="login"
+    )
+
+
+async def test_a_daily_code_authenticated_here_is_handed_over_and_a_cut_off_one_is_not(
+    world: World,
+) -> None:
+    batches = GatewayBatches(world.handlers)
+    await started(world)
+    await world.handlers.on_enrollment_issued(enrolled())
+    asked_login = await world.logins.get("l1")
+    with world.handlers.feed.watch("l1") as watch:
+        await batches.on_codes_verified([daily_code("s1")])
+    assert watch.handed == CodePassed("s1")
+    assert passed_by_code(asked_login, "s1") == await world.logins.get("l1")  # type: ignore[arg-type]
+
+    await world.logins.create(replace(asked_login, login_id="l2", status="code_required"), {})
+    await world.logins.cut_off(UserRef("acme", "ada"), NOW + timedelta(seconds=1))  # a reset
+    with world.handlers.feed.watch("l2") as watch:
+        await batches.on_codes_verified([daily_code("s2").model_copy(update={"login_id": "l2"})])
+    assert watch.handed is None  # not authenticated: the request reads the answer kept
+    assert (await world.logins.get("l2")).status == "expired"  # type: ignore[union-attr]
 
 
 async def test_a_remembered_device_passes_without_a_code_and_is_audited(world: World) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Literal
@@ -102,6 +102,54 @@ class Login:
         codes): a QR's, or an imported authenticator's first (Ask.first_use)."""
         confirming = self.status == "enrollment_required" or self.first_use
         return "enrollment" if confirming else "login"
+
+
+@dataclass(frozen=True)
+class CodePassed:
+    """An app's code that authenticated the login (the write matched): handed in memory
+    to the request waiting for this submission, which then reads nothing back."""
+
+    submission_id: str
+
+
+def asked(login: Login, ask: Ask) -> Login:
+    """The pending login once asked for a code or a passkey: what the store's
+    conditional write makes of it (the store contract scenarios hold both to it)."""
+    until = max(login.expires_at, ask.open_until or login.expires_at)
+    return replace(
+        login,
+        status="enrollment_required" if ask.enrollment else "code_required",
+        mfa_required=True,
+        credential_id=ask.credential_id,
+        enrollment=ask.enrollment,
+        kinds=ask.kinds,
+        passkey_authentication=ask.passkey_authentication,
+        first_use=ask.first_use,
+        digits=ask.digits,
+        period=ask.period,
+        expires_at=until,
+        locked_until=ask.locked_until or login.locked_until,
+    )
+
+
+def passed_by_code(
+    login: Login,
+    submission_id: str,
+    passed_by: PassedBy = "code",
+    recovery_codes: Sealed | None = None,
+) -> Login:
+    """The waiting login authenticated by this submission: what the store's write makes
+    of it."""
+    return replace(
+        login,
+        status="authenticated",
+        enrollment=None,
+        locked_until=None,
+        passed_by=passed_by,
+        recovery_codes=recovery_codes or login.recovery_codes,
+        recovery_codes_for=submission_id if recovery_codes else login.recovery_codes_for,
+        outcomes={**login.outcomes, submission_id: CodeOutcome(accepted=True)},
+    )
 
 
 def visible_status(login: Login, now: datetime) -> Status:

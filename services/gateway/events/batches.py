@@ -53,14 +53,16 @@ class GatewayBatches:
         handlers = self.handlers
         daily = [e for e in events if _daily(e)]
         accepted = [(e.login_id, e.user, e.submission_id) for e in daily]
-        if not await handlers.logins.codes_accepted(accepted):
+        # Each write matched: this replica's waiting requests get the answer in memory.
+        authenticated = await handlers.logins.codes_accepted(accepted)
+        if not authenticated:
             for login_id, user, submission_id in accepted:  # which one ended, one by one
                 await handlers.logins.code_accepted(login_id, user, submission_id)
         for event in daily:
             handlers.login_answered(event.login_id)
         await handlers.authenticators.codes_verified([_verified(e) for e in daily])
         await handlers.audit.record_many([code_audit(e) for e in daily])
-        await asyncio.gather(*(handlers.code_answered(e) for e in daily))
+        await asyncio.gather(*(handlers.code_answered(e, authenticated) for e in daily))
         others = [e for e in events if not _daily(e)]
         await in_order_per_key(others, lambda e: e.login_id, handlers.on_code_verified)
 

@@ -4,6 +4,10 @@ Stream handlers write the change to MongoDB, then publish its key on a Redis
 pub/sub channel that every gateway replica listens to; whichever replica holds
 the waiting request re-reads MongoDB. A lost notification costs at most
 ``poll_seconds``, never the answer.
+
+On the replica whose handler wrote the change, the handler may also hand the change
+itself to the waiting request (``notify(key, handed)``), which then applies it to the
+state it holds instead of reading it back: only a change whose write matched is handed.
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ T = TypeVar("T")
 
 
 class Watch:
-    """Changes to one key, counted from the moment the watch began."""
+    """Changes to one key, counted from the moment the watch began; ``handed``: the
+    last change a handler of this replica handed over, if any."""
 
-    def __init__(self, woken: asyncio.Event, poll_seconds: float) -> None:
-        self._woken = woken
+    def __init__(self, poll_seconds: float) -> None:
+        self._woken = asyncio.Event()
         self._poll_seconds = poll_seconds
+        self.handed: object | None = None
+
+    def wake(self, handed: object | None) -> None:
+        if handed is not None:
+            self.handed = handed
+        self._woken.set()
 
     async def until(
         self, probe: Callable[[], Awaitable[T | None]], within: float, probe_now: bool = True
@@ -50,22 +61,22 @@ class Watch:
 class ChangeFeed:
     def __init__(self, poll_seconds: float = 0.5) -> None:
         self.poll_seconds = poll_seconds
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: dict[str, set[Watch]] = defaultdict(set)
 
-    def notify(self, key: str) -> None:
+    def notify(self, key: str, handed: object | None = None) -> None:
         for waiter in self._waiters.get(key, ()):
-            waiter.set()
+            waiter.wake(handed)
 
     @contextlib.contextmanager
     def watch(self, key: str) -> Iterator[Watch]:
         """Watch ``key`` from now on: a change notified while the caller reads or sends
         something is not missed."""
-        woken = asyncio.Event()
-        self._waiters[key].add(woken)
+        watch = Watch(self.poll_seconds)
+        self._waiters[key].add(watch)
         try:
-            yield Watch(woken, self.poll_seconds)
+            yield watch
         finally:
-            self._waiters[key].discard(woken)
+            self._waiters[key].discard(watch)
             if not self._waiters[key]:
                 del self._waiters[key]
 

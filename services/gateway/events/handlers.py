@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from services.gateway.domain.login import Ask, CodeOutcome, PassedBy, PendingEnrollment
+from services.gateway.domain.login import Ask, CodeOutcome, CodePassed, PassedBy, PendingEnrollment
 from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.notices import Notices
 from services.gateway.stores.audit import AuditEvent
@@ -122,7 +122,7 @@ class GatewayHandlers:
         self.login_answered(event.login_id)
         if remembered:
             await self._audit(event, "remembered_device_used", "code skipped: remembered device")
-        await self._changed(event.login_id)
+        await self._changed(event.login_id, ask if asked else None)
         log.info(
             "code_requested",
             login_id=event.login_id,
@@ -177,9 +177,11 @@ class GatewayHandlers:
             await self._notify("authenticator_confirmed", event)
         await self.code_answered(event)
 
-    async def code_answered(self, event: CodeVerified) -> None:
-        """The waiting request woken, on this replica and the others."""
-        await self._changed(event.login_id)
+    async def code_answered(self, event: CodeVerified, authenticated: bool = False) -> None:
+        """The waiting request woken, on this replica and the others (``authenticated``:
+        the write authenticated the login, which this replica's request need not read)."""
+        passed = CodePassed(event.submission_id) if authenticated else None
+        await self._changed(event.login_id, passed)
         log.info(
             "login_authenticated",
             login_id=event.login_id,
@@ -347,8 +349,8 @@ class GatewayHandlers:
     async def on_changed(self, key: str) -> None:
         self.feed.notify(key)
 
-    async def _changed(self, key: str) -> None:
-        self.feed.notify(key)
+    async def _changed(self, key: str, handed: object | None = None) -> None:
+        self.feed.notify(key, handed)
         await self.announce(key)
 
 

@@ -11,12 +11,16 @@ from typing import Literal
 from opentelemetry.trace import Tracer
 
 from services.gateway.domain.login import (
+    Ask,
     CodeGate,
     CodeOutcome,
+    CodePassed,
     Login,
     accepts,
+    asked,
     may_submit_code,
     more_time,
+    passed_by_code,
     visible_status,
 )
 from services.gateway.events.change_feed import ChangeFeed
@@ -187,14 +191,17 @@ class LoginFlow:
         pending for sure, so not read again."""
         seconds = min(seconds, self.max_wait)
 
-        async def decided() -> Login | None:
-            current = await self.logins.get(login_id)
-            if current and visible_status(current, self.clock.now()) != "pending":
-                return current
-            return None
-
         with self.feed.watch(login_id) as watch:  # before the read: no change missed
             login = started or await self.find(login_id, organization_id)
+
+            async def decided() -> Login | None:
+                if isinstance(watch.handed, Ask):  # asked on this replica: nothing to read
+                    return asked(login, watch.handed)
+                current = await self.logins.get(login_id)
+                if current and visible_status(current, self.clock.now()) != "pending":
+                    return current
+                return None
+
             if seconds <= 0 or visible_status(login, self.clock.now()) != "pending":
                 return login
             decision = await watch.until(decided, within=seconds, probe_now=False)
@@ -293,11 +300,15 @@ class LoginFlow:
         if not counted:
             raise TooManyCodes("login")
 
-        async def answered() -> Login | None:
-            current = await self.logins.get(login_id)
-            return current if current and submission_id in current.outcomes else None
-
         with self.feed.watch(login_id) as watch:  # before sending: the answer is not missed
+
+            async def answered() -> Login | None:
+                handed = watch.handed  # authenticated on this replica: nothing to read
+                if isinstance(handed, CodePassed) and handed.submission_id == submission_id:
+                    return passed_by_code(login, submission_id)
+                current = await self.logins.get(login_id)
+                return current if current and submission_id in current.outcomes else None
+
             with login_span(self.tracer, "mfa.login.code", login_id, parent=login.trace):
                 publish = self.publish_registration if registration else self.publish_code
                 await publish(submitted)
