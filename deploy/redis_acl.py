@@ -97,7 +97,7 @@ def user_rules(service: str, prefix: str, access: Access) -> list[str]:
             f"(~{prefix}mfa.heartbeat.* +zcount)",
             "+script|load",
             f"(~LIMITS:LIMITER/{namespace}/* +evalsha +eval +lindex +lpush +ltrim +expire +ttl"
-            " +incr +decr +del)",
+            " +incr +decr +del +get)",
         ]
     return rules
 

@@ -34,7 +34,7 @@ from services.gateway.events.change_feed import ChangeFeed
 from services.gateway.events.handlers import GatewayHandlers
 from services.gateway.events.notices import Notices
 from services.gateway.events.redelivery import Channel, Redelivery
-from services.gateway.presentation.wording import minutes_until
+from services.gateway.presentation.wording import minute_after, minutes_until
 from services.gateway.readiness import Readiness
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
@@ -50,7 +50,7 @@ from services.gateway.web import admin as admin_pages
 from services.gateway.web import admin_imports, admin_users, mfa_step, pages, security
 from services.gateway.web import passkeys as passkey_pages
 from services.gateway.web import self_service as self_service_pages
-from services.gateway.web.form_errors import form_error_page
+from services.gateway.web.form_errors import page_error
 from services.gateway.web.stores import WebStores
 from shared import streams
 from shared.clock import Clock, SystemClock
@@ -333,7 +333,7 @@ def _serve(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "web/static"), name="static")
-    install_error_handlers(app, form_error_page)
+    install_error_handlers(app, page_error)
     app.add_middleware(
         security.SecurityHeadersAndSession,
         sessions=stores.sessions,
@@ -465,6 +465,7 @@ def _pages(
     templates = Jinja2Templates(directory=HERE / "web/templates")
     templates.env.filters["segment"] = pages.path_segment  # ids in URL paths, always encoded
     templates.env.globals["minutes_until"] = minutes_until
+    templates.env.globals["minute_after"] = minute_after
     stores, web_stores = both_stores
     return pages.Web(
         templates=templates,

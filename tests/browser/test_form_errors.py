@@ -85,3 +85,18 @@ def test_a_changed_console_form_is_a_page_naming_the_field_with_the_way_back(
     expect(problems).to_contain_text("The policy's version is missing.")
     page.click("#back-to-form")
     expect(page.locator("h1")).to_have_text("Two-step verification")
+
+
+def test_a_forms_address_opened_leads_to_its_page_and_a_wrong_one_is_a_page(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    enrolled_and_back(page, stack, tmp_path)
+    code_page = page.url
+    page.goto(code_page + "/code")  # where the recovery-codes page was answered from
+    expect(page).to_have_url(code_page)
+    expect(page.locator("h1")).to_have_text("Enter your code")
+    missing = page.goto("/no-such-page")
+    assert missing is not None
+    assert missing.status == 404
+    is_a_page(page)
+    expect(page.locator("h1")).to_have_text("Page not found")

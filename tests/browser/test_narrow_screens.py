@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import decode_rendered_qr, shoot
-from tests.browser.test_console_security import sign_in_with_the_admin_key
+from tests.browser.test_console_security import look_up, sign_in_with_the_admin_key
 from tests.browser.test_journeys import sign_in, type_code
 from tests.real_stack import Stack, add_person, secret_of
 
@@ -32,7 +32,8 @@ def narrow(browser: Browser, stack: Stack) -> Iterator[Page]:
 def test_console_tables_keep_their_headers_and_scroll_inside_their_region(
     narrow: Page, stack: Stack
 ) -> None:
-    stack.enroll(add_person(stack, "editor").user_id)
+    person = add_person(stack, "editor")
+    stack.enroll(person.user_id)
     sign_in_with_the_admin_key(narrow)
     for path, table, headers in (
         ("/admin", "#events", 4),
@@ -46,6 +47,9 @@ def test_console_tables_keep_their_headers_and_scroll_inside_their_region(
         expect(region).to_have_attribute("role", "region")
         expect(region).to_have_attribute("tabindex", "0")  # the keyboard can scroll it
         assert narrow.evaluate(SIDEWAYS) == 0, path  # the page itself never scrolls sideways
+    narrow.goto("/admin")
+    look_up(narrow, person.email)  # a user's facts: a long e-mail and credential id wrap
+    assert narrow.evaluate(SIDEWAYS) == 0
 
 
 def test_recovery_codes_stand_in_one_column_and_can_be_copied_and_downloaded(

@@ -238,6 +238,7 @@ def test_five_refused_assertions_lock_the_user_and_a_right_one_is_refused(
     passkey_policy(stack)  # the right origin again: the lock still holds, shown at once
     sign_in(page, person)
     expect(page.locator("#passkey-error")).to_contain_text("Too many failed attempts")
+    expect(page.locator("#passkey-error")).to_have_attribute("data-reload-at", re.compile(r"\d"))
     expect(page.locator("#passkey-start")).to_be_disabled()
     expect(page.locator("h1")).not_to_have_text("You're signed in")
 

@@ -7,6 +7,8 @@ from services.gateway.domain.login import (
     CodeGate,
     CodeOutcome,
     Login,
+    PendingEnrollment,
+    may_have_more_time,
     may_submit_code,
     may_take_recovery_codes,
     more_time,
@@ -47,10 +49,25 @@ def test_a_login_shows_locked_until_the_lock_lapses() -> None:
     assert visible_status(login, NOW + timedelta(minutes=1)) == "code_required"
 
 
+def test_no_more_time_where_a_passkeys_challenge_would_end_first() -> None:
+    step, now = timedelta(minutes=5), NOW + timedelta(minutes=1)
+    signing = replace(LOGIN, passkey_authentication='{"challenge": "x"}')
+    assert more_time(signing, now, step) is None
+    registering = replace(
+        LOGIN,
+        status="enrollment_required",
+        enrollment=PendingEnrollment(None, NOW, passkey_registration='{"challenge": "x"}'),
+    )
+    assert more_time(registering, now, step) is None  # the passkey's page, or the choice
+    assert more_time(registering, now, step, use="app") == now + step  # the QR's page
+    capped = replace(LOGIN, expires_at=NOW + timedelta(hours=1))
+    assert not may_have_more_time(capped, now)  # the hour is used up: no button either
+
+
 def test_more_time_is_the_steps_time_again_within_an_hour_of_the_start() -> None:
     step = timedelta(minutes=5)
     assert more_time(LOGIN, NOW + timedelta(minutes=4), step) == NOW + timedelta(minutes=9)
-    late = replace(LOGIN, expires_at=NOW + timedelta(hours=2))
+    late = replace(LOGIN, expires_at=NOW + timedelta(minutes=59))
     assert more_time(late, NOW + timedelta(minutes=58), step) == NOW + timedelta(hours=1)
 
 

@@ -44,12 +44,12 @@ def _error(http_status: int, code: str, message: str, **extra: Any) -> JSONRespo
     )
 
 
-PageAnswer = Callable[[Request, RequestValidationError], Response | None]
+PageAnswer = Callable[[Request, Exception], Response | None]
 
 
 def install_error_handlers(app: FastAPI, page_answer: PageAnswer = lambda _, __: None) -> None:
-    """The API's errors as JSON; ``page_answer`` answers a hosted page's malformed form
-    (None: not a page's request)."""
+    """The API's errors as JSON; ``page_answer`` answers a hosted page's malformed form,
+    or a wrong address or method (None: not a page's request)."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -68,7 +68,9 @@ def install_error_handlers(app: FastAPI, page_answer: PageAnswer = lambda _, __:
         )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if (page := page_answer(request, exc)) is not None:
+            return page
         if exc.status_code == status.HTTP_400_BAD_REQUEST:  # FastAPI: a body not JSON
             fields = [{"field": "body", "message": "not valid JSON"}]
             return _error(

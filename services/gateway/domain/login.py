@@ -171,11 +171,26 @@ class CodeGate(Enum):
 LONGEST_SIGN_IN = timedelta(hours=1)  # however often the user asks for more time
 
 
-def more_time(login: Login, now: datetime, step: timedelta) -> datetime | None:
-    """Until when a login waiting for the user stays open when they ask for more time
-    (WCAG 2.2.1): its step's time again from now, never past an hour from its start.
-    None: it is not waiting (or no longer open), and nothing is extended."""
-    if visible_status(login, now) not in (*WAITING_FOR_CODE, "locked"):
+def may_have_more_time(login: Login, now: datetime, use: str | None = None) -> bool:
+    """Whether the user may ask for more time (WCAG 2.2.1): a login waiting for them,
+    short of its longest time, whose page (``use``: the one chosen, if any) holds no
+    passkey ceremony: a passkey's challenge lives its own fixed time, which a longer
+    sign-in would outlive."""
+    registration = login.enrollment is not None and login.enrollment.passkey_registration
+    ceremony = login.passkey_authentication is not None or (bool(registration) and use != "app")
+    return (
+        visible_status(login, now) in (*WAITING_FOR_CODE, "locked")
+        and not ceremony
+        and login.expires_at < login.created_at + LONGEST_SIGN_IN
+    )
+
+
+def more_time(
+    login: Login, now: datetime, step: timedelta, use: str | None = None
+) -> datetime | None:
+    """Until when the login stays open when the user asks for more time: its step's
+    time again from now, never past an hour from its start (None: no more time)."""
+    if not may_have_more_time(login, now, use):
         return None
     return min(now + step, login.created_at + LONGEST_SIGN_IN)
 

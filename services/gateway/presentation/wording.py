@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 REFUSALS: dict[str, tuple[str, str]] = {
@@ -68,6 +68,12 @@ def minutes_until(when: datetime, now: datetime) -> str:
     """How long until ``when``, in whole minutes rounded up: "in 12 minutes"."""
     minutes = max(1, math.ceil((when - now).total_seconds() / 60))
     return f"in {minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def minute_after(when: datetime) -> datetime:
+    """``when`` rounded up to the minute: "try again at 13:41" is never too early."""
+    floor = when.replace(second=0, microsecond=0)
+    return floor if floor == when else floor + timedelta(minutes=1)
 
 
 def locked_message(until: datetime | None) -> str:

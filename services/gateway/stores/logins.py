@@ -351,12 +351,13 @@ class LoginStore:
         return done.modified_count == 1
 
     async def keep_open(self, login_id: str, until: datetime) -> bool:
-        """Keep a login that waits for the user open until ``until``, never shorter."""
+        """Keep a login that waits for the user open until ``until``: True if that is
+        longer than it was."""
         done = await self._logins.update_one(
             {"_id": login_id, "status": {"$in": list(WAITING_FOR_CODE)}},
             {"$max": {"expires_at": until}},
         )
-        return done.matched_count == 1
+        return done.modified_count == 1
 
     async def expire(self, login_id: str) -> None:
         await self._logins.update_one(

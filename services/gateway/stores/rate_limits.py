@@ -56,12 +56,16 @@ class TryLater:
     at: datetime
 
 
-# One try taken from a budget: counted first, refused (and not counted) past the limit.
+# One try taken from a budget: counted first in this window (KEYS[1]), refused (and not
+# counted) when it and the last window's (KEYS[2]) pass the limit: 0, or -1 when this
+# window alone is full (the next one is full too, counting it).
 _TAKE = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if n > tonumber(ARGV[2]) then
+local before = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n + before > tonumber(ARGV[2]) then
   redis.call('DECR', KEYS[1])
+  if n > tonumber(ARGV[2]) then return -1 end
   return 0
 end
 return 1
@@ -73,10 +77,14 @@ return 1
 
 
 class FailureBudget:
-    """Failures allowed per identifier in a fixed window, which a burst cannot outrun:
-    each try takes one from the budget before it is checked (one atomic script), and a
-    try that succeeds gives it back, so only failures stay counted. (Checking first and
-    counting after the password hash let a burst of concurrent tries all pass.)
+    """Failures allowed per identifier, which a burst cannot outrun: each try takes one
+    from the budget before it is checked (one atomic script), and a try that succeeds
+    gives it back, so only failures stay counted. (Checking first and counting after
+    the password hash let a burst of concurrent tries all pass.)
+
+    The budget is for this window and the last one together: a full budget spent just
+    before a window's edge leaves nothing just after it (with fixed windows alone, twice
+    the budget passed in seconds across the edge).
 
     A try is given back to the window it was taken from (the key names the window), so
     a success that ends after its window never cancels a failure of the next one."""
@@ -89,22 +97,26 @@ class FailureBudget:
         self._amount = rate.amount
         self._window = rate.get_expiry()
 
-    def _key(self, kind: str, identifier: str) -> str:
+    def key(self, kind: str, identifier: str, window: int) -> str:
+        """The count of one window; one identifier's windows share a Redis Cluster slot."""
         digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]  # no address in a key
-        window = int(time.time()) // self._window
-        return f"{self._prefix}/{kind}/{digest}/{window}"
+        return f"{self._prefix}/{{{kind}/{digest}}}/{window}"
 
-    def window_ends(self) -> datetime:
-        """When the current window ends: a refused try may be made again then."""
-        ends = (int(time.time()) // self._window + 1) * self._window
-        return datetime.fromtimestamp(ends, UTC)
+    def window(self) -> int:
+        return int(time.time()) // self._window
 
-    async def take(self, kind: str, identifier: str) -> Taken | None:
-        """The try taken (to give back if it succeeds), or None past the limit."""
+    def _ends(self, window: int) -> datetime:
+        return datetime.fromtimestamp((window + 1) * self._window, UTC)
+
+    async def take(self, kind: str, identifier: str) -> Taken | TryLater:
+        """The try taken (to give back if it succeeds), or when one may be tried again."""
         redis = await self._connect()
-        key = self._key(kind, identifier)
-        taken = await redis.eval(_TAKE, 1, key, self._window, self._amount)
-        return Taken(key) if taken else None
+        window = self.window()
+        keys = (self.key(kind, identifier, window), self.key(kind, identifier, window - 1))
+        taken = int(await redis.eval(_TAKE, 2, *keys, 2 * self._window, self._amount))
+        if taken == 1:
+            return Taken(keys[0])
+        return TryLater(self._ends(window + 1 if taken < 0 else window))
 
     async def give_back(self, taken: Taken) -> None:
         redis = await self._connect()
@@ -173,12 +185,12 @@ class Throttle:
         self, account: tuple[str, str], address: tuple[str, str]
     ) -> tuple[Taken, Taken] | TryLater:
         by_account = await self._key_failures.take(*account)
-        if by_account is None:
-            return TryLater(self._key_failures.window_ends())
+        if isinstance(by_account, TryLater):
+            return by_account
         by_address = await self._failures.take(*address)
-        if by_address is None:
+        if isinstance(by_address, TryLater):
             await self._key_failures.give_back(by_account)
-            return TryLater(self._failures.window_ends())
+            return by_address
         return by_account, by_address
 
     async def succeeded(self, taken: tuple[Taken, Taken]) -> None:

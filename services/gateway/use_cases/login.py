@@ -170,10 +170,11 @@ class LoginFlow:
             raise OpenElsewhere(login_id)
         return login
 
-    async def keep_open(self, login: Login) -> bool:
-        """The user asked for more time: the login's step time again, within the hour."""
+    async def keep_open(self, login: Login, use: str | None = None) -> bool:
+        """The user asked for more time on the page for ``use``: the login's step time
+        again, within the hour. False: no longer than it was."""
         step = self.enrollment_ttl if login.purpose == "enrollment" else self.login_ttl
-        until = more_time(login, self.clock.now(), step)
+        until = more_time(login, self.clock.now(), step, use)
         return until is not None and await self.logins.keep_open(login.login_id, until)
 
     async def find(self, login_id: str, organization_id: str) -> Login:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
 from services.gateway.web.pages import refuse_forgery
 
@@ -64,10 +65,38 @@ def problems(exc: RequestValidationError) -> list[str]:
     return list(dict.fromkeys(said))
 
 
-def form_error_page(request: Request, exc: RequestValidationError) -> HTMLResponse | None:
-    """The page for a hosted page's malformed request (None: an API request)."""
+def page_error(request: Request, exc: Exception) -> Response | None:
+    """A page for what went wrong with a hosted page's request (None: an API request,
+    or an error the API's handlers answer for pages too)."""
     if not is_page(request):
         return None
+    if isinstance(exc, RequestValidationError):
+        return form_error_page(request, exc)
+    return http_error_page(request, exc) if isinstance(exc, HTTPException) else None
+
+
+def http_error_page(request: Request, exc: HTTPException) -> Response | None:
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:  # a form's address, opened
+        return RedirectResponse(back_to(request.url.path), status.HTTP_303_SEE_OTHER)
+    if exc.status_code == status.HTTP_404_NOT_FOUND:
+        return message_page(request, 404, "Page not found", "There is no page at this address.")
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:  # a body that is not a form
+        return message_page(request, 422, "That form could not be read", "Send it again.")
+    return None
+
+
+def message_page(request: Request, status_code: int, title: str, text: str) -> HTMLResponse:
+    session = getattr(request.state, "session", None)
+    context = {"session": session, "csrf_token": "", "is_admin": False}
+    context |= {"title": title, "text": text, "restart": True}
+    page: HTMLResponse = request.app.state.web.templates.TemplateResponse(
+        request, "message.html", context, status_code=status_code
+    )
+    return page
+
+
+def form_error_page(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    """The page for a hosted page's malformed form or link."""
     web = request.app.state.web
     session = getattr(request.state, "session", None)
     if session is not None and any(e["loc"][-1] == "csrf_token" for e in exc.errors()):

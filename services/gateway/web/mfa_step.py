@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.gateway.domain.login import Login, accepts, visible_status
+from services.gateway.domain.login import Login, accepts, may_have_more_time, visible_status
 from services.gateway.presentation.passkeys import MAX_PASSKEY_ANSWER, compact, parsed_answer
 from services.gateway.use_cases.errors import (
     LoginExpired,
@@ -102,6 +102,8 @@ async def show_step(
         "login_id": login.login_id,
         "server_time": now.timestamp(),
         "open_until": login.expires_at,
+        "more_time": may_have_more_time(login, now, use),
+        "use": use,
         "locked_until": locked,
         "account": login.email,
         "remember_days": policy.rules.remember_device_days,
@@ -165,18 +167,30 @@ def enrollment_page(
 
 @router.post("/mfa/{login_id}/more-time")
 async def keep_open(
-    request: Request, login_id: str, pages: Pages, session: CurrentSession, csrf: Csrf
+    request: Request,
+    login_id: str,
+    pages: Pages,
+    session: CurrentSession,
+    csrf: Csrf,
+    use: Annotated[Literal["passkey", "app"] | None, Form()] = None,
 ) -> Response:
-    """The time-limit warning's button (WCAG 2.2.1): the sign-in stays open longer."""
+    """The time-limit warning's button (WCAG 2.2.1): the sign-in stays open longer, and
+    the user is back on the step they were on."""
     if not session.csrf_ok(csrf):
         return refuse_forgery(pages, request, session)
+    back = mfa_page(login_id) + (f"?use={use}" if use else "")
     try:
         login = await pages.logins.open_in_browser(login_id, session.id)
     except (LoginNotFound, OpenElsewhere):
-        return see_other(mfa_page(login_id))  # the page says what happened
-    if await pages.logins.keep_open(login):
+        return see_other(back)  # the page says what happened
+    if await pages.logins.keep_open(login, use):
         session.flash = {"notice": "Done: this sign-in stays open longer."}
-    return see_other(mfa_page(login_id))
+    else:
+        session.flash = {
+            "notice": "This sign-in cannot stay open longer. Finish it, or "
+            "sign in again when it closes."
+        }
+    return see_other(back)
 
 
 @router.post("/mfa/{login_id}/passkey")

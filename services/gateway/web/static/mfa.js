@@ -43,13 +43,13 @@
       var left = closesAt - (Date.now() / 1000 + skew);
       if (left <= 0) {
         window.clearInterval(timer);
-        moreTime.hidden = true;
+        if (moreTime) { moreTime.hidden = true; }
         closeForms(warning);
       } else if (left <= 120 && !warned) {
         warned = true;
         warning.textContent = "Less than 2 minutes left to finish this sign-in. " +
           "After that you will need to sign in again.";
-        moreTime.hidden = false;  // WCAG 2.2.1: more time with one simple action
+        if (moreTime) { moreTime.hidden = false; }  // WCAG 2.2.1: more time, one action
       }
     };
     var timer = window.setInterval(watch, 1000);
@@ -68,6 +68,7 @@
     again.textContent = "Sign in again";
     again.id = "sign-in-again";
     where.appendChild(again);
+    again.focus();  // the field that had the focus is closed
   }
 
   // A lock ends at a known time: the page comes back with its field then.
