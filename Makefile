@@ -4,6 +4,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# axe-core, the accessibility rules the browser tests run on every page state they reach
+# (pinned where the tests read it, tests/browser/accessibility.py; installed by make test).
+# Defined before the rules: a prerequisite is expanded where its rule is read.
+AXE_VERSION := $(shell sed -n 's/^AXE_VERSION = "\([^"]*\)".*/\1/p' tests/browser/accessibility.py)
+AXE := .tools/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js
 
 .PHONY: run test check api-lint system-deps deps ferretdb lint typecheck docs docs-check compose-check k8s-check bench \
 	bench-store bench-compare chaos wipe-data clean
@@ -69,10 +74,6 @@ $(REDOCLY):
 api-lint: $(REDOCLY)
 	$(REDOCLY) lint docs/openapi.json --format=stylish
 
-## axe: axe-core, the accessibility rules the browser tests run on every page state they
-## reach (its version is pinned where the tests read it: tests/browser/accessibility.py)
-AXE_VERSION := $(shell sed -n 's/^AXE_VERSION = "\([^"]*\)".*/\1/p' tests/browser/accessibility.py)
-AXE := .tools/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js
 $(AXE):
 	npm install --prefix .tools/axe-core-$(AXE_VERSION) --no-audit --no-fund --silent \
 		axe-core@$(AXE_VERSION)
