@@ -190,12 +190,18 @@ class LocalStack:
         return self._spawn(self._child(name, argv, env))
 
     def start(self, ready_timeout: float = 60) -> None:
-        self.ensure_redis()
-        self.ensure_mongodb()
-        for service in SERVICES:
-            for replica in range(self.replicas.get(service, 1)):
-                self.start_service(service, replica, **self._replica_port(service, replica))
-        self.wait_ready(ready_timeout)
+        """Start everything; if any part fails, stop what had started (no Redis is left
+        running behind a FerretDB that could not bind its port) and raise."""
+        try:
+            self.ensure_redis()
+            self.ensure_mongodb()
+            for service in SERVICES:
+                for replica in range(self.replicas.get(service, 1)):
+                    self.start_service(service, replica, **self._replica_port(service, replica))
+            self.wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def _replica_port(self, service: str, replica: int) -> dict[str, str]:
         """A gateway replica's own port: the ones after MFA_PORT."""
