@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from services.gateway.web.pages import refuse_forgery
+from services.gateway.web.pages import Web, refuse_forgery
 
 FIELD_NAMES = {
     "csrf_token": "The form's security token",
@@ -86,30 +86,23 @@ def http_error_page(request: Request, exc: HTTPException) -> Response | None:
 
 
 def message_page(request: Request, status_code: int, title: str, text: str) -> HTMLResponse:
-    session = getattr(request.state, "session", None)
-    context = {"session": session, "csrf_token": "", "is_admin": False}
-    context |= {"title": title, "text": text, "restart": True}
-    page: HTMLResponse = request.app.state.web.templates.TemplateResponse(
-        request, "message.html", context, status_code=status_code
-    )
-    return page
+    return _render(request, "message.html", status_code, title=title, text=text, restart=True)
 
 
 def form_error_page(request: Request, exc: RequestValidationError) -> HTMLResponse:
     """The page for a hosted page's malformed form or link."""
-    web = request.app.state.web
     session = getattr(request.state, "session", None)
     if session is not None and any(e["loc"][-1] == "csrf_token" for e in exc.errors()):
-        return refuse_forgery(web, request, session)  # no token: as a wrong token
-    user_id = request.path_params.get("user_id")
-    context: dict[str, Any] = {
-        "session": session,
-        "csrf_token": session.csrf_token if session else "",
-        "is_admin": False,
-        "problems": problems(exc),
-        "back": back_to(request.url.path, user_id),
-    }
-    page: HTMLResponse = web.templates.TemplateResponse(
-        request, "form_error.html", context, status_code=422
-    )
-    return page
+        return refuse_forgery(request.app.state.web, request, session)  # as a wrong token
+    back = back_to(request.url.path, request.path_params.get("user_id"))
+    return _render(request, "form_error.html", 422, problems=problems(exc), back=back)
+
+
+def _render(request: Request, template: str, status_code: int, **context: Any) -> HTMLResponse:
+    """The page, with the browser's session when its route got that far (a form), or
+    none (an address no route answers)."""
+    web: Web = request.app.state.web
+    if (session := getattr(request.state, "session", None)) is not None:
+        return web.render(request, template, session, status_code, **context)
+    bare = {"session": None, "csrf_token": "", "is_admin": False, "now": web.clock.now()}
+    return web.templates.TemplateResponse(request, template, bare | context, status_code)
